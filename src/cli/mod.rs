@@ -1,0 +1,68 @@
+//! Command-line syntax (clap) and rendering. Each command group has its own module with `Args` structs
+//! and a `run` function that turns them into plain options for the core and renders the result.
+
+mod output;
+mod telemetry;
+
+use crate::context::Context;
+use crate::error::CliError;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spec-kitty",
+    version,
+    about = "Spec-driven development for AI coding agents: telemetry, workflow and sync commands.",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
+)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Commands that agents call from slash-command templates.
+    Agent(Box<AgentArgs>),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub command: AgentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Telemetry and cost tracking commands.
+    Telemetry(telemetry::TelemetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    pub shell: Shell,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Completions(args) = &cli.command {
+        clap_complete::generate(args.shell, &mut Cli::command(), "spec-kitty", &mut std::io::stdout());
+        return Ok(());
+    }
+    let ctx = Context::from_env(cli.directory.as_deref())?;
+    match cli.command {
+        Command::Agent(agent) => match agent.command {
+            AgentCommand::Telemetry(args) => telemetry::run(&ctx, args),
+        },
+        Command::Completions(_) => unreachable!("handled above"),
+    }
+}

@@ -1,0 +1,72 @@
+//! The command-boundary error: a message, optional hints, and the exit code it maps to.
+//!
+//! Exit codes (documented in the README):
+//! - 0 success (also when stdout is a closed pipe)
+//! - 1 the command failed (not in a project, unreadable file, strict-mode write failure, …)
+//! - 2 usage error: unknown flag, invalid value (clap, and our own flag validation)
+
+use std::fmt;
+use std::io;
+
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl CliError {
+    pub fn failure(message: impl Into<String>) -> Self {
+        CliError { code: EXIT_FAILURE, message: message.into(), hints: Vec::new() }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError { code: EXIT_USAGE, message: message.into(), hints: Vec::new() }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// A closed stdout (`spec-kitty … | head`) is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Renders `error: …` plus one `hint: …` line per hint.
+    pub fn render(&self) -> String {
+        let mut text = format!("error: {}", self.message);
+        for hint in &self.hints {
+            text.push_str("\nhint: ");
+            text.push_str(hint);
+        }
+        text
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl From<io::Error> for CliError {
+    /// Only for writes to stdout/stderr; file errors are mapped with their path where they happen.
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            CliError { code: 0, message: String::new(), hints: Vec::new() }
+        } else {
+            CliError::failure(format!("cannot write output: {error}"))
+        }
+    }
+}
+
+impl From<crate::context::ContextError> for CliError {
+    fn from(error: crate::context::ContextError) -> Self {
+        CliError::usage(error.to_string())
+    }
+}

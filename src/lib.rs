@@ -1,0 +1,12 @@
+//! spec-kitty: the agent-facing command line of spec-driven development, in Rust.
+//!
+//! The binary is a thin shell over this library: `cli` parses and renders, everything else is core
+//! logic that never prints and never touches clap.
+
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod project;
+pub mod store;
+pub mod telemetry;

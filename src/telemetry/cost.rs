@@ -1,0 +1,677 @@
+//! The cost report: stream every selected log once, group, sum exactly, price what was not priced.
+//!
+//! Semantics kept from upstream: only `ExecutionEvent`s count; a reported `cost_usd` is used as is (an
+//! explicit 0 stays 0); a `null` cost is estimated from the tokens and the pricing table. Fixed: money
+//! is exact ([`Money`]); `null` and missing group values are both `unknown`; events whose model has no
+//! price are counted and reported instead of silently costing $0; cache tokens are priced at their
+//! own rates; an event id seen twice in a log counts once.
+//!
+//! Rows are ordered by total cost (descending), then event count (descending), then group key
+//! (ascending), so equal-cost groups always come out in the same order.
+
+use super::money::Money;
+use super::pricing::{Price, PricingTable, Tokens};
+use super::query::EventFilter;
+use super::record::EVENT_TYPE;
+use crate::events::Event;
+use crate::store::{self, PayloadKind, ScanReport};
+use chrono::{DateTime, Datelike, Utc};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What rows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupKey {
+    Agent,
+    Model,
+    Feature,
+    Role,
+    Wp,
+    Day,
+    Week,
+    Month,
+}
+
+impl GroupKey {
+    pub const ALL: [GroupKey; 8] = [
+        GroupKey::Agent,
+        GroupKey::Model,
+        GroupKey::Feature,
+        GroupKey::Role,
+        GroupKey::Wp,
+        GroupKey::Day,
+        GroupKey::Week,
+        GroupKey::Month,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKey::Agent => "agent",
+            GroupKey::Model => "model",
+            GroupKey::Feature => "feature",
+            GroupKey::Role => "role",
+            GroupKey::Wp => "wp",
+            GroupKey::Day => "day",
+            GroupKey::Week => "week",
+            GroupKey::Month => "month",
+        }
+    }
+
+    /// Parses `agent` or a comma-separated list such as `feature,role` (no repeats).
+    pub fn parse_list(text: &str) -> Result<Vec<GroupKey>, String> {
+        let mut keys = Vec::new();
+        for part in text.split(',').map(str::trim) {
+            let key: GroupKey = part.parse()?;
+            if keys.contains(&key) {
+                return Err(format!("group key {part:?} is listed twice"));
+            }
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+}
+
+impl FromStr for GroupKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GroupKey::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown group key {s:?}; expected agent, model, feature, role, wp, day, week or month (comma-separated for several)")
+        })
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sums for one group (or the whole report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    /// Reported plus estimated cost.
+    pub cost: Money,
+    /// The estimated part of `cost`.
+    pub estimated: Money,
+    pub events: u64,
+    /// Events with tokens but neither a reported cost nor a price for their model.
+    pub unpriced_events: u64,
+}
+
+impl Totals {
+    fn merge(&mut self, other: &Totals) {
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(other.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(other.cache_write_tokens);
+        self.cost += other.cost;
+        self.estimated += other.estimated;
+        self.events += other.events;
+        self.unpriced_events += other.unpriced_events;
+    }
+
+    pub fn has_cache_tokens(&self) -> bool {
+        self.cache_read_tokens != 0 || self.cache_write_tokens != 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostRow {
+    /// One value per group key, in the order of [`CostReport::group_by`].
+    pub keys: Vec<String>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostReport {
+    pub group_by: Vec<GroupKey>,
+    pub rows: Vec<CostRow>,
+    /// Unpriced events per model name (`(no model)` when the event names none).
+    pub unpriced_models: BTreeMap<String, u64>,
+    /// One per log read, in the order given.
+    pub scans: Vec<ScanReport>,
+}
+
+impl CostReport {
+    pub fn total(&self) -> Totals {
+        let mut total = Totals::default();
+        for row in &self.rows {
+            total.merge(&row.totals);
+        }
+        total
+    }
+
+    /// "3 events unpriced: claude-x (2), (no model) (1)" when any event could not be priced.
+    pub fn unpriced_summary(&self) -> Option<String> {
+        let count: u64 = self.unpriced_models.values().sum();
+        if count == 0 {
+            return None;
+        }
+        let mut models: Vec<(&String, &u64)> = self.unpriced_models.iter().collect();
+        models.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let list: Vec<String> = models.iter().map(|(m, n)| format!("{m} ({n})")).collect();
+        let noun = if count == 1 { "event" } else { "events" };
+        Some(format!("{count} {noun} unpriced: {}", list.join(", ")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct CostError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Builds the report over `logs`, reading up to one log per CPU in parallel.
+pub fn cost_report(
+    logs: &[PathBuf],
+    filter: &EventFilter,
+    group_by: &[GroupKey],
+    pricing: &PricingTable,
+) -> Result<CostReport, CostError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(logs.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<WorkerOutput, CostError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut acc = Accumulator::new(filter, group_by, pricing);
+                    let mut scans = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = logs.get(index) else { break };
+                        scans.push((index, acc.read(path)?));
+                    }
+                    Ok(WorkerOutput { acc, scans })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("cost worker panicked")).collect()
+    });
+
+    let mut groups: HashMap<String, Totals> = HashMap::new();
+    let mut unpriced_models = BTreeMap::new();
+    let mut scans = Vec::new();
+    for result in results {
+        let WorkerOutput { acc, scans: worker_scans } = result?;
+        for (key, totals) in acc.groups {
+            groups.entry(key).or_default().merge(&totals);
+        }
+        for (model, count) in acc.unpriced_models {
+            *unpriced_models.entry(model).or_insert(0) += count;
+        }
+        scans.extend(worker_scans);
+    }
+    scans.sort_by_key(|(index, _)| *index);
+
+    let mut rows: Vec<CostRow> = groups
+        .into_iter()
+        .map(|(key, totals)| CostRow { keys: key.split(KEY_SEPARATOR).map(str::to_owned).collect(), totals })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.totals.cost.cmp(&a.totals.cost).then(b.totals.events.cmp(&a.totals.events)).then_with(|| a.keys.cmp(&b.keys))
+    });
+    Ok(CostReport {
+        group_by: group_by.to_vec(),
+        rows,
+        unpriced_models,
+        scans: scans.into_iter().map(|(_, s)| s).collect(),
+    })
+}
+
+/// What one worker thread gathered: its partial sums and the scan reports of the logs it read (with
+/// their index in the input, to restore the order).
+struct WorkerOutput<'r> {
+    acc: Accumulator<'r>,
+    scans: Vec<(usize, ScanReport)>,
+}
+
+/// How unpriced events without a model are listed.
+pub const NO_MODEL: &str = "(no model)";
+
+/// Joins the key parts of a group (a control character no key plausibly contains).
+const KEY_SEPARATOR: char = '\u{1f}';
+
+struct Accumulator<'r> {
+    filter: &'r EventFilter,
+    group_by: &'r [GroupKey],
+    pricing: &'r PricingTable,
+    groups: HashMap<String, Totals>,
+    prices: HashMap<String, Option<&'r Price>>,
+    unpriced_models: HashMap<String, u64>,
+    key: String,
+}
+
+impl<'r> Accumulator<'r> {
+    fn new(filter: &'r EventFilter, group_by: &'r [GroupKey], pricing: &'r PricingTable) -> Self {
+        Accumulator {
+            filter,
+            group_by,
+            pricing,
+            groups: HashMap::new(),
+            prices: HashMap::new(),
+            unpriced_models: HashMap::new(),
+            key: String::new(),
+        }
+    }
+
+    fn read(&mut self, path: &Path) -> Result<ScanReport, CostError> {
+        store::scan_events::<CostView>(path, |event| self.add(&event))
+            .map_err(|source| CostError { path: path.to_owned(), source })
+    }
+
+    fn add(&mut self, event: &Event<'_, CostPayload<'_>>) {
+        if event.event_type != EVENT_TYPE || !self.matches(event) {
+            return;
+        }
+        let p = &event.payload;
+        self.key.clear();
+        for (i, key) in self.group_by.iter().enumerate() {
+            if i > 0 {
+                self.key.push(KEY_SEPARATOR);
+            }
+            match key {
+                GroupKey::Agent => self.key.push_str(p.agent.label()),
+                GroupKey::Model => self.key.push_str(p.model.label()),
+                GroupKey::Role => self.key.push_str(p.role.label()),
+                GroupKey::Wp => self.key.push_str(p.wp_id.label()),
+                GroupKey::Feature => self.key.push_str(&event.aggregate_id),
+                GroupKey::Day | GroupKey::Week | GroupKey::Month => {
+                    push_period(&mut self.key, *key, event.timestamp.to_utc())
+                }
+            }
+        }
+
+        let tokens = Tokens {
+            input: p.input_tokens,
+            output: p.output_tokens,
+            cache_read: p.cache_read_tokens,
+            cache_write: p.cache_write_tokens,
+        };
+        let (cost, estimated, unpriced) = match p.cost_usd {
+            Some(reported) => (Money::from_f64(reported).unwrap_or_default(), Money::ZERO, false),
+            None if tokens.is_zero() => (Money::ZERO, Money::ZERO, false),
+            None => match self.price_of(p.model.text()) {
+                Some(price) => {
+                    let estimate = price.estimate(&tokens);
+                    (estimate, estimate, false)
+                }
+                None => {
+                    let model = p.model.text().unwrap_or(NO_MODEL);
+                    *self.unpriced_models.entry(model.to_owned()).or_insert(0) += 1;
+                    (Money::ZERO, Money::ZERO, true)
+                }
+            },
+        };
+
+        let totals = match self.groups.get_mut(self.key.as_str()) {
+            Some(totals) => totals,
+            None => self.groups.entry(self.key.clone()).or_default(),
+        };
+        totals.input_tokens = totals.input_tokens.saturating_add(tokens.input);
+        totals.output_tokens = totals.output_tokens.saturating_add(tokens.output);
+        totals.cache_read_tokens = totals.cache_read_tokens.saturating_add(tokens.cache_read);
+        totals.cache_write_tokens = totals.cache_write_tokens.saturating_add(tokens.cache_write);
+        totals.cost += cost;
+        totals.estimated += estimated;
+        totals.events += 1;
+        totals.unpriced_events += u64::from(unpriced);
+    }
+
+    fn matches(&self, event: &Event<'_, CostPayload<'_>>) -> bool {
+        let f = self.filter;
+        let p = &event.payload;
+        let field_is =
+            |wanted: &Option<String>, field: &Field<'_>| wanted.as_deref().is_none_or(|w| field.text() == Some(w));
+        field_is(&f.agent, &p.agent)
+            && field_is(&f.model, &p.model)
+            && field_is(&f.role, &p.role)
+            && field_is(&f.wp_id, &p.wp_id)
+            && (f.time.is_unbounded() || f.time.contains(event.timestamp.to_utc()))
+    }
+
+    fn price_of(&mut self, model: Option<&str>) -> Option<&'r Price> {
+        let model = model?;
+        if let Some(price) = self.prices.get(model) {
+            return *price;
+        }
+        let price = self.pricing.resolve(model);
+        self.prices.insert(model.to_owned(), price);
+        price
+    }
+}
+
+fn push_period(out: &mut String, key: GroupKey, at: DateTime<Utc>) {
+    use std::fmt::Write as _;
+    let _ = match key {
+        GroupKey::Day => write!(out, "{:04}-{:02}-{:02}", at.year(), at.month(), at.day()),
+        GroupKey::Week => {
+            let week = at.iso_week();
+            write!(out, "{:04}-W{:02}", week.year(), week.week())
+        }
+        _ => write!(out, "{:04}-{:02}", at.year(), at.month()),
+    };
+}
+
+/// The payload fields a cost report needs, borrowed from the line.
+struct CostView;
+
+impl PayloadKind for CostView {
+    type Payload<'a> = CostPayload<'a>;
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CostPayload<'a> {
+    #[serde(borrow)]
+    wp_id: Field<'a>,
+    #[serde(borrow)]
+    agent: Field<'a>,
+    #[serde(borrow)]
+    role: Field<'a>,
+    #[serde(borrow)]
+    model: Field<'a>,
+    #[serde(deserialize_with = "token_count")]
+    input_tokens: i64,
+    #[serde(deserialize_with = "token_count")]
+    output_tokens: i64,
+    #[serde(deserialize_with = "token_count")]
+    cache_read_tokens: i64,
+    #[serde(deserialize_with = "token_count")]
+    cache_write_tokens: i64,
+    #[serde(deserialize_with = "reported_cost")]
+    cost_usd: Option<f64>,
+}
+
+/// A payload value used as a group key. Upstream's payload is free-form, so non-strings are kept as
+/// their JSON text rather than rejected.
+#[derive(Debug, Default)]
+enum Field<'a> {
+    #[default]
+    Missing,
+    Null,
+    Text(Cow<'a, str>),
+    Other(String),
+}
+
+impl Field<'_> {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Field::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The group label: `unknown` for missing and null alike.
+    fn label(&self) -> &str {
+        match self {
+            Field::Missing | Field::Null => "unknown",
+            Field::Text(s) => s,
+            Field::Other(s) => s,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Field::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Field::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Field::Null)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Field::Null)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Field::Other(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Field::Other(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Field::Other(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Field::Other(crate::events::pyjson::float_repr(v)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("[…]".into()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other("{…}".into()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// `null` is 0 (as upstream's `or 0`); integral floats are accepted; anything else makes the line malformed.
+fn token_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a token count")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<i64, E> {
+            Ok(0)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            Ok(i64::try_from(v).unwrap_or(i64::MAX))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            if v.is_finite() && v.fract() == 0.0 {
+                Ok(v as i64)
+            } else {
+                Err(E::custom(format!("token count {v} is not a whole number")))
+            }
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
+fn reported_cost<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a cost in USD or null")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::query::TimeRange;
+    use std::io::Write;
+
+    fn line(id: u32, feature: &str, payload: &str, ts: &str) -> String {
+        format!(
+            r#"{{"aggregate_id": "{feature}", "causation_id": null, "event_id": "01HXYZ{id:020}", "event_type": "ExecutionEvent", "lamport_clock": {id}, "node_id": "cli:N/A", "payload": {payload}, "timestamp": "{ts}"}}"#
+        )
+    }
+
+    fn log(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+        let path = dir.join(name);
+        let mut file = std::fs::File::create(&path).unwrap();
+        for l in lines {
+            writeln!(file, "{l}").unwrap();
+        }
+        path
+    }
+
+    fn pricing() -> PricingTable {
+        PricingTable::from_yaml(
+            "models:\n  claude-sonnet-4-20250514:\n    input_per_1k: 0.003\n    output_per_1k: 0.015\n",
+            "t",
+        )
+        .unwrap()
+    }
+
+    const TS: &str = "2026-02-16T11:00:00+00:00";
+
+    #[test]
+    fn groups_sums_and_estimates_like_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log(
+            dir.path(),
+            "a.jsonl",
+            &[
+                line(
+                    1,
+                    "f",
+                    r#"{"agent": "claude", "role": "specifier", "model": "claude-sonnet-4-20250514", "input_tokens": 1000, "output_tokens": 500, "cost_usd": null}"#,
+                    TS,
+                ),
+                line(2, "f", r#"{"agent": "claude", "role": "planner", "cost_usd": 0.15}"#, TS),
+                line(3, "f", r#"{"agent": "codex", "role": "planner", "model": null, "cost_usd": 0.25}"#, TS),
+                line(
+                    4,
+                    "f",
+                    r#"{"agent": "codex", "model": "claude-sonnet-4-20250514", "input_tokens": 100, "cost_usd": 0.0}"#,
+                    TS,
+                ),
+                line(4, "f", r#"{"agent": "codex", "cost_usd": 99}"#, TS),
+                r#"{"event_type": "ExecutionEvent"}"#.to_owned(),
+            ],
+        );
+        let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing()).unwrap();
+        assert_eq!(report.scans[0].duplicates, 1);
+        assert_eq!(report.scans[0].malformed, 1);
+        let by: HashMap<&str, &Totals> = report.rows.iter().map(|r| (r.keys[0].as_str(), &r.totals)).collect();
+        assert_eq!(by["codex"].cost.to_fixed(6), "0.250000");
+        assert_eq!(by["codex"].estimated, Money::ZERO);
+        assert_eq!(by["codex"].events, 2);
+        assert_eq!(by["claude"].cost.to_fixed(6), "0.160500");
+        assert_eq!(by["claude"].estimated.to_fixed(6), "0.010500");
+        assert_eq!(report.rows[0].keys, ["codex"]);
+
+        let report =
+            cost_report(&[dir.path().join("a.jsonl")], &EventFilter::default(), &[GroupKey::Role], &pricing()).unwrap();
+        let keys: Vec<&str> = report.rows.iter().map(|r| r.keys[0].as_str()).collect();
+        assert_eq!(keys, ["planner", "specifier", "unknown"]);
+        assert_eq!(report.total().cost.to_fixed(6), "0.410500");
+    }
+
+    #[test]
+    fn null_and_missing_keys_are_unknown_and_unpriced_models_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log(
+            dir.path(),
+            "a.jsonl",
+            &[
+                line(1, "f", r#"{"model": null, "input_tokens": 5}"#, TS),
+                line(2, "f", r#"{"input_tokens": 5}"#, TS),
+                line(3, "f", r#"{"model": "mystery-1", "output_tokens": 5}"#, TS),
+                line(4, "f", r#"{"model": "mystery-1"}"#, TS),
+            ],
+        );
+        let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Model], &pricing()).unwrap();
+        let unknown = report.rows.iter().find(|r| r.keys == ["unknown"]).unwrap();
+        assert_eq!((unknown.totals.events, unknown.totals.unpriced_events), (2, 2));
+        assert_eq!(report.unpriced_summary().unwrap(), "3 events unpriced: (no model) (2), mystery-1 (1)");
+    }
+
+    #[test]
+    fn filters_and_multi_key_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = log(
+            dir.path(),
+            "a.jsonl",
+            &[line(1, "f1", r#"{"agent": "claude", "role": "planner", "cost_usd": 1}"#, "2026-02-16T23:59:59+00:00")],
+        );
+        let b = log(
+            dir.path(),
+            "b.jsonl",
+            &[
+                line(2, "f2", r#"{"agent": "claude", "role": "planner", "cost_usd": 2}"#, "2026-02-17T00:00:00Z"),
+                line(3, "f2", r#"{"agent": "codex", "role": "planner", "cost_usd": 4}"#, "2026-03-02T10:00:00"),
+            ],
+        );
+        let filter = EventFilter { agent: Some("claude".into()), ..EventFilter::default() };
+        let report =
+            cost_report(&[a.clone(), b.clone()], &filter, &[GroupKey::Feature, GroupKey::Day], &pricing()).unwrap();
+        let keys: Vec<Vec<String>> = report.rows.iter().map(|r| r.keys.clone()).collect();
+        assert_eq!(
+            keys,
+            [vec!["f2".to_owned(), "2026-02-17".to_owned()], vec!["f1".to_owned(), "2026-02-16".to_owned()]]
+        );
+
+        let until = TimeRange::new(None, Some("2026-02-16T00:00:00Z".parse().unwrap()), true);
+        let report = cost_report(
+            &[a.clone(), b.clone()],
+            &EventFilter { time: until, ..EventFilter::default() },
+            &[GroupKey::Month],
+            &pricing(),
+        )
+        .unwrap();
+        assert_eq!(report.total().events, 1);
+
+        let report = cost_report(&[a, b], &EventFilter::default(), &[GroupKey::Week], &pricing()).unwrap();
+        let weeks: Vec<&str> = report.rows.iter().map(|r| r.keys[0].as_str()).collect();
+        assert_eq!(weeks, ["2026-W10", "2026-W08"]);
+    }
+
+    #[test]
+    fn bad_payload_values_make_the_line_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = log(
+            dir.path(),
+            "a.jsonl",
+            &[
+                line(1, "f", r#"{"input_tokens": "many"}"#, TS),
+                line(2, "f", r#"{"cost_usd": "free"}"#, TS),
+                line(3, "f", r#"{"agent": 7}"#, TS),
+            ],
+        );
+        let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing()).unwrap();
+        assert_eq!(report.scans[0].malformed, 2);
+        assert_eq!(report.rows[0].keys, ["7"]);
+    }
+
+    #[test]
+    fn group_list_parsing() {
+        assert_eq!(GroupKey::parse_list("feature, role").unwrap(), [GroupKey::Feature, GroupKey::Role]);
+        assert!(GroupKey::parse_list("agent,agent").is_err());
+        assert!(GroupKey::parse_list("colour").unwrap_err().contains("unknown group key"));
+    }
+}

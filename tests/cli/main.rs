@@ -1,0 +1,24 @@
+//! One integration-test binary for the whole CLI (faster to link than one per file). Every test drives
+//! the real `spec-kitty` binary in a hermetic `TestEnv`.
+
+mod support;
+
+mod concurrency;
+mod help;
+mod telemetry_bad_input;
+mod telemetry_cost;
+mod telemetry_emit;
+mod upstream_fixtures;
+
+/// Every `tests/cli/*.rs` file must be declared above, or its tests would silently never run.
+#[test]
+fn no_forgotten_test_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(module) = name.strip_suffix(".rs").filter(|m| *m != "main") {
+            assert!(main.contains(&format!("mod {module};")), "tests/cli/{name} is not declared in main.rs");
+        }
+    }
+}
