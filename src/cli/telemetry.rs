@@ -72,7 +72,7 @@ struct EmitArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     cache_write_tokens: Option<u64>,
     /// Cost in USD as reported by the agent; omit to estimate it from pricing.yaml.
-    #[arg(long, value_name = "USD", allow_negative_numbers = true, value_parser = parse_cost)]
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_cost)]
     cost_usd: Option<f64>,
     /// Wall time of the phase in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0, allow_negative_numbers = true, value_parser = parse_count)]

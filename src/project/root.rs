@@ -70,7 +70,7 @@ fn main_checkout_of(git_file: &Path) -> Option<PathBuf> {
     let gitdir = text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
     let gitdir = git_file.parent()?.join(gitdir);
     let main = gitdir.parent()?.parent()?.parent()?;
-    main.is_dir().then(|| main.to_owned())
+    main.canonicalize().ok().filter(|m| m.is_dir())
 }
 
 #[cfg(test)]

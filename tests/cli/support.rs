@@ -98,7 +98,8 @@ impl TestEnv {
     pub fn command(&self) -> std::process::Command {
         let n = self.commands.get() + 1;
         self.commands.set(n);
-        let now = chrono::DateTime::from_timestamp(EPOCH + n, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let now =
+            chrono::DateTime::from_timestamp(EPOCH + n, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut cmd = std::process::Command::new(binary());
         cmd.current_dir(self.root())
             .env_clear()
@@ -153,20 +154,6 @@ pub fn shared_dir() -> Option<PathBuf> {
 /// The upstream fixture project, when `../shared` is present.
 pub fn upstream_fixture() -> Option<PathBuf> {
     shared_dir().map(|d| d.join("fixtures/upstream-592dca5eb"))
-}
-
-/// Copies a directory tree (used to work on upstream fixtures without touching ../shared).
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Parses every line of a JSONL file as JSON.
