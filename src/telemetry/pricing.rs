@@ -194,22 +194,20 @@ impl PricingTable {
 
     /// The price of a reported model name: exact id or alias, then normalised, then without a date suffix.
     pub fn resolve(&self, model: &str) -> Option<&Price> {
-        let normalised = normalise(model);
-        self.exact
-            .get(model)
-            .or_else(|| self.normalised.get(&normalised))
-            .or_else(|| self.undated.get(strip_date(&normalised)))
-            .map(|&i| &self.entries[i].price)
+        self.index_of(model).map(|i| &self.entries[i].price)
     }
 
     /// The entry id a reported model name resolves to.
     pub fn resolve_id(&self, model: &str) -> Option<&str> {
+        self.index_of(model).map(|i| self.entries[i].id.as_str())
+    }
+
+    fn index_of(&self, model: &str) -> Option<usize> {
+        if let Some(&i) = self.exact.get(model) {
+            return Some(i);
+        }
         let normalised = normalise(model);
-        self.exact
-            .get(model)
-            .or_else(|| self.normalised.get(&normalised))
-            .or_else(|| self.undated.get(strip_date(&normalised)))
-            .map(|&i| self.entries[i].id.as_str())
+        self.normalised.get(&normalised).or_else(|| self.undated.get(strip_date(&normalised))).copied()
     }
 
     /// Rebuilds the lookup maps. Ids win over aliases at every level, and an undated id wins the

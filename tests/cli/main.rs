@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod help;
+mod readme;
 mod roundtrip;
 mod telemetry_bad_input;
 mod telemetry_cost;
