@@ -110,14 +110,6 @@ impl IdGenerator {
         };
         Ulid::from_parts(unix_ms, random)
     }
-
-    /// A new 64-bit random value (for nonces such as temp-file names).
-    pub fn next_u64(&self) -> u64 {
-        match &self.seeded_state {
-            Some(state) => splitmix64(state),
-            None => Ulid::generate().random() as u64,
-        }
-    }
 }
 
 fn splitmix64(state: &Cell<u64>) -> u64 {

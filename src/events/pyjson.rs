@@ -136,8 +136,9 @@ fn push_unicode_escape(out: &mut String, unit: u32) {
     let _ = write!(out, "\\u{unit:04x}");
 }
 
-/// Python's `repr(float)` as `json.dumps` writes it: shortest round-trip digits, fixed notation while
-/// the decimal exponent is in (-4, 16], otherwise `1e-05` / `1.5e+16` style.
+/// Python's `repr(float)` as `json.dumps` writes it: the shortest digits that round-trip (exact ties
+/// broken to even, as David Gay's dtoa does), in fixed notation while the decimal exponent is in
+/// (-4, 16], otherwise `1e-05` / `1.5e+16` style.
 pub fn push_float(out: &mut String, value: f64) {
     if value.is_nan() {
         out.push_str("NaN");
@@ -147,22 +148,16 @@ pub fn push_float(out: &mut String, value: f64) {
         out.push_str(if value > 0.0 { "Infinity" } else { "-Infinity" });
         return;
     }
-    // `{:e}` yields the shortest round-trip digits, e.g. "1.5e-5" or "-1e16".
-    let sci = format!("{value:e}");
-    let (mantissa, exponent) = sci.split_once('e').expect("{:e} always has an exponent");
-    let exponent: i32 = exponent.parse().expect("{:e} exponent is an integer");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if negative {
+    if value.is_sign_negative() {
         out.push('-');
     }
-    // Position of the decimal point relative to the digit string, as dtoa's `decpt`.
-    let decpt = exponent + 1;
+    if value == 0.0 {
+        out.push_str("0.0");
+        return;
+    }
+    let (digits, decpt) = shortest_digits(value.abs());
+    let len = digits.len() as i32;
     if -4 < decpt && decpt <= 16 {
-        let len = digits.len() as i32;
         if decpt <= 0 {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-decpt) as usize));
@@ -184,9 +179,27 @@ pub fn push_float(out: &mut String, value: f64) {
             out.push('.');
             out.push_str(rest);
         }
+        let exponent = decpt - 1;
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "e{sign}{:02}", exponent.abs());
     }
+}
+
+/// The shortest round-trip significant digits of a positive finite `value` and the position of the
+/// decimal point relative to them (dtoa's `decpt`: value = 0.d1d2… × 10^decpt). zmij (the formatter
+/// serde_json uses) breaks exact ties to even like Python; Rust's `{:e}` does not.
+fn shortest_digits(value: f64) -> (String, i32) {
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(value);
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.trim_start_matches('+').parse::<i32>().expect("formatter writes an integer exponent")),
+        None => (text, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int_part.chars().chain(frac_part.chars()).collect();
+    let leading_zeros = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
+    (digits, int_part.len() as i32 + exponent - leading_zeros as i32)
 }
 
 /// Convenience wrapper around [`push_float`].
@@ -219,6 +232,10 @@ mod tests {
             (5e-324, "5e-324"),
             (-2.5e-10, "-2.5e-10"),
             (0.1 + 0.2, "0.30000000000000004"),
+            (100.0, "100.0"),
+            (1e-4 * 3.0, "0.00030000000000000003"),
+            // Exact ties between two shortest candidates go to the even digit, as in Python.
+            (2f64.powi(49) + 0.25, "562949953421312.2"),
         ];
         for (value, expected) in cases {
             assert_eq!(float_repr(value), expected, "repr of {value:?}");

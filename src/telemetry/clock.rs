@@ -51,12 +51,15 @@ pub fn read(path: &Path) -> ClockState {
     ClockState::Valid(counters)
 }
 
-/// Atomically replaces the clock file (write to a sibling temp file, then rename).
-pub fn write(path: &Path, counters: &Counters, nonce: u64) -> io::Result<()> {
+/// Atomically replaces the clock file: write a sibling temp file, then rename it over the clock.
+///
+/// Callers hold the log's lock, so one fixed temp name suffices; a temp file left by a writer killed
+/// between the two steps is simply overwritten and renamed away by the next write.
+pub fn write(path: &Path, counters: &Counters) -> io::Result<()> {
     let object = counters.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
     let text = pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE);
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or(CLOCK_FILE);
-    let temp = path.with_file_name(format!("{file_name}.{}.{nonce:x}.tmp", std::process::id()));
+    let temp = path.with_file_name(format!("{file_name}.tmp"));
     std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path)).inspect_err(|_| {
         let _ = std::fs::remove_file(&temp);
     })
@@ -75,7 +78,7 @@ mod tests {
         let ClockState::Valid(mut counters) = read(&path) else { panic!() };
         assert_eq!(counters["cli:N/A"], 6);
         counters.insert("cli:WP01".into(), 7);
-        write(&path, &counters, 1).unwrap();
+        write(&path, &counters).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), r#"{"cli:N/A": 6, "cli:WP01": 7, "cli:WP02": 1}"#);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
     }

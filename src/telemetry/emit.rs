@@ -74,7 +74,7 @@ pub fn emit(
     log.append_line(&event.to_line()).map_err(write_error)?;
 
     counters.insert(record.node_id(), event.lamport_clock);
-    if let Err(e) = clock::write(&clock_path, &counters, ctx.ids.next_u64()) {
+    if let Err(e) = clock::write(&clock_path, &counters) {
         // The event is stored; the clock is only a cache that the next emit re-derives from the log tail.
         warnings.push(format!("event stored, but {} could not be updated: {e}", clock_path.display()));
     }
@@ -109,19 +109,27 @@ fn rebuild_counters(log_path: &Path) -> std::io::Result<Counters> {
     Ok(counters)
 }
 
-/// The Lamport value of the last complete, valid line within the log's tail.
+/// The Lamport value of the last complete, valid line of the log. Reads a tail window, widening it
+/// while it holds no complete valid line (a very long last line), up to the whole file.
 fn last_lamport(log: &LockedLog) -> std::io::Result<Option<u64>> {
-    let tail = log.tail(TAIL_BYTES)?;
-    let started_mid_file = log.len()? > TAIL_BYTES;
-    let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
-    lines.pop(); // after the final '\n' (empty), or a torn last line
-    let skip_first = usize::from(started_mid_file);
-    Ok(lines
-        .iter()
-        .skip(skip_first)
-        .rev()
-        .find_map(|line| Event::<store::Ignored>::from_line(line.trim_ascii()).ok())
-        .map(|event| event.lamport_clock))
+    let len = log.len()?;
+    let mut window = TAIL_BYTES;
+    loop {
+        let tail = log.tail(window)?;
+        let started_mid_file = len > window;
+        let mut lines: Vec<&[u8]> = tail.split(|&b| b == b'\n').collect();
+        lines.pop(); // after the final '\n' (empty), or a torn last line
+        let found = lines
+            .iter()
+            .skip(usize::from(started_mid_file))
+            .rev()
+            .find_map(|line| Event::<store::Ignored>::from_line(line.trim_ascii()).ok())
+            .map(|event| event.lamport_clock);
+        if found.is_some() || !started_mid_file {
+            return Ok(found);
+        }
+        window = window.saturating_mul(4);
+    }
 }
 
 #[cfg(test)]

@@ -392,11 +392,10 @@ fn writer_matches_python_json_dumps() {
 }
 
 /// When two shortest digit strings are equally close to a float (its exact value ends in 5 one digit
-/// further), Python's repr (David Gay's dtoa) rounds half to even; Rust's `{:e}`, which `float_repr`
-/// builds on, rounds half up. Found by the comparison above with more random values; the expected
-/// strings are Python 3.11's `repr` of each value.
+/// further), Python's repr (David Gay's dtoa) rounds half to even, while Rust's `{:e}` rounds half up
+/// (regression: `float_repr` was once built on `{:e}`). Found by the comparison above with more random
+/// values; the expected strings are Python 3.11's `repr` of each value.
 #[test]
-#[ignore = "bug: pyjson::float_repr rounds exact ties half-up (562949953421312.25 -> ...312.3); Python writes ...312.2"]
 fn float_repr_breaks_exact_ties_to_even_like_python() {
     // Written as sums so the literals are exact: 2^49 + 0.25 is 562949953421312.25 exactly.
     let two_49 = 2f64.powi(49);
