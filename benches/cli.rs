@@ -1,1 +1,931 @@
-fn main() {}
+//! Benchmarks for the budgets of DESIGN.md §4 that concern start-up and the telemetry commands:
+//!
+//! * `agent telemetry emit` as a whole process, on an empty log and on a 1,000,000-event log (the cost of
+//!   an emit must not grow with the log);
+//! * `agent telemetry cost` (default table, `--group-by role`, `--json`) over 1,000,000 events in 10
+//!   features: wall time and the child's own peak RSS;
+//! * `spec-kitty --help`.
+//!
+//! `cargo bench --bench cli` runs everything at full size; `-- --quick` (or `BENCH_QUICK=1`) uses 100,000
+//! events and fewer runs for a smoke test; `-- emit`, `-- cost`, `-- help` select benchmarks; `-- --keep`
+//! leaves the generated data behind (for profiling). The data lives in a fresh temporary directory that is
+//! removed afterwards. Results are a table with a PASS/FAIL column; timings are never asserted.
+
+use chrono::{DateTime, Datelike};
+use spec_kitty::events::{Event, Payload};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const EMIT_BUDGET: Duration = Duration::from_millis(5);
+const EMIT_GROWTH_BUDGET: f64 = 1.2;
+const COST_WALL_BUDGET: Duration = Duration::from_millis(1500);
+const COST_RSS_BUDGET_KIB: u64 = 64 * 1024;
+const HELP_BUDGET: Duration = Duration::from_millis(5);
+
+const USAGE: &str = "\
+usage: cargo bench --bench cli [-- [--quick] [--keep] [emit] [cost] [help]]
+
+  --quick   100,000 events and fewer runs (also BENCH_QUICK=1); budgets are defined at full size
+  --keep    keep the generated data directory (its path is printed)
+  emit, cost, help
+            run only these benchmarks (default: all)
+  SPEC_KITTY_BIN=PATH overrides the binary under test (default: the release build of this crate)";
+
+fn main() -> ExitCode {
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &Config) -> Result<(), String> {
+    let binary = locate_binary()?;
+    let workspace = Workspace::create(config.keep)?;
+    let ours = Runner::new(binary.clone(), workspace.path.join("home"))?;
+    println!(
+        "spec-kitty CLI benchmarks: {} events{}, {} CPU(s), binary {}",
+        thousands(config.events as u64),
+        if config.quick { " (QUICK MODE: budgets are defined at 1,000,000; figures are indicative)" } else { "" },
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        binary.display()
+    );
+    println!("data in {}\n", workspace.path.display());
+
+    let mut report = Report::default();
+    if config.run_emit {
+        bench_emit(config, &workspace, &ours, &mut report)?;
+    }
+    if config.run_cost {
+        bench_cost(config, &workspace, &ours, &mut report)?;
+    }
+    if config.run_help {
+        bench_help(config, &workspace, &ours, &mut report)?;
+    }
+    report.print(config);
+    compare_with_python(&binary, &workspace, &report)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// configuration
+
+struct Config {
+    quick: bool,
+    keep: bool,
+    run_emit: bool,
+    run_cost: bool,
+    run_help: bool,
+    /// Events in the emit benchmark's big log, and in total over the cost benchmark's features.
+    events: usize,
+    cost_features: usize,
+    emit_warmup: usize,
+    /// Each round runs the empty-log and the big-log emit once, so drift affects both alike.
+    emit_rounds: usize,
+    cost_runs: usize,
+    startup_warmup: usize,
+    startup_runs: usize,
+}
+
+impl Config {
+    /// `Ok(None)` when help was asked for.
+    fn from_args(args: impl Iterator<Item = String>) -> Result<Option<Config>, String> {
+        let mut quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let mut keep = false;
+        let mut selected = Vec::new();
+        for arg in args {
+            match arg.as_str() {
+                "--quick" => quick = true,
+                "--keep" => keep = true,
+                // cargo passes `--bench` to every benchmark binary.
+                "--bench" => {}
+                "-h" | "--help" => return Ok(None),
+                "emit" | "cost" | "help" => selected.push(arg),
+                other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
+                other => return Err(format!("unknown benchmark {other:?} (expected emit, cost or help)")),
+            }
+        }
+        let wants = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
+        Ok(Some(Config {
+            quick,
+            keep,
+            run_emit: wants("emit"),
+            run_cost: wants("cost"),
+            run_help: wants("help"),
+            events: if quick { 100_000 } else { 1_000_000 },
+            cost_features: 10,
+            emit_warmup: if quick { 10 } else { 30 },
+            emit_rounds: if quick { 100 } else { 400 },
+            cost_runs: if quick { 3 } else { 9 },
+            startup_warmup: if quick { 10 } else { 30 },
+            startup_runs: if quick { 100 } else { 300 },
+        }))
+    }
+}
+
+/// The release binary `cargo bench` built next to this benchmark, or `$SPEC_KITTY_BIN`.
+fn locate_binary() -> Result<PathBuf, String> {
+    let candidate = match std::env::var_os("SPEC_KITTY_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => match option_env!("CARGO_BIN_EXE_spec-kitty") {
+            Some(path) => PathBuf::from(path),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/spec-kitty"),
+        },
+    };
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(format!(
+            "spec-kitty binary not found at {}; run the benchmark with `cargo bench --bench cli` (which builds it), \
+             or build it with `cargo build --release`, or point SPEC_KITTY_BIN at one",
+            candidate.display()
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// scratch directory
+
+/// A unique directory under the system temp dir, removed on drop unless `--keep` was given.
+struct Workspace {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Workspace {
+    fn create(keep: bool) -> Result<Workspace, String> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("spec-kitty-bench-{}-{nanos:x}", std::process::id()));
+        fs::create_dir(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(Workspace { path, keep })
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if self.keep {
+            println!("kept benchmark data in {}", self.path.display());
+        } else if let Err(e) = fs::remove_dir_all(&self.path) {
+            eprintln!("warning: could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Creates a project root (`.kittify/` and `kitty-specs/`) at `root`.
+fn create_project(root: &Path) -> Result<(), String> {
+    for dir in [root.join(".kittify"), root.join("kitty-specs")] {
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// synthetic telemetry data, in upstream's exact line format
+
+/// 2026-01-01T00:00:00Z; events are spread over the following ~4 months.
+const DATA_START_SECS: i64 = 1_767_225_600;
+const DATA_SPAN_MICROS: i64 = 120 * 86_400 * 1_000_000;
+
+const ROLES: [(&str, u32); 5] = [("specifier", 2), ("planner", 2), ("implementer", 9), ("reviewer", 5), ("merger", 2)];
+
+/// Agent and model pairs with weights; `copilot-internal-1` has no price, so `cost` reports it as unpriced.
+const AGENT_MODELS: [(&str, &str, u32); 6] = [
+    ("claude", "claude-sonnet-4.5", 30),
+    ("claude", "claude-opus-4-5", 10),
+    ("codex", "gpt-5", 25),
+    ("copilot", "gpt-5", 10),
+    ("copilot", "copilot-internal-1", 5),
+    ("gemini", "gemini-2.5-pro", 20),
+];
+
+/// Reported costs, written as Python's `repr` writes these floats (`0.0` is an explicit zero).
+const REPORTED_COSTS: [&str; 8] = ["0.0042", "0.015", "0.12", "0.0", "1.5", "0.3375", "2.25", "0.0875"];
+
+const WORK_PACKAGES: u64 = 12;
+
+/// Lines per feature checked against the library's own writer (`Event::to_line`).
+const FORMAT_CHECKED_LINES: usize = 200;
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Deterministic and fast; the data only has to look varied, not be random.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix64(self.0)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick_weighted<T: Copy>(&mut self, items: &[T], weight: impl Fn(&T) -> u32) -> T {
+        let total: u64 = items.iter().map(|i| u64::from(weight(i))).sum();
+        let mut ticket = self.below(total);
+        for item in items {
+            let w = u64::from(weight(item));
+            if ticket < w {
+                return *item;
+            }
+            ticket -= w;
+        }
+        items[items.len() - 1]
+    }
+}
+
+/// SplitMix64's finaliser: a bijection on u64, so distinct counters give distinct ULID random parts.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A 26-character Crockford base32 ULID: 48 bits of milliseconds, then 80 bits of `random`.
+fn push_ulid(out: &mut Vec<u8>, millis: u64, random: u128) {
+    let value = (u128::from(millis) << 80) | (random & ((1u128 << 80) - 1));
+    out.extend((0..26).rev().map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize]));
+}
+
+/// Python's `datetime.isoformat()` of an aware UTC time; the fraction is omitted when it is zero.
+struct TimestampWriter {
+    day: i64,
+    date: String,
+}
+
+impl TimestampWriter {
+    fn new() -> Self {
+        TimestampWriter { day: i64::MIN, date: String::new() }
+    }
+
+    fn push(&mut self, out: &mut Vec<u8>, micros: i64) {
+        let secs = micros.div_euclid(1_000_000);
+        let fraction = micros.rem_euclid(1_000_000);
+        let day = secs.div_euclid(86_400);
+        if day != self.day {
+            // Calendar arithmetic only when the day changes; chrono is exact and this stays cheap.
+            let date = DateTime::from_timestamp(day * 86_400, 0).expect("benchmark dates are in range");
+            self.date = format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day());
+            self.day = day;
+        }
+        let in_day = secs.rem_euclid(86_400);
+        out.extend_from_slice(self.date.as_bytes());
+        let (h, m, s) = (in_day / 3600, in_day / 60 % 60, in_day % 60);
+        let _ = write!(out, "T{h:02}:{m:02}:{s:02}");
+        if fraction != 0 {
+            let _ = write!(out, ".{fraction:06}");
+        }
+        out.extend_from_slice(b"+00:00");
+    }
+}
+
+/// Writes `events` ExecutionEvents for `slug` into `<feature_dir>/execution.events.jsonl`, plus a matching
+/// `.telemetry-clock.json`, and flushes both to disk so writeback does not disturb the measurements.
+/// `tag` (unique per feature) keeps event ids unique across features. Returns the bytes written.
+fn write_feature_log(feature_dir: &Path, slug: &str, events: usize, tag: u16) -> Result<u64, String> {
+    let io_error = |path: &Path, e: io::Error| format!("cannot write {}: {e}", path.display());
+    fs::create_dir_all(feature_dir).map_err(|e| io_error(feature_dir, e))?;
+    let log_path = feature_dir.join("execution.events.jsonl");
+    let file = File::create(&log_path).map_err(|e| io_error(&log_path, e))?;
+    // A modest buffer: see `harness_peak_rss_kib` for why this process must stay small.
+    let mut out = BufWriter::with_capacity(128 << 10, file);
+
+    let mut rng = SplitMix64(u64::from(tag) << 32);
+    let mut timestamps = TimestampWriter::new();
+    // Highest Lamport value per node: index 0 is `cli:N/A`, 1..=12 are `cli:WP01`..`cli:WP12`.
+    let mut node_clock = [0u64; WORK_PACKAGES as usize + 1];
+    let step = (DATA_SPAN_MICROS / events.max(1) as i64).max(1);
+    let start = DATA_START_SECS * 1_000_000 + i64::from(tag) * 3_600_000_000;
+    let mut line = Vec::with_capacity(640);
+    let mut bytes = 0u64;
+
+    for i in 0..events {
+        let lamport = i as u64 + 1;
+        let micros = start + i as i64 * step + (rng.below(step as u64) as i64);
+        let (role, _) = rng.pick_weighted(&ROLES, |r| r.1);
+        let (agent, model, _) = rng.pick_weighted(&AGENT_MODELS, |m| m.2);
+        let wp = match role {
+            "specifier" | "planner" => 0,
+            _ => 1 + rng.below(WORK_PACKAGES) as usize,
+        };
+        node_clock[wp] = lamport;
+        let cost =
+            if rng.below(10) < 3 { REPORTED_COSTS[rng.below(REPORTED_COSTS.len() as u64) as usize] } else { "null" };
+        let failed = rng.below(100) < 3;
+
+        line.clear();
+        let _ = write!(line, "{{\"aggregate_id\": \"{slug}\", \"causation_id\": null, \"event_id\": \"");
+        // Distinct per line (mix64 is a bijection and i < 2^40) and random-looking; the tag keeps features apart.
+        let id_bits = mix64(i as u64 ^ (u64::from(tag) << 40));
+        push_ulid(&mut line, (micros / 1000) as u64, (u128::from(tag) << 64) | u128::from(id_bits));
+        let _ = write!(
+            line,
+            "\", \"event_type\": \"ExecutionEvent\", \"lamport_clock\": {lamport}, \"node_id\": \"cli:{wp_id}\", \
+             \"payload\": {{\"agent\": \"{agent}\", \"cost_usd\": {cost}, \"duration_ms\": {duration}, \
+             \"error\": {error}, \"exit_code\": {exit_code}, \"input_tokens\": {input}, \"model\": \"{model}\", \
+             \"output_tokens\": {output}, \"role\": \"{role}\", \"success\": {success}, \"wp_id\": \"{wp_id}\"}}, \
+             \"timestamp\": \"",
+            wp_id = wp_label(wp),
+            duration = 1_000 + rng.below(900_000),
+            error = if failed { "\"agent exited with status 1\"" } else { "null" },
+            exit_code = u8::from(failed),
+            input = 200 + rng.below(60_000),
+            output = 50 + rng.below(12_000),
+            success = !failed,
+        );
+        timestamps.push(&mut line, micros);
+        line.extend_from_slice(b"\"}");
+        if i < FORMAT_CHECKED_LINES {
+            check_line_format(&line)?;
+        }
+        line.push(b'\n');
+        out.write_all(&line).map_err(|e| io_error(&log_path, e))?;
+        bytes += line.len() as u64;
+    }
+    let file = out.into_inner().map_err(|e| io_error(&log_path, e.into_error()))?;
+    file.sync_all().map_err(|e| io_error(&log_path, e))?;
+
+    let counters: BTreeMap<String, u64> = node_clock
+        .iter()
+        .enumerate()
+        .filter(|(_, clock)| **clock > 0)
+        .map(|(wp, clock)| (format!("cli:{}", wp_label(wp)), *clock))
+        .collect();
+    let clock_path = feature_dir.join(".telemetry-clock.json");
+    fs::write(&clock_path, clock_file_text(&counters)).map_err(|e| io_error(&clock_path, e))?;
+    Ok(bytes)
+}
+
+fn wp_label(wp: usize) -> String {
+    if wp == 0 { "N/A".to_owned() } else { format!("WP{wp:02}") }
+}
+
+/// `{"cli:N/A": 6, "cli:WP01": 7}`: sorted keys, upstream separators, no trailing newline.
+fn clock_file_text(counters: &BTreeMap<String, u64>) -> String {
+    let entries: Vec<String> = counters.iter().map(|(node, clock)| format!("\"{node}\": {clock}")).collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+/// The generated line must be exactly what the crate's own writer produces for the same event, or the
+/// benchmark would be measuring something other than real logs.
+fn check_line_format(line: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("generated line is not UTF-8: {e}"))?;
+    let event =
+        Event::<Payload>::from_line(line).map_err(|e| format!("generated line does not parse ({e}):\n  {text}"))?;
+    let canonical = event.to_line();
+    if canonical != text {
+        return Err(format!(
+            "generated line differs from the upstream format:\n  generated: {text}\n  expected:  {canonical}"
+        ));
+    }
+    Ok(())
+}
+
+/// Generates `features` feature logs sharing `total` events, one feature per CPU at a time.
+fn generate_features(project: &Path, features: usize, total: usize) -> Result<(), String> {
+    let started = Instant::now();
+    let slugs: Vec<String> = (1..=features).map(|i| format!("{i:03}-bench-feature-{i}")).collect();
+    let per_feature = total / features;
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(features);
+    let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut bytes = 0;
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(slug) = slugs.get(index) else { break };
+                        let dir = project.join("kitty-specs").join(slug);
+                        // Tags 100.. are distinct from the emit benchmark's, so all event ids differ.
+                        bytes += write_feature_log(&dir, slug, per_feature, 100 + index as u16)?;
+                    }
+                    Ok(bytes)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("data generator panicked".into()))).collect()
+    });
+    let bytes = results.into_iter().sum::<Result<u64, String>>()?;
+    println!(
+        "generated {} events in {features} features ({} MB) in {:.1} s",
+        thousands((per_feature * features) as u64),
+        bytes >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// running and measuring child processes
+
+/// One finished child: wall time from spawn to reap, and its own CPU time and peak resident set.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    /// User plus system time; unlike wall time it hardly moves when other processes compete for the CPUs.
+    cpu: Duration,
+    max_rss_kib: u64,
+}
+
+/// Starts a CLI binary in a hermetic environment: a private home and none of the variables that pin
+/// time, ids or the project root.
+struct Runner {
+    binary: PathBuf,
+    home: PathBuf,
+}
+
+impl Runner {
+    fn new(binary: PathBuf, home: PathBuf) -> Result<Runner, String> {
+        fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+        Ok(Runner { binary, home })
+    }
+
+    fn command(&self, cwd: &Path, args: &[String]) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env("SPEC_KITTY_HOME", self.home.join(".spec-kitty"))
+            // Upstream's Python CLI writes into $HOME.
+            .env("HOME", &self.home)
+            .env_remove("SPEC_KITTY_NOW")
+            .env_remove("SPEC_KITTY_ID_SEED")
+            .env_remove("SPEC_KITTY_STRICT")
+            .env_remove("SPECIFY_REPO_ROOT")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs once with output captured (for checks and warm-up); a non-zero exit is an error.
+    fn capture(&self, cwd: &Path, args: &[String]) -> Result<Output, String> {
+        let output = self.command(cwd, args).output().map_err(|e| self.start_error(e))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`{}` failed ({}): {}",
+                self.describe(args),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(output)
+    }
+
+    /// Runs once with output discarded and measures it.
+    fn sample(&self, cwd: &Path, args: &[String]) -> Result<Sample, String> {
+        let mut command = self.command(cwd, args);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let started = Instant::now();
+        let child = command.spawn().map_err(|e| self.start_error(e))?;
+        let (status, usage) = wait4(child).map_err(|e| format!("wait4 failed: {e}"))?;
+        let wall = started.elapsed();
+        if !status.success() {
+            return Err(format!("`{}` failed ({status})", self.describe(args)));
+        }
+        let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+        Ok(Sample { wall, cpu, max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0) })
+    }
+
+    fn samples(&self, cwd: &Path, args: &[String], runs: usize) -> Result<Vec<Sample>, String> {
+        (0..runs).map(|_| self.sample(cwd, args)).collect()
+    }
+
+    fn start_error(&self, e: io::Error) -> String {
+        format!("cannot start {}: {e}", self.binary.display())
+    }
+
+    fn describe(&self, args: &[String]) -> String {
+        format!("{} {}", self.binary.display(), args.join(" "))
+    }
+}
+
+/// Reaps `child` with wait4(2) so the resource usage is this child's own: RUSAGE_CHILDREN would report
+/// the maximum over every child reaped so far. (Dropping the `Child` afterwards neither waits nor kills.)
+fn wait4(child: Child) -> io::Result<(ExitStatus, libc::rusage)> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not yet reaped; both pointers are valid for writes.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            return Ok((ExitStatus::from_raw(status), usage));
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+fn timeval(tv: libc::timeval) -> Duration {
+    let micros = u64::try_from(tv.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(tv.tv_usec).unwrap_or(0);
+    Duration::from_micros(micros)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// statistics
+
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    runs: usize,
+    median: Duration,
+    p90: Duration,
+    median_cpu: Duration,
+    peak_rss_kib: u64,
+}
+
+impl Summary {
+    fn of(samples: &[Sample]) -> Summary {
+        let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+        walls.sort_unstable();
+        let mut cpus: Vec<Duration> = samples.iter().map(|s| s.cpu).collect();
+        cpus.sort_unstable();
+        let n = walls.len();
+        // Nearest-rank percentile: the smallest value with at least 90% of the samples at or below it.
+        let p90 = walls.get((n * 9).div_ceil(10).saturating_sub(1)).copied().unwrap_or_default();
+        Summary {
+            runs: n,
+            median: median(&walls),
+            p90,
+            median_cpu: median(&cpus),
+            peak_rss_kib: samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0),
+        }
+    }
+}
+
+/// The median of sorted values (the mean of the middle two for an even count).
+fn median(sorted: &[Duration]) -> Duration {
+    let n = sorted.len();
+    match n {
+        0 => Duration::ZERO,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// benchmarks
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// The budget's command line, for feature `slug`.
+fn emit_args(slug: &str) -> Vec<String> {
+    strings(&[
+        "agent",
+        "telemetry",
+        "emit",
+        "--feature",
+        slug,
+        "--role",
+        "implementer",
+        "--agent",
+        "claude",
+        "--model",
+        "claude-sonnet-4.5",
+        "--input-tokens",
+        "1200",
+        "--output-tokens",
+        "300",
+        "--wp-id",
+        "WP01",
+    ])
+}
+
+fn bench_emit(config: &Config, workspace: &Workspace, runner: &Runner, report: &mut Report) -> Result<(), String> {
+    let project = workspace.path.join("emit-project");
+    create_project(&project)?;
+    let empty_slug = "001-emit-empty-log";
+    let empty_dir = project.join("kitty-specs").join(empty_slug);
+    fs::create_dir_all(&empty_dir).map_err(|e| format!("cannot create {}: {e}", empty_dir.display()))?;
+    fs::write(empty_dir.join("execution.events.jsonl"), "").map_err(|e| format!("cannot write log: {e}"))?;
+    let full_slug = "002-emit-full-log";
+    let started = Instant::now();
+    let bytes = write_feature_log(&project.join("kitty-specs").join(full_slug), full_slug, config.events, 1)?;
+    println!(
+        "generated {} events in one feature ({} MB) in {:.1} s",
+        thousands(config.events as u64),
+        bytes >> 20,
+        started.elapsed().as_secs_f64()
+    );
+
+    // The first emit on the big log must continue its clock without warnings (a rebuilt clock would mean
+    // a full scan, i.e. not the path being measured).
+    let mut checked = emit_args(full_slug);
+    checked.push("--json".into());
+    let output = runner.capture(&project, &checked)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = format!("\"lamport_clock\": {}", config.events + 1);
+    if !output.stderr.is_empty() || !stdout.contains("\"result\": \"success\"") || !stdout.contains(&expected) {
+        return Err(format!(
+            "emit on the generated log did not behave as expected (wanted {expected}):\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+
+    let (empty_args, full_args) = (emit_args(empty_slug), emit_args(full_slug));
+    for _ in 0..config.emit_warmup {
+        runner.sample(&project, &empty_args)?;
+        runner.sample(&project, &full_args)?;
+    }
+    let (mut empty, mut full) = (Vec::new(), Vec::new());
+    for round in 0..config.emit_rounds {
+        // Alternate the order so neither case always follows the other.
+        if round.is_multiple_of(2) {
+            empty.push(runner.sample(&project, &empty_args)?);
+            full.push(runner.sample(&project, &full_args)?);
+        } else {
+            full.push(runner.sample(&project, &full_args)?);
+            empty.push(runner.sample(&project, &empty_args)?);
+        }
+    }
+    let (empty, full) = (Summary::of(&empty), Summary::of(&full));
+    let ratio = full.median.as_secs_f64() / empty.median.as_secs_f64();
+    println!(
+        "emit: empty log median {}, {}-event log median {} ({ratio:.2}×)",
+        fmt_duration(empty.median),
+        thousands(config.events as u64),
+        fmt_duration(full.median)
+    );
+    report.rows.push(Row {
+        name: "emit, empty log".into(),
+        summary: empty,
+        budget: format!("median ≤ {}", fmt_duration(EMIT_BUDGET)),
+        verdict: Verdict::from(empty.median <= EMIT_BUDGET),
+    });
+    report.rows.push(Row {
+        name: format!("emit, {}-event log", thousands(config.events as u64)),
+        summary: full,
+        budget: format!("≤ {EMIT_GROWTH_BUDGET}× empty; is {ratio:.2}×"),
+        verdict: Verdict::from(ratio <= EMIT_GROWTH_BUDGET),
+    });
+    report.comparables.push(Comparable {
+        name: format!("emit, {}-event log", thousands(config.events as u64)),
+        cwd: project,
+        args: full_args,
+        ours: full.median,
+        runs: 10,
+    });
+    Ok(())
+}
+
+fn bench_cost(config: &Config, workspace: &Workspace, runner: &Runner, report: &mut Report) -> Result<(), String> {
+    let project = workspace.path.join("cost-project");
+    create_project(&project)?;
+    generate_features(&project, config.cost_features, config.events)?;
+    let events = (config.events / config.cost_features * config.cost_features) as u64;
+
+    // The data must read back cleanly: no malformed-line warnings, every event counted.
+    let output = runner.capture(&project, &strings(&["agent", "telemetry", "cost", "--json"]))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("malformed") {
+        return Err(format!("`cost` rejected generated lines: {stderr}"));
+    }
+    let rows: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("`cost --json` printed invalid JSON: {e}"))?;
+    let counted: u64 = rows.as_array().into_iter().flatten().filter_map(|r| r["event_count"].as_u64()).sum();
+    if counted != events {
+        return Err(format!("`cost --json` counted {counted} events, expected {events}"));
+    }
+
+    let variants: [(&str, &[&str]); 3] = [
+        ("cost (by agent)", &["agent", "telemetry", "cost"]),
+        ("cost --group-by role", &["agent", "telemetry", "cost", "--group-by", "role"]),
+        ("cost --json", &["agent", "telemetry", "cost", "--json"]),
+    ];
+    for (name, args) in variants {
+        let args = strings(args);
+        runner.capture(&project, &args)?; // warm-up
+        let summary = Summary::of(&runner.samples(&project, &args, config.cost_runs)?);
+        println!("{name}: median {}, peak RSS {}", fmt_duration(summary.median), fmt_kib(summary.peak_rss_kib));
+        report.rows.push(Row {
+            name: name.into(),
+            summary,
+            budget: format!("≤ {}, ≤ {} RSS", fmt_duration(COST_WALL_BUDGET), fmt_kib(COST_RSS_BUDGET_KIB)),
+            verdict: Verdict::from(summary.median <= COST_WALL_BUDGET && summary.peak_rss_kib <= COST_RSS_BUDGET_KIB),
+        });
+        report.comparables.push(Comparable {
+            name: name.into(),
+            cwd: project.clone(),
+            args,
+            ours: summary.median,
+            runs: 3,
+        });
+    }
+    Ok(())
+}
+
+fn bench_help(config: &Config, workspace: &Workspace, runner: &Runner, report: &mut Report) -> Result<(), String> {
+    let cwd = &workspace.path;
+    let args = strings(&["--help"]);
+    runner.capture(cwd, &args)?;
+    runner.samples(cwd, &args, config.startup_warmup)?;
+    let summary = Summary::of(&runner.samples(cwd, &args, config.startup_runs)?);
+    println!("--help: median {}", fmt_duration(summary.median));
+    report.rows.push(Row {
+        name: "spec-kitty --help".into(),
+        summary,
+        budget: format!("median ≤ {}", fmt_duration(HELP_BUDGET)),
+        verdict: Verdict::from(summary.median <= HELP_BUDGET),
+    });
+    report.comparables.push(Comparable {
+        name: "--help".into(),
+        cwd: cwd.clone(),
+        args,
+        ours: summary.median,
+        runs: 20,
+    });
+
+    // The floor any whole-process figure above includes: starting and reaping a trivial process.
+    let true_binary = Path::new("/bin/true");
+    if true_binary.is_file() {
+        let baseline = Runner::new(true_binary.to_owned(), workspace.path.join("home"))?;
+        baseline.samples(cwd, &[], config.startup_warmup)?;
+        let summary = Summary::of(&baseline.samples(cwd, &[], config.startup_runs)?);
+        report.rows.push(Row {
+            name: "baseline: /bin/true".into(),
+            summary,
+            budget: "— (process spawn floor)".into(),
+            verdict: Verdict::Info,
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// comparison with upstream's Python CLI
+
+/// A measured command that can be replayed with another implementation.
+struct Comparable {
+    name: String,
+    cwd: PathBuf,
+    args: Vec<String>,
+    ours: Duration,
+    runs: usize,
+}
+
+/// Times a Python `spec-kitty` found on PATH on the same data and prints how much slower it is.
+fn compare_with_python(ours: &Path, workspace: &Workspace, report: &Report) -> Result<(), String> {
+    let Some(python) = find_python_spec_kitty(ours) else {
+        println!("\nPython spec-kitty: not found on PATH, comparison skipped");
+        return Ok(());
+    };
+    println!("\nPython spec-kitty at {} (same data, private HOME):", python.display());
+    let runner = Runner::new(python, workspace.path.join("python-home"))?;
+    for item in &report.comparables {
+        // Published releases lack `agent telemetry`; a failing command is reported, not fatal.
+        if let Err(e) = runner.capture(&item.cwd, &item.args) {
+            println!("  {:<28} skipped: {}", item.name, e.lines().next().unwrap_or_default());
+            continue;
+        }
+        let theirs = Summary::of(&runner.samples(&item.cwd, &item.args, item.runs)?);
+        println!(
+            "  {:<28} python median {} vs ours {}: {:.1}× slower",
+            item.name,
+            fmt_duration(theirs.median),
+            fmt_duration(item.ours),
+            theirs.median.as_secs_f64() / item.ours.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// A `spec-kitty` on PATH that is a script (upstream's entry point) rather than our own ELF binary.
+fn find_python_spec_kitty(ours: &Path) -> Option<PathBuf> {
+    let ours = fs::canonicalize(ours).ok();
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("spec-kitty")).find(|candidate| {
+        let mut head = [0u8; 2];
+        candidate.is_file()
+            && fs::canonicalize(candidate).ok() != ours
+            && File::open(candidate).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+            && &head == b"#!"
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// report
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    /// A reference figure without a budget.
+    Info,
+}
+
+impl From<bool> for Verdict {
+    fn from(pass: bool) -> Self {
+        if pass { Verdict::Pass } else { Verdict::Fail }
+    }
+}
+
+struct Row {
+    name: String,
+    summary: Summary,
+    budget: String,
+    verdict: Verdict,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+    comparables: Vec<Comparable>,
+}
+
+impl Report {
+    fn print(&self, config: &Config) {
+        println!(
+            "\nemit: big log has {} events; cost: {} events in {} features\n\
+             median and p90 are wall time; cpu is the median user+sys time; peak RSS is the child's own (wait4)",
+            thousands(config.events as u64),
+            thousands((config.events / config.cost_features * config.cost_features) as u64),
+            config.cost_features
+        );
+        println!(
+            "{:<30} {:>5} {:>10} {:>10} {:>10} {:>9}  {:<26} result",
+            "benchmark", "runs", "median", "p90", "cpu", "peak RSS", "budget"
+        );
+        for row in &self.rows {
+            let s = &row.summary;
+            let verdict = match row.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Fail => "FAIL",
+                Verdict::Info => "",
+            };
+            println!(
+                "{:<30} {:>5} {:>10} {:>10} {:>10} {:>9}  {:<26} {verdict}",
+                row.name,
+                s.runs,
+                fmt_duration(s.median),
+                fmt_duration(s.p90),
+                fmt_duration(s.median_cpu),
+                fmt_kib(s.peak_rss_kib),
+                row.budget
+            );
+        }
+        // Linux folds the spawning process's peak RSS into a child's at exec (posix_spawn lends the child
+        // our address space until then), so no child can report less than this harness's own peak.
+        if let Some(floor) = harness_peak_rss_kib() {
+            println!(
+                "RSS floor: this harness peaked at {}; a child's figure at that level may be lower",
+                fmt_kib(floor)
+            );
+        }
+        let failed = self.rows.iter().filter(|r| r.verdict == Verdict::Fail).count();
+        if failed > 0 {
+            println!("\n{failed} budget(s) missed (timings fluctuate on a shared machine; re-run before acting)");
+        }
+    }
+}
+
+/// The high-water mark of this process's address space (`VmHWM`), the floor of every child's ru_maxrss.
+/// (getrusage(RUSAGE_SELF) would not do: it includes cargo's peak, folded into ours when cargo exec'd us.)
+fn harness_peak_rss_kib() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 1000.0 { format!("{:.3} s", ms / 1e3) } else { format!("{ms:.2} ms") }
+}
+
+fn fmt_kib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
