@@ -70,9 +70,20 @@ impl fmt::Display for EventId {
     }
 }
 
+/// Crockford digit values by byte (either case); 0xFF marks bytes outside the alphabet.
+const CROCKFORD_VALUES: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 32 {
+        table[CROCKFORD[i] as usize] = i as u8;
+        table[CROCKFORD[i].to_ascii_lowercase() as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 fn crockford_value(byte: u8) -> Option<u8> {
-    let upper = byte.to_ascii_uppercase();
-    CROCKFORD.iter().position(|&c| c == upper).map(|p| p as u8)
+    Some(CROCKFORD_VALUES[byte as usize]).filter(|&v| v != 0xFF)
 }
 
 fn parse_hex(s: &str) -> Option<u128> {

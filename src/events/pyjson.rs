@@ -64,6 +64,11 @@ fn write_array(out: &mut String, items: &[Value], style: Style, depth: usize) {
     out.push(']');
 }
 
+/// Appends a JSON object in the given style (at nesting depth 0).
+pub fn push_object(out: &mut String, map: &Map<String, Value>, style: Style) {
+    write_object(out, map, style, 0);
+}
+
 fn write_object(out: &mut String, map: &Map<String, Value>, style: Style, depth: usize) {
     if map.is_empty() {
         out.push_str("{}");

@@ -5,5 +5,6 @@ mod read;
 
 pub use append::LockedLog;
 pub use read::{
-    FullPayload, Ignored, IgnoredPayload, Malformed, PayloadKind, ScanReport, SeenIds, for_each_line, scan_events,
+    FullPayload, FxHashMap, Ignored, IgnoredPayload, Malformed, PayloadKind, ScanReport, SeenIds, for_each_line,
+    scan_events,
 };

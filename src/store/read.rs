@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// Lines longer than this are reported as malformed without being buffered (a binary file given as a
@@ -53,8 +53,8 @@ impl ScanReport {
 }
 
 /// Calls `on_line` with every non-blank line of `path` (trimmed, without its newline) and its 1-based
-/// number. Lines the callback rejects, lines that are not UTF-8 and over-long lines are recorded in the
-/// report. A missing file is an empty log.
+/// number. Lines the callback rejects and over-long lines are recorded in the report. A missing file is
+/// an empty log. (UTF-8 is left to the callback: the JSON parser validates it anyway.)
 pub fn for_each_line(
     path: &Path,
     mut on_line: impl FnMut(u64, &[u8]) -> Result<(), LineError>,
@@ -65,29 +65,19 @@ pub fn for_each_line(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
         Err(e) => return Err(e),
     };
-    let mut reader = BufReader::with_capacity(256 << 10, file);
-    let mut buf = Vec::with_capacity(4096);
+    let mut lines = LineSplitter::new(file);
     let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let outcome = read_bounded_line(&mut reader, &mut buf)?;
-        if outcome == LineRead::Eof {
-            break;
-        }
+    while let Some(line) = lines.next_line()? {
         line_no += 1;
-        if outcome == LineRead::TooLong {
+        let Some(line) = line else {
             report.reject(line_no, format!("line longer than {} MiB", MAX_LINE_BYTES >> 20));
             continue;
-        }
-        let mut line = buf.trim_ascii();
+        };
+        let mut line = line.trim_ascii();
         if line_no == 1 {
             line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         }
         if line.is_empty() {
-            continue;
-        }
-        if std::str::from_utf8(line).is_err() {
-            report.reject(line_no, "not valid UTF-8");
             continue;
         }
         if let Err(e) = on_line(line_no, line) {
@@ -97,53 +87,63 @@ pub fn for_each_line(
     Ok(report)
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum LineRead {
-    Line,
-    TooLong,
-    Eof,
+/// Splits a byte stream into lines, lending each line straight out of one reusable buffer (no per-line
+/// copy). Lines longer than [`MAX_LINE_BYTES`] are skipped and reported as `None`.
+struct LineSplitter<R> {
+    source: R,
+    buf: Vec<u8>,
+    /// Unconsumed data is `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
 }
 
-/// Reads up to and including the next `\n` into `buf`, giving up on buffering after [`MAX_LINE_BYTES`]
-/// (the rest of that line is skipped).
-fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<LineRead> {
-    let mut too_long = false;
-    let mut read_any = false;
-    loop {
-        let chunk = match reader.fill_buf() {
-            Ok(chunk) => chunk,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            return Ok(match (read_any, too_long) {
-                (false, _) => LineRead::Eof,
-                (true, true) => LineRead::TooLong,
-                (true, false) => LineRead::Line,
-            });
-        }
-        read_any = true;
-        let (used, done) = match memchr(chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        if !too_long {
-            if buf.len() + used > MAX_LINE_BYTES {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(&chunk[..used]);
+const CHUNK_BYTES: usize = 1 << 20;
+
+impl<R: Read> LineSplitter<R> {
+    fn new(source: R) -> Self {
+        LineSplitter { source, buf: vec![0; CHUNK_BYTES], start: 0, end: 0, eof: false }
+    }
+
+    /// The next line without its `\n`: `Some(Some(line))`, `Some(None)` for an over-long line, or
+    /// `None` at the end of the stream.
+    fn next_line(&mut self) -> io::Result<Option<Option<&[u8]>>> {
+        let mut skipping = false;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let line_start = self.start;
+                self.start += i + 1;
+                return Ok(Some((!skipping).then(|| &self.buf[line_start..line_start + i])));
             }
-        }
-        reader.consume(used);
-        if done {
-            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line });
+            if self.eof {
+                if self.start == self.end && !skipping {
+                    return Ok(None);
+                }
+                let line_start = self.start;
+                self.start = self.end;
+                return Ok(Some((!skipping).then(|| &self.buf[line_start..self.end])));
+            }
+            // No newline in what is buffered: make room and read more.
+            let pending = self.end - self.start;
+            if skipping || pending >= MAX_LINE_BYTES {
+                skipping = true;
+                self.start = self.end;
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buf.len() {
+                self.buf.resize((self.buf.len() * 2).min(MAX_LINE_BYTES + CHUNK_BYTES), 0);
+            }
+            let read = match self.source.read(&mut self.buf[self.end..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.end += read;
+            self.eof = read == 0;
         }
     }
-}
-
-fn memchr(haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == b'\n')
 }
 
 /// Chooses the payload representation a scan deserialises (the full object, or a typed view).
@@ -218,6 +218,34 @@ pub struct SeenIds {
     wide: HashSet<String>,
 }
 
+/// A fast non-cryptographic hasher (FxHash) for short keys we control, such as group keys and model
+/// names in a report; SipHash's DoS resistance buys nothing there and costs noticeable time.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, byte: u8) {
+        self.write(&[byte]);
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 impl SeenIds {
     /// True the first time an id is offered.
     pub fn first_time(&mut self, id: &EventId) -> bool {
@@ -254,19 +282,15 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Splits `data` the way the reader does; for tests.
+/// Splits `data` the way the reader does, with a tiny buffer to exercise refills; for tests.
 #[cfg(test)]
-fn lines_of(data: &[u8]) -> Vec<(LineRead, Vec<u8>)> {
-    let mut reader = BufReader::with_capacity(16, data);
+fn lines_of(data: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let mut splitter = LineSplitter { source: data, buf: vec![0; 4], start: 0, end: 0, eof: false };
     let mut out = Vec::new();
-    loop {
-        let mut buf = Vec::new();
-        let r = read_bounded_line(&mut reader, &mut buf).unwrap();
-        if r == LineRead::Eof {
-            return out;
-        }
-        out.push((r, buf));
+    while let Some(line) = splitter.next_line().unwrap() {
+        out.push(line.map(<[u8]>::to_vec));
     }
+    out
 }
 
 #[cfg(test)]
@@ -276,8 +300,19 @@ mod tests {
     #[test]
     fn splits_lines_across_buffer_boundaries() {
         let lines = lines_of(b"first line is long\nsecond\n\nlast without newline");
-        let texts: Vec<&[u8]> = lines.iter().map(|(_, b)| b.as_slice()).collect();
-        assert_eq!(texts, [&b"first line is long\n"[..], b"second\n", b"\n", b"last without newline"]);
+        let texts: Vec<&[u8]> = lines.iter().map(|l| l.as_deref().unwrap()).collect();
+        assert_eq!(texts, [&b"first line is long"[..], b"second", b"", b"last without newline"]);
+        assert_eq!(lines_of(b"a\n"), [Some(b"a".to_vec())]);
+        assert!(lines_of(b"").is_empty());
+    }
+
+    #[test]
+    fn over_long_lines_are_skipped_not_buffered() {
+        let mut data = vec![b'x'; MAX_LINE_BYTES + 10];
+        data.extend_from_slice(b"\nok\n");
+        data.extend(std::iter::repeat_n(b'y', MAX_LINE_BYTES + 1));
+        let lines = lines_of(&data);
+        assert_eq!(lines, [None, Some(b"ok".to_vec()), None]);
     }
 
     #[test]

@@ -14,12 +14,12 @@ use super::pricing::{Price, PricingTable, Tokens};
 use super::query::EventFilter;
 use super::record::EVENT_TYPE;
 use crate::events::Event;
-use crate::store::{self, PayloadKind, ScanReport};
+use crate::store::{self, FxHashMap, PayloadKind, ScanReport};
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -199,7 +199,7 @@ pub fn cost_report(
         handles.into_iter().map(|h| h.join().expect("cost worker panicked")).collect()
     });
 
-    let mut groups: HashMap<String, Totals> = HashMap::new();
+    let mut groups: FxHashMap<String, Totals> = FxHashMap::default();
     let mut unpriced_models = BTreeMap::new();
     let mut scans = Vec::new();
     for result in results {
@@ -246,9 +246,9 @@ struct Accumulator<'r> {
     filter: &'r EventFilter,
     group_by: &'r [GroupKey],
     pricing: &'r PricingTable,
-    groups: HashMap<String, Totals>,
-    prices: HashMap<String, Option<&'r Price>>,
-    unpriced_models: HashMap<String, u64>,
+    groups: FxHashMap<String, Totals>,
+    prices: FxHashMap<String, Option<&'r Price>>,
+    unpriced_models: FxHashMap<String, u64>,
     key: String,
 }
 
@@ -258,9 +258,9 @@ impl<'r> Accumulator<'r> {
             filter,
             group_by,
             pricing,
-            groups: HashMap::new(),
-            prices: HashMap::new(),
-            unpriced_models: HashMap::new(),
+            groups: FxHashMap::default(),
+            prices: FxHashMap::default(),
+            unpriced_models: FxHashMap::default(),
             key: String::new(),
         }
     }
@@ -577,7 +577,7 @@ mod tests {
         let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing()).unwrap();
         assert_eq!(report.scans[0].duplicates, 1);
         assert_eq!(report.scans[0].malformed, 1);
-        let by: HashMap<&str, &Totals> = report.rows.iter().map(|r| (r.keys[0].as_str(), &r.totals)).collect();
+        let by: std::collections::HashMap<&str, &Totals> = report.rows.iter().map(|r| (r.keys[0].as_str(), &r.totals)).collect();
         assert_eq!(by["codex"].cost.to_fixed(6), "0.250000");
         assert_eq!(by["codex"].estimated, Money::ZERO);
         assert_eq!(by["codex"].events, 2);

@@ -69,7 +69,7 @@ impl Money {
         if !value.is_finite() {
             return None;
         }
-        Money::parse(&format!("{value:e}"))
+        Money::parse(zmij::Buffer::new().format_finite(value))
     }
 
     /// `self × count`, saturating.
