@@ -577,7 +577,8 @@ mod tests {
         let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing()).unwrap();
         assert_eq!(report.scans[0].duplicates, 1);
         assert_eq!(report.scans[0].malformed, 1);
-        let by: std::collections::HashMap<&str, &Totals> = report.rows.iter().map(|r| (r.keys[0].as_str(), &r.totals)).collect();
+        let by: std::collections::HashMap<&str, &Totals> =
+            report.rows.iter().map(|r| (r.keys[0].as_str(), &r.totals)).collect();
         assert_eq!(by["codex"].cost.to_fixed(6), "0.250000");
         assert_eq!(by["codex"].estimated, Money::ZERO);
         assert_eq!(by["codex"].events, 2);
