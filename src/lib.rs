@@ -10,3 +10,4 @@ pub mod events;
 pub mod project;
 pub mod store;
 pub mod telemetry;
+pub mod workflow;
