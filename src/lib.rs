@@ -7,6 +7,8 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod fsutil;
+pub mod git;
 pub mod project;
 pub mod store;
 pub mod telemetry;

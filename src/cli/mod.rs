@@ -1,6 +1,8 @@
 //! Command-line syntax (clap) and rendering. Each command group has its own module with `Args` structs
 //! and a `run` function that turns them into plain options for the core and renders the result.
 
+mod common;
+mod init;
 mod output;
 mod telemetry;
 
@@ -28,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make the current directory a spec-kitty project (idempotent).
+    Init(init::InitArgs),
     /// Commands that agents call from slash-command templates.
     Agent(Box<AgentArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
     let ctx = Context::from_env(cli.directory.as_deref())?;
     match cli.command {
+        Command::Init(args) => init::run(&ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(&ctx, args),
         },

@@ -1,5 +1,6 @@
 //! `spec-kitty agent telemetry {emit,cost}`; bare `agent telemetry` runs `cost`.
 
+use super::common::{discover, parse_cost, parse_count};
 use super::output::{self, Align, Column, Table, csv_record, thousands};
 use crate::context::Context;
 use crate::error::CliError;
@@ -478,13 +479,6 @@ fn render_csv(report: &CostReport) -> String {
 // ---------------------------------------------------------------------------------------------------
 // shared
 
-fn discover(ctx: &Context) -> Result<Project, CliError> {
-    Project::discover(ctx).map_err(|e| {
-        CliError::failure(e.to_string())
-            .hint("run inside a spec-kitty project (a directory with .kittify/), or pass -C <project-dir>")
-    })
-}
-
 fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
     use clap::builder::TypedValueParser as _;
     PossibleValuesParser::new(Role::ALL.map(Role::as_str))
@@ -493,17 +487,6 @@ fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
 
 fn parse_slug(text: &str) -> Result<FeatureSlug, String> {
     FeatureSlug::parse(text).map_err(|e| e.to_string())
-}
-
-fn parse_count(text: &str) -> Result<u64, String> {
-    text.trim().parse::<u64>().map_err(|_| format!("{text:?} is not a non-negative whole number"))
-}
-
-fn parse_cost(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{text:?} is not a finite, non-negative amount of dollars")),
-    }
 }
 
 fn parse_non_empty(text: &str) -> Result<String, String> {

@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod help;
+mod init;
 mod readme;
 mod roundtrip;
 mod telemetry_bad_input;

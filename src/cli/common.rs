@@ -1,0 +1,93 @@
+//! Pieces several commands share: project discovery with its hint, the telemetry flags that workflow
+//! commands accept, and JSON result printing.
+
+use super::output;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::events::pyjson;
+use crate::project::Project;
+use crate::telemetry::{ExecutionRecord, Role};
+use clap::Args;
+use serde_json::Value;
+
+/// The project the command runs in, or a failure with a hint.
+pub fn discover(ctx: &Context) -> Result<Project, CliError> {
+    Project::discover(ctx).map_err(|e| {
+        CliError::failure(e.to_string())
+            .hint("run inside a spec-kitty project (a directory with .kittify/; `spec-kitty init` creates one), or pass -C <project-dir>")
+    })
+}
+
+/// Prints `value` as one line in `json.dumps` style (upstream's `--json` output shape).
+pub fn print_json_line(value: &Value) -> Result<(), CliError> {
+    output::print(&(pyjson::to_string(value, pyjson::COMPACT) + "\n"))?;
+    Ok(())
+}
+
+/// The usage flags agents pass to workflow commands so each phase's cost is recorded.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TelemetryFlags {
+    /// Agent running this command (claude, codex, …); recorded in telemetry (default "unknown").
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Model the agent used.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Input tokens spent in this phase (excluding cache reads and writes).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    pub input_tokens: Option<u64>,
+    /// Output tokens spent in this phase.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    pub output_tokens: Option<u64>,
+    /// Prompt-cache read tokens.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    pub cache_read_tokens: Option<u64>,
+    /// Prompt-cache write tokens.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    pub cache_write_tokens: Option<u64>,
+    /// Cost in USD, when the agent reports it.
+    #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_cost)]
+    pub cost_usd: Option<f64>,
+    /// Duration of the phase in milliseconds.
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_count)]
+    pub duration_ms: Option<u64>,
+}
+
+impl TelemetryFlags {
+    /// An ExecutionEvent record for `role` carrying these flags (agent defaults to `fallback_agent`, then
+    /// "unknown").
+    pub fn record(&self, role: Role, wp_id: &str, fallback_agent: Option<&str>) -> ExecutionRecord {
+        let agent = self.agent.as_deref().or(fallback_agent).filter(|a| !a.trim().is_empty()).unwrap_or("unknown");
+        ExecutionRecord {
+            wp_id: wp_id.to_owned(),
+            agent: agent.to_owned(),
+            model: self.model.clone(),
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            cost_usd: self.cost_usd,
+            duration_ms: self.duration_ms.unwrap_or(0),
+            ..ExecutionRecord::new(role)
+        }
+    }
+}
+
+/// Records an ExecutionEvent for a workflow phase. Never fails the command: a write problem is a warning.
+pub fn record_execution(ctx: &Context, project: &Project, feature_slug: &str, record: &ExecutionRecord) {
+    match crate::telemetry::emit(&project.feature_dir(feature_slug), feature_slug, record, ctx) {
+        Ok(emitted) => emitted.warnings.iter().for_each(|w| output::warn(w)),
+        Err(e) => output::warn(&format!("telemetry event not recorded: {e}")),
+    }
+}
+
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    text.trim().parse::<u64>().map_err(|_| format!("{text:?} is not a non-negative whole number"))
+}
+
+pub fn parse_cost(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a finite, non-negative amount of dollars")),
+    }
+}
