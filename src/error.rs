@@ -16,19 +16,26 @@ pub struct CliError {
     pub code: u8,
     pub message: String,
     pub hints: Vec<String>,
+    /// A stable machine-readable name (e.g. `SPEC_FILE_MISSING`) for `--json` error output.
+    pub error_code: Option<&'static str>,
 }
 
 impl CliError {
     pub fn failure(message: impl Into<String>) -> Self {
-        CliError { code: EXIT_FAILURE, message: message.into(), hints: Vec::new() }
+        CliError { code: EXIT_FAILURE, message: message.into(), hints: Vec::new(), error_code: None }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { code: EXIT_USAGE, message: message.into(), hints: Vec::new() }
+        CliError { code: EXIT_USAGE, message: message.into(), hints: Vec::new(), error_code: None }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    pub fn with_code(mut self, error_code: &'static str) -> Self {
+        self.error_code = Some(error_code);
         self
     }
 
@@ -58,7 +65,7 @@ impl From<io::Error> for CliError {
     /// Only for writes to stdout/stderr; file errors are mapped with their path where they happen.
     fn from(error: io::Error) -> Self {
         if error.kind() == io::ErrorKind::BrokenPipe {
-            CliError { code: 0, message: String::new(), hints: Vec::new() }
+            CliError { code: 0, message: String::new(), hints: Vec::new(), error_code: None }
         } else {
             CliError::failure(format!("cannot write output: {error}"))
         }

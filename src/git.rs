@@ -137,6 +137,11 @@ fn git_dir(worktree: &Path) -> PathBuf {
     dot_git
 }
 
+/// The branch checked out in the working tree containing `dir` (walking up to the nearest `.git`).
+pub fn branch_at(dir: &Path) -> Option<String> {
+    dir.ancestors().find(|d| d.join(".git").exists()).and_then(head_branch)
+}
+
 /// The branch named by `<git dir>/HEAD`, without spawning git.
 pub fn head_branch(worktree: &Path) -> Option<String> {
     let head = std::fs::read_to_string(git_dir(worktree).join("HEAD")).ok()?;

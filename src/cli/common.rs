@@ -24,6 +24,23 @@ pub fn print_json_line(value: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Runs a command body; in `--json` mode a failure is also printed on stdout as `{"error": …}` (plus
+/// `error_code` when known), as upstream's agent commands do, so scripts parsing stdout see it.
+pub fn json_aware(json: bool, body: impl FnOnce() -> Result<(), CliError>) -> Result<(), CliError> {
+    let result = body();
+    if let (true, Err(error)) = (json, &result)
+        && !error.is_broken_pipe()
+    {
+        let mut object = serde_json::Map::new();
+        object.insert("error".into(), Value::String(error.message.clone()));
+        if let Some(code) = error.error_code {
+            object.insert("error_code".into(), Value::String(code.into()));
+        }
+        print_json_line(&Value::Object(object))?;
+    }
+    result
+}
+
 /// The usage flags agents pass to workflow commands so each phase's cost is recorded.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TelemetryFlags {
@@ -89,5 +106,49 @@ pub fn parse_cost(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("{text:?} is not a finite, non-negative amount of dollars")),
+    }
+}
+
+/// The feature a workflow command acts on (upstream's detection priorities), or a failure listing the
+/// candidates. `allow_latest_incomplete` enables the last-resort "highest-numbered unfinished feature".
+pub fn resolve_feature(
+    ctx: &Context,
+    project: &Project,
+    explicit: Option<&str>,
+    allow_latest_incomplete: bool,
+) -> Result<crate::project::Feature, CliError> {
+    use crate::project::{DetectError, DetectOptions, Detected, detect_feature};
+    let branch = crate::git::branch_at(&ctx.cwd);
+    let options = DetectOptions {
+        explicit,
+        environment: ctx.feature_override.as_deref(),
+        git_branch: branch.as_deref(),
+        cwd: Some(&ctx.cwd),
+        allow_latest_incomplete,
+    };
+    match detect_feature(project, &options, crate::workflow::feature_is_complete) {
+        Ok((feature, how)) => {
+            if how == Detected::LatestIncomplete {
+                eprintln!("ℹ️  Auto-selected latest incomplete: {}", feature.slug);
+            }
+            Ok(feature)
+        }
+        Err(error) => {
+            let hint = match &error {
+                DetectError::NotFound(_) | DetectError::Ambiguous(_) => {
+                    let list = crate::project::detect::list_features(project);
+                    if list.is_empty() {
+                        "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
+                    } else {
+                        format!("pass --feature with one of: {}", list.join(", "))
+                    }
+                }
+                DetectError::NoFeatures => {
+                    "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
+                }
+                DetectError::BadSlug(_) => "feature slugs look like 001-my-feature".to_owned(),
+            };
+            Err(CliError::failure(error.to_string()).hint(hint).with_code("FEATURE_CONTEXT_UNRESOLVED"))
+        }
     }
 }

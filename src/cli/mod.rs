@@ -2,6 +2,7 @@
 //! and a `run` function that turns them into plain options for the core and renders the result.
 
 mod common;
+mod feature;
 mod init;
 mod output;
 mod telemetry;
@@ -48,6 +49,8 @@ pub struct AgentArgs {
 pub enum AgentCommand {
     /// Telemetry and cost tracking commands.
     Telemetry(telemetry::TelemetryArgs),
+    /// Feature lifecycle: create-feature, setup-plan, finalize-tasks, check-prerequisites.
+    Feature(feature::FeatureArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(&ctx, args),
+            AgentCommand::Feature(args) => feature::run(&ctx, args),
         },
         Command::Completions(_) => unreachable!("handled above"),
     }

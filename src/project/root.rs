@@ -85,6 +85,7 @@ mod tests {
             cwd: cwd.to_owned(),
             home: None,
             repo_root_override: root_override.map(Path::to_owned),
+            feature_override: None,
             clock: Clock::System,
             ids: IdGenerator::seeded(0),
             strict: false,

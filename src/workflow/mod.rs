@@ -7,3 +7,31 @@ pub mod graph;
 pub mod lanes;
 pub mod status;
 pub mod tasks_md;
+
+use std::path::Path;
+
+/// A feature is complete when it has work packages and every `tasks/WP*.md` is in lane `done`.
+pub fn feature_is_complete(feature_dir: &Path) -> bool {
+    let lanes: Vec<Option<String>> = wp_files(feature_dir).iter().map(|path| read_lane(path)).collect();
+    !lanes.is_empty() && lanes.iter().all(|lane| lane.as_deref() == Some("done"))
+}
+
+/// The work-package prompt files of a feature (`tasks/WP*.md`, README excluded), sorted by name.
+pub fn wp_files(feature_dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(feature_dir.join("tasks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("WP") && n.ends_with(".md")))
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_lane(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let front = text.strip_prefix("---")?.split("\n---").next()?;
+    front.lines().find_map(|line| line.strip_prefix("lane:")).map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
+}
