@@ -11,5 +11,6 @@ pub mod fsutil;
 pub mod git;
 pub mod project;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod workflow;
