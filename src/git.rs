@@ -142,6 +142,71 @@ pub fn branch_at(dir: &Path) -> Option<String> {
     dir.ancestors().find(|d| d.join(".git").exists()).and_then(head_branch)
 }
 
+/// The commit `HEAD` points at, read from the git directory (loose ref or packed-refs) without
+/// spawning git.
+pub fn head_sha(worktree: &Path) -> Option<String> {
+    let dir = git_dir(worktree);
+    let head = std::fs::read_to_string(dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return is_sha(head).then(|| head.to_owned());
+    };
+    // Worktrees keep refs in the common directory.
+    let common = std::fs::read_to_string(dir.join("commondir")).ok().map_or(dir.clone(), |c| dir.join(c.trim()));
+    for base in [&dir, &common] {
+        if let Ok(sha) = std::fs::read_to_string(base.join(reference)) {
+            return Some(sha.trim().to_owned()).filter(|s| is_sha(s));
+        }
+    }
+    let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+    packed.lines().find_map(|line| line.strip_suffix(reference).map(str::trim)).filter(|s| is_sha(s)).map(str::to_owned)
+}
+
+fn is_sha(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The URL of remote `origin` from the repository's config file, without spawning git.
+pub fn origin_url(worktree: &Path) -> Option<String> {
+    let dir = git_dir(worktree);
+    let common = std::fs::read_to_string(dir.join("commondir")).ok().map_or(dir.clone(), |c| dir.join(c.trim()));
+    let config = std::fs::read_to_string(common.join("config")).ok()?;
+    let mut in_origin = false;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_origin = line == "[remote \"origin\"]";
+        } else if in_origin
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "url"
+        {
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
+}
+
+/// `owner/repo` from a remote URL (`git@github.com:owner/repo.git`, `https://host/group/sub/repo`);
+/// `None` for local paths and file URLs.
+pub fn repo_slug_of(url: &str) -> Option<String> {
+    let url = url.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    let path = if let Some((_, rest)) = url.split_once("://") {
+        if url.starts_with("file://") {
+            return None;
+        }
+        rest.split_once('/')?.1
+    } else if let Some((host, path)) = url.split_once(':') {
+        if host.contains('/') || host.is_empty() {
+            return None;
+        }
+        path
+    } else {
+        return None;
+    };
+    let path = path.trim_matches('/');
+    (path.contains('/') && !path.split('/').any(str::is_empty)).then(|| path.to_owned())
+}
+
 /// The branch named by `<git dir>/HEAD`, without spawning git.
 pub fn head_branch(worktree: &Path) -> Option<String> {
     let head = std::fs::read_to_string(git_dir(worktree).join("HEAD")).ok()?;
@@ -173,6 +238,22 @@ mod tests {
         assert_eq!(repo.current_branch().as_deref(), Some("main"));
         assert_eq!(repo.primary_branch(), "main");
         assert!(!repo.is_detached());
+    }
+
+    #[test]
+    fn reads_head_and_origin_without_spawning_git() {
+        let (dir, repo) = init_repo();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        let sha = repo.commit_paths(&[Path::new("a.txt")], "Add a").unwrap().unwrap();
+        assert_eq!(head_sha(dir.path()).as_deref(), Some(sha.as_str()));
+        repo.run(&["pack-refs", "--all"]).unwrap();
+        assert_eq!(head_sha(dir.path()).as_deref(), Some(sha.as_str()));
+        repo.run(&["remote", "add", "origin", "git@github.com:Acme/widgets.git"]).unwrap();
+        assert_eq!(origin_url(dir.path()).as_deref(), Some("git@github.com:Acme/widgets.git"));
+        assert_eq!(repo_slug_of("git@github.com:Acme/widgets.git").as_deref(), Some("Acme/widgets"));
+        assert_eq!(repo_slug_of("https://gitlab.com/group/sub/repo.git").as_deref(), Some("group/sub/repo"));
+        assert_eq!(repo_slug_of("/srv/git/repo.git"), None);
+        assert_eq!(repo_slug_of("file:///srv/git/repo"), None);
     }
 
     #[test]

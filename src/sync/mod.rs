@@ -1,6 +1,21 @@
-//! Workflow events for the team dashboard: the eight event types, and (next) their durable offline
-//! queue and delivery to the sync server.
+//! Workflow events for the team dashboard: the eight event types, the machine-wide Lamport clock, the
+//! durable offline queue and queue-first emission.
 
+pub mod clock;
+pub mod config;
+pub mod emit;
 pub mod event;
+pub mod queue;
 
+pub use emit::{Causation, Emission, emit};
 pub use event::SyncEvent;
+
+use crate::context::Context;
+
+/// The team of the logged-in user, from `~/.spec-kitty/credentials` (`None` when logged out).
+pub fn credentials_team_slug(ctx: &Context) -> Option<String> {
+    let text = std::fs::read_to_string(ctx.home.as_ref()?.join("credentials")).ok()?;
+    let value: toml::Value = toml::from_str(&text).ok()?;
+    let team = value.get("user").and_then(|u| u.get("team_slug")).or_else(|| value.get("team_slug"))?;
+    team.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}

@@ -1,0 +1,513 @@
+//! The durable offline queue `~/.spec-kitty/queue.db` (SQLite).
+//!
+//! Upstream's `queue` table is kept exactly (the Python CLI reads and writes the same file); we add a
+//! table of delivery attempts, a dead-letter table and a small key/value table. Every write runs in
+//! one `BEGIN IMMEDIATE` transaction on a WAL database with `synchronous=FULL`, so an event is on disk
+//! before the command returns and concurrent processes never see "database is locked" within the busy
+//! timeout.
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schema version recorded in `PRAGMA user_version` once our tables exist.
+const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE NOT NULL,
+    event_type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    retry_count INTEGER DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS idx_timestamp ON queue(timestamp);
+CREATE INDEX IF NOT EXISTS idx_retry ON queue(retry_count);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    event_id TEXT PRIMARY KEY,
+    last_error TEXT,
+    last_attempt_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT UNIQUE NOT NULL,
+    event_type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    retry_count INTEGER NOT NULL,
+    last_error TEXT,
+    dead_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+";
+
+pub const DEFAULT_MAX_EVENTS: u64 = 100_000;
+pub const DEFAULT_MAX_REJECTIONS: u32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Events beyond this many are dropped (and counted) instead of queued.
+    pub max_events: u64,
+    /// An event rejected this many times moves to the dead-letter table.
+    pub max_rejections: u32,
+    /// How long a write waits for another process's transaction.
+    pub busy_timeout: Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            max_events: DEFAULT_MAX_EVENTS,
+            max_rejections: DEFAULT_MAX_REJECTIONS,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the offline queue {} is not a valid SQLite database ({message}); move it aside (e.g. `mv {} {}.corrupt`) and re-run — nothing was overwritten", path.display(), path.display(), path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("the offline queue {} is locked by another process for longer than {}s", path.display(), timeout.as_secs())]
+    Busy { path: PathBuf, timeout: Duration },
+    #[error("cannot use the offline queue {}: {message}", path.display())]
+    Unavailable { path: PathBuf, message: String },
+}
+
+/// An event ready to queue: its id and type, and its envelope serialised as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub data: String,
+    pub lamport_clock: u64,
+}
+
+/// A queued row handed to the sync client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRow {
+    pub event_id: String,
+    pub event_type: String,
+    pub data: String,
+    pub retry_count: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnqueueOutcome {
+    pub inserted: usize,
+    /// Already queued (same event id): ignored, retry state untouched.
+    pub duplicates: usize,
+    /// Not queued because the queue was full.
+    pub dropped: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RejectOutcome {
+    pub retried: usize,
+    pub dead_lettered: usize,
+}
+
+/// What `sync status` shows about the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub depth: u64,
+    pub oldest_enqueued_at: Option<i64>,
+    /// Rows with 0, 1–3 and 4+ rejections.
+    pub retry_buckets: [u64; 3],
+    pub dead_letters: u64,
+    pub dropped_events: u64,
+    pub top_event_types: Vec<(String, u64)>,
+    pub lamport_high_water: u64,
+}
+
+pub struct OfflineQueue {
+    conn: Connection,
+    path: PathBuf,
+    limits: QueueLimits,
+}
+
+impl OfflineQueue {
+    /// Opens (creating if needed) the queue. A file that is not a database is reported, never replaced.
+    pub fn open(path: &Path, limits: QueueLimits) -> Result<Self, QueueError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| unavailable(path, e.to_string()))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(path, e, limits.busy_timeout))?;
+        let queue = OfflineQueue { conn, path: path.to_owned(), limits };
+        queue.prepare().map_err(|e| classify(path, e, limits.busy_timeout))?;
+        Ok(queue)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn prepare(&self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(self.limits.busy_timeout)?;
+        let version: i32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            let mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            debug_assert!(mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory"));
+            self.conn.execute_batch(SCHEMA)?;
+            self.conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        }
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        Ok(())
+    }
+
+    /// Queues events in one transaction. Ids already queued are ignored (their retry state is kept);
+    /// events beyond the cap are dropped and counted in `dropped_events`.
+    pub fn enqueue(&mut self, events: &[QueuedEvent], now_epoch: i64) -> Result<EnqueueOutcome, QueueError> {
+        let (path, timeout, cap) = (self.path.clone(), self.limits.busy_timeout, self.limits.max_events);
+        let result = (|| -> rusqlite::Result<EnqueueOutcome> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut depth = tx.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))? as u64;
+            let mut outcome = EnqueueOutcome::default();
+            let mut high_water = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO queue (event_id, event_type, data, timestamp) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for event in events {
+                    high_water = high_water.max(event.lamport_clock);
+                    if depth >= cap {
+                        outcome.dropped += 1;
+                        continue;
+                    }
+                    if insert.execute(params![event.event_id, event.event_type, event.data, now_epoch])? == 1 {
+                        outcome.inserted += 1;
+                        depth += 1;
+                    } else {
+                        outcome.duplicates += 1;
+                    }
+                }
+            }
+            add_meta(&tx, "dropped_events", outcome.dropped as i64)?;
+            max_meta(&tx, "lamport_high_water", high_water as i64)?;
+            tx.commit()?;
+            Ok(outcome)
+        })();
+        result.map_err(|e| classify(&path, e, timeout))
+    }
+
+    /// The oldest queued rows, at most `max_count` and (beyond the first row) at most `max_bytes` of data.
+    pub fn take_batch(&self, max_count: usize, max_bytes: usize) -> Result<Vec<QueueRow>, QueueError> {
+        let result = (|| -> rusqlite::Result<Vec<QueueRow>> {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT event_id, event_type, data, retry_count FROM queue ORDER BY timestamp ASC, id ASC LIMIT ?1",
+            )?;
+            let mut rows = statement.query([max_count as i64])?;
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while let Some(row) = rows.next()? {
+                let data: String = row.get(2)?;
+                if !batch.is_empty() && bytes + data.len() > max_bytes {
+                    break;
+                }
+                bytes += data.len();
+                batch.push(QueueRow {
+                    event_id: row.get(0)?,
+                    event_type: row.get(1)?,
+                    data,
+                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
+                });
+            }
+            Ok(batch)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Removes delivered events (the server said `success` or `duplicate`).
+    pub fn acknowledge(&mut self, event_ids: &[String]) -> Result<usize, QueueError> {
+        let result = (|| -> rusqlite::Result<usize> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut removed = 0;
+            {
+                let mut delete = tx.prepare_cached("DELETE FROM queue WHERE event_id = ?1")?;
+                let mut forget = tx.prepare_cached("DELETE FROM delivery_attempts WHERE event_id = ?1")?;
+                for id in event_ids {
+                    removed += delete.execute([id])?;
+                    forget.execute([id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Records a rejection per event; an event reaching the rejection limit moves to the dead letters.
+    pub fn reject(&mut self, rejections: &[(String, String)], now_epoch: i64) -> Result<RejectOutcome, QueueError> {
+        let max = self.limits.max_rejections;
+        let result = (|| -> rusqlite::Result<RejectOutcome> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut outcome = RejectOutcome::default();
+            for (id, error) in rejections {
+                let updated = tx
+                    .execute("UPDATE queue SET retry_count = COALESCE(retry_count, 0) + 1 WHERE event_id = ?1", [id])?;
+                if updated == 0 {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO delivery_attempts (event_id, last_error, last_attempt_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(event_id) DO UPDATE SET last_error = excluded.last_error, last_attempt_at = excluded.last_attempt_at",
+                    params![id, error, now_epoch],
+                )?;
+                let retries: u32 =
+                    tx.query_row("SELECT retry_count FROM queue WHERE event_id = ?1", [id], |r| r.get(0))?;
+                if retries >= max {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO dead_letters (event_id, event_type, data, timestamp, retry_count, last_error, dead_at)
+                         SELECT event_id, event_type, data, timestamp, retry_count, ?2, ?3 FROM queue WHERE event_id = ?1",
+                        params![id, error, now_epoch],
+                    )?;
+                    tx.execute("DELETE FROM queue WHERE event_id = ?1", [id])?;
+                    tx.execute("DELETE FROM delivery_attempts WHERE event_id = ?1", [id])?;
+                    outcome.dead_lettered += 1;
+                } else {
+                    outcome.retried += 1;
+                }
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Moves dead letters back into the queue with a fresh retry budget (all of them, or the given ids).
+    pub fn requeue_dead_letters(&mut self, event_ids: Option<&[String]>, now_epoch: i64) -> Result<usize, QueueError> {
+        let result = (|| -> rusqlite::Result<usize> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids: Vec<String> = match event_ids {
+                Some(ids) => ids.to_vec(),
+                None => {
+                    let mut stmt = tx.prepare("SELECT event_id FROM dead_letters ORDER BY id")?;
+                    let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                    ids
+                }
+            };
+            let mut moved = 0;
+            for id in &ids {
+                moved += tx.execute(
+                    "INSERT OR IGNORE INTO queue (event_id, event_type, data, timestamp, retry_count)
+                     SELECT event_id, event_type, data, ?2, 0 FROM dead_letters WHERE event_id = ?1",
+                    params![id, now_epoch],
+                )?;
+                tx.execute("DELETE FROM dead_letters WHERE event_id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(moved)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Dead letters with their last error, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<(QueueRow, Option<String>)>, QueueError> {
+        let result = (|| -> rusqlite::Result<Vec<(QueueRow, Option<String>)>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT event_id, event_type, data, retry_count, last_error FROM dead_letters ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    QueueRow { event_id: r.get(0)?, event_type: r.get(1)?, data: r.get(2)?, retry_count: r.get(3)? },
+                    r.get(4)?,
+                ))
+            })?;
+            rows.collect()
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Every queued row (for `sync diagnose`).
+    pub fn all_rows(&self) -> Result<Vec<QueueRow>, QueueError> {
+        self.take_batch(usize::MAX >> 1, usize::MAX)
+    }
+
+    pub fn len(&self) -> Result<u64, QueueError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    pub fn is_empty(&self) -> Result<bool, QueueError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The largest Lamport value ever queued here (survives delivery), for clock recovery.
+    pub fn lamport_high_water(&self) -> Result<u64, QueueError> {
+        get_meta(&self.conn, "lamport_high_water")
+            .map(|v| v as u64)
+            .map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    pub fn stats(&self) -> Result<QueueStats, QueueError> {
+        let result = (|| -> rusqlite::Result<QueueStats> {
+            let c = &self.conn;
+            let bucket =
+                |sql: &str| -> rusqlite::Result<u64> { c.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64) };
+            let depth = bucket("SELECT COUNT(*) FROM queue")?;
+            let oldest: Option<i64> = c.query_row("SELECT MIN(timestamp) FROM queue", [], |r| r.get(0))?;
+            let retry_buckets = [
+                bucket("SELECT COUNT(*) FROM queue WHERE COALESCE(retry_count, 0) = 0")?,
+                bucket("SELECT COUNT(*) FROM queue WHERE retry_count BETWEEN 1 AND 3")?,
+                bucket("SELECT COUNT(*) FROM queue WHERE retry_count >= 4")?,
+            ];
+            let dead_letters = bucket("SELECT COUNT(*) FROM dead_letters")?;
+            let mut stmt = c.prepare(
+                "SELECT event_type, COUNT(*) AS n FROM queue GROUP BY event_type ORDER BY n DESC, event_type LIMIT 5",
+            )?;
+            let top_event_types = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(QueueStats {
+                depth,
+                oldest_enqueued_at: oldest,
+                retry_buckets,
+                dead_letters,
+                dropped_events: get_meta(c, "dropped_events")? as u64,
+                top_event_types,
+                lamport_high_water: get_meta(c, "lamport_high_water")? as u64,
+            })
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+}
+
+fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT value FROM queue_meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+}
+
+fn add_meta(conn: &Connection, key: &str, delta: i64) -> rusqlite::Result<()> {
+    if delta != 0 {
+        conn.execute(
+            "INSERT INTO queue_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+            params![key, delta],
+        )?;
+    }
+    Ok(())
+}
+
+fn max_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO queue_meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn unavailable(path: &Path, message: String) -> QueueError {
+    QueueError::Unavailable { path: path.to_owned(), message }
+}
+
+/// Turns SQLite errors into the three situations a user can act on.
+fn classify(path: &Path, error: rusqlite::Error, timeout: Duration) -> QueueError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            QueueError::Corrupt { path: path.to_owned(), message: error.to_string() }
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            QueueError::Busy { path: path.to_owned(), timeout }
+        }
+        _ => unavailable(path, error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> QueuedEvent {
+        QueuedEvent {
+            event_id: format!("01HXYZ{n:020}"),
+            event_type: "HistoryAdded".into(),
+            data: format!("{{\"n\": {n}}}"),
+            lamport_clock: n,
+        }
+    }
+
+    fn open(dir: &Path, limits: QueueLimits) -> OfflineQueue {
+        OfflineQueue::open(&dir.join("queue.db"), limits).unwrap()
+    }
+
+    #[test]
+    fn enqueue_take_acknowledge_in_fifo_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = open(dir.path(), QueueLimits::default());
+        let outcome = q.enqueue(&[event(1), event(2), event(3)], 100).unwrap();
+        assert_eq!(outcome, EnqueueOutcome { inserted: 3, duplicates: 0, dropped: 0 });
+        assert_eq!(q.enqueue(&[event(2)], 101).unwrap().duplicates, 1);
+        let batch = q.take_batch(2, usize::MAX).unwrap();
+        assert_eq!(batch.iter().map(|r| r.data.as_str()).collect::<Vec<_>>(), ["{\"n\": 1}", "{\"n\": 2}"]);
+        assert_eq!(q.take_batch(10, 10).unwrap().len(), 1, "the byte budget always admits one row");
+        assert_eq!(q.acknowledge(&[batch[0].event_id.clone()]).unwrap(), 1);
+        assert_eq!(q.len().unwrap(), 2);
+        assert_eq!(q.lamport_high_water().unwrap(), 3);
+    }
+
+    #[test]
+    fn the_cap_drops_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = open(dir.path(), QueueLimits { max_events: 2, ..QueueLimits::default() });
+        let outcome = q.enqueue(&[event(1), event(2), event(3)], 0).unwrap();
+        assert_eq!((outcome.inserted, outcome.dropped), (2, 1));
+        q.enqueue(&[event(4)], 0).unwrap();
+        let stats = q.stats().unwrap();
+        assert_eq!((stats.depth, stats.dropped_events), (2, 2));
+    }
+
+    #[test]
+    fn rejections_move_to_dead_letters_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = open(dir.path(), QueueLimits { max_rejections: 2, ..QueueLimits::default() });
+        q.enqueue(&[event(1), event(2)], 0).unwrap();
+        let id = event(1).event_id;
+        assert_eq!(q.reject(&[(id.clone(), "bad".into())], 1).unwrap(), RejectOutcome { retried: 1, dead_lettered: 0 });
+        assert_eq!(q.reject(&[(id.clone(), "still bad".into())], 2).unwrap().dead_lettered, 1);
+        assert_eq!(q.len().unwrap(), 1);
+        let dead = q.dead_letters().unwrap();
+        assert_eq!((dead[0].0.event_id.as_str(), dead[0].1.as_deref()), (id.as_str(), Some("still bad")));
+        assert_eq!(q.stats().unwrap().dead_letters, 1);
+        assert_eq!(q.requeue_dead_letters(None, 3).unwrap(), 1);
+        assert_eq!(q.len().unwrap(), 2);
+        assert_eq!(q.take_batch(10, usize::MAX).unwrap().iter().find(|r| r.event_id == id).unwrap().retry_count, 0);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        std::fs::write(&path, b"this is not sqlite, and it is long enough to look like a header......").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        match OfflineQueue::open(&path, QueueLimits::default()) {
+            Err(QueueError::Corrupt { .. }) => {}
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("opened a corrupt file"),
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn upstream_rows_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.db");
+        {
+            // A queue created by the Python CLI: only its table, default journal mode.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, event_type TEXT NOT NULL, data TEXT NOT NULL, timestamp INTEGER NOT NULL, retry_count INTEGER DEFAULT 0);
+                 INSERT INTO queue (event_id, event_type, data, timestamp) VALUES ('01KHRH020GFRSJ6E1XNHJ9FD25', 'WPStatusChanged', '{}', 5);",
+            )
+            .unwrap();
+        }
+        let q = OfflineQueue::open(&path, QueueLimits::default()).unwrap();
+        assert_eq!(q.take_batch(10, usize::MAX).unwrap()[0].event_type, "WPStatusChanged");
+    }
+}
