@@ -7,6 +7,7 @@
 //! | `SPEC_KITTY_NOW` | fixed clock, RFC 3339 (e.g. `2026-02-16T11:12:33Z`) |
 //! | `SPEC_KITTY_ID_SEED` | deterministic ULID randomness (an unsigned integer) |
 //! | `SPECIFY_REPO_ROOT` | project root to use when it contains `.kittify/` (as upstream) |
+//! | `SPEC_KITTY_SAAS_URL` | sync server URL, overriding `[sync] server_url` in config.toml |
 //! | `SPECIFY_FEATURE` | feature to act on when a command's `--feature` is not given (as upstream) |
 //! | `SPEC_KITTY_STRICT` | `1` makes fire-and-forget failures (telemetry writes) exit non-zero |
 
@@ -33,6 +34,8 @@ pub struct Context {
     pub repo_root_override: Option<PathBuf>,
     /// `$SPECIFY_FEATURE`: the feature to act on when `--feature` is not given.
     pub feature_override: Option<String>,
+    /// `$SPEC_KITTY_SAAS_URL`: the sync server, overriding `[sync] server_url`.
+    pub server_url_override: Option<String>,
     pub clock: Clock,
     pub ids: IdGenerator,
     /// `$SPEC_KITTY_STRICT=1`.
@@ -100,6 +103,7 @@ impl Context {
             home,
             repo_root_override: var("SPECIFY_REPO_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from),
             feature_override: text("SPECIFY_FEATURE"),
+            server_url_override: text("SPEC_KITTY_SAAS_URL"),
             clock,
             ids,
             strict: text("SPEC_KITTY_STRICT").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false")),

@@ -5,6 +5,7 @@ mod common;
 mod feature;
 mod init;
 mod output;
+mod sync;
 mod telemetry;
 
 use crate::context::Context;
@@ -35,6 +36,8 @@ pub enum Command {
     Init(init::InitArgs),
     /// Commands that agents call from slash-command templates.
     Agent(Box<AgentArgs>),
+    /// The offline event queue and sync to the team server.
+    Sync(sync::SyncArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::from_env(cli.directory.as_deref())?;
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
+        Command::Sync(args) => sync::run(&ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(&ctx, args),
             AgentCommand::Feature(args) => feature::run(&ctx, args),

@@ -86,6 +86,7 @@ mod tests {
             home: None,
             repo_root_override: root_override.map(Path::to_owned),
             feature_override: None,
+            server_url_override: None,
             clock: Clock::System,
             ids: IdGenerator::seeded(0),
             strict: false,

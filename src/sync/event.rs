@@ -262,6 +262,178 @@ impl SyncEvent {
     }
 }
 
+impl SyncEvent {
+    /// Reads an event back from its type and payload (as queued or as received by a server), checking
+    /// required keys, types and enum values; the payload rules themselves are [`SyncEvent::validate`].
+    pub fn from_payload(event_type: &str, payload: &Map<String, Value>) -> Result<SyncEvent, String> {
+        let text = |key: &str| -> Result<String, String> {
+            match payload.get(key) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(other) => Err(format!("{event_type} payload field '{key}' has invalid value: {other}")),
+                None => Err(format!("{event_type} payload missing required field: {key}")),
+            }
+        };
+        let opt_text = |key: &str| -> Result<Option<String>, String> {
+            match payload.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(format!("{event_type} payload field '{key}' has invalid value: {other}")),
+            }
+        };
+        let count = |key: &str, required: bool| -> Result<u64, String> {
+            match payload.get(key) {
+                None if !required => Ok(0),
+                None => Err(format!("{event_type} payload missing required field: {key}")),
+                Some(v) => {
+                    v.as_u64().ok_or_else(|| format!("{event_type} payload field '{key}' has invalid value: {v}"))
+                }
+            }
+        };
+        let choice = |key: &str, allowed: &[&'static str]| -> Result<&'static str, String> {
+            let value = text(key)?;
+            allowed
+                .iter()
+                .copied()
+                .find(|a| *a == value)
+                .ok_or_else(|| format!("{event_type} payload field '{key}' has invalid value: {value:?}"))
+        };
+        Ok(match event_type {
+            "WPStatusChanged" => SyncEvent::WpStatusChanged {
+                wp_id: text("wp_id")?,
+                from_lane: text("from_lane")?,
+                to_lane: text("to_lane")?,
+                actor: opt_text("actor")?.unwrap_or_default(),
+                feature_slug: opt_text("feature_slug")?.unwrap_or_default(),
+                policy_metadata: payload.get("policy_metadata").filter(|v| !v.is_null()).cloned(),
+            },
+            "WPCreated" => SyncEvent::WpCreated {
+                wp_id: text("wp_id")?,
+                title: text("title")?,
+                feature_slug: text("feature_slug")?,
+                dependencies: match payload.get("dependencies") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .map(str::to_owned)
+                                .ok_or_else(|| format!("WPCreated payload field 'dependencies' has invalid value: {i}"))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(other) => {
+                        return Err(format!("WPCreated payload field 'dependencies' has invalid value: {other}"));
+                    }
+                },
+            },
+            "WPAssigned" => SyncEvent::WpAssigned {
+                wp_id: text("wp_id")?,
+                agent_id: text("agent_id")?,
+                phase: match choice("phase", &["implementation", "review"])? {
+                    "implementation" => AssignmentPhase::Implementation,
+                    _ => AssignmentPhase::Review,
+                },
+                retry_count: u32::try_from(count("retry_count", false)?).unwrap_or(u32::MAX),
+            },
+            "FeatureCreated" => SyncEvent::FeatureCreated {
+                feature_slug: text("feature_slug")?,
+                feature_number: text("feature_number")?,
+                target_branch: text("target_branch")?,
+                wp_count: count("wp_count", true)? as usize,
+                created_at: opt_text("created_at")?,
+            },
+            "FeatureCompleted" => SyncEvent::FeatureCompleted {
+                feature_slug: text("feature_slug")?,
+                total_wps: count("total_wps", true)? as usize,
+                completed_at: opt_text("completed_at")?,
+                total_duration: opt_text("total_duration")?,
+            },
+            "HistoryAdded" => SyncEvent::HistoryAdded {
+                wp_id: text("wp_id")?,
+                entry_type: match choice("entry_type", &["note", "review", "error", "comment"])? {
+                    "note" => EntryType::Note,
+                    "review" => EntryType::Review,
+                    "error" => EntryType::Error,
+                    _ => EntryType::Comment,
+                },
+                entry_content: text("entry_content")?,
+                author: opt_text("author")?.unwrap_or_else(|| "user".into()),
+            },
+            "ErrorLogged" => SyncEvent::ErrorLogged {
+                error_type: match choice("error_type", &["validation", "runtime", "network", "auth", "unknown"])? {
+                    "validation" => ErrorType::Validation,
+                    "runtime" => ErrorType::Runtime,
+                    "network" => ErrorType::Network,
+                    "auth" => ErrorType::Auth,
+                    _ => ErrorType::Unknown,
+                },
+                error_message: text("error_message")?,
+                wp_id: opt_text("wp_id")?,
+                stack_trace: opt_text("stack_trace")?,
+                agent_id: opt_text("agent_id")?,
+            },
+            "DependencyResolved" => SyncEvent::DependencyResolved {
+                wp_id: text("wp_id")?,
+                dependency_wp_id: text("dependency_wp_id")?,
+                resolution_type: match choice("resolution_type", &["completed", "skipped", "merged"])? {
+                    "completed" => ResolutionType::Completed,
+                    "skipped" => ResolutionType::Skipped,
+                    _ => ResolutionType::Merged,
+                },
+            },
+            other => return Err(format!("Unknown event_type: {other}")),
+        })
+    }
+}
+
+/// Checks a whole queued envelope as upstream's emitter and `sync diagnose` do: ids, type, aggregate
+/// type, and the payload. Returns every problem found.
+pub fn diagnose_envelope(envelope: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let Some(object) = envelope.as_object() else {
+        return vec!["the event is not a JSON object".into()];
+    };
+    let field = |key: &str| object.get(key).and_then(Value::as_str);
+    match field("event_id") {
+        Some(id) if crate::events::EventId::parse(id).is_ok() => {}
+        other => errors.push(format!("Invalid event_id: {other:?}")),
+    }
+    if let Some(causation) = object.get("causation_id").filter(|v| !v.is_null())
+        && causation.as_str().is_none_or(|c| crate::events::EventId::parse(c).is_err())
+    {
+        errors.push(format!("Invalid causation_id: {causation}"));
+    }
+    if let Some(aggregate_type) = object.get("aggregate_type")
+        && !matches!(aggregate_type.as_str(), Some("WorkPackage" | "Feature"))
+    {
+        errors.push(format!("Invalid aggregate_type: {aggregate_type}"));
+    }
+    for key in ["aggregate_id", "node_id"] {
+        if field(key).is_none_or(str::is_empty) {
+            errors.push(format!("missing or empty {key}"));
+        }
+    }
+    if object.get("lamport_clock").and_then(Value::as_u64).is_none() {
+        errors.push("lamport_clock must be a non-negative integer".into());
+    }
+    if field("timestamp").is_none_or(|t| crate::events::Timestamp::parse(t).is_err()) {
+        errors.push("timestamp is not an ISO 8601 date-time".into());
+    }
+    let payload = object.get("payload").and_then(Value::as_object);
+    match (field("event_type"), payload) {
+        (Some(event_type), Some(payload)) => match SyncEvent::from_payload(event_type, payload) {
+            Ok(event) => {
+                if let Err(e) = event.validate() {
+                    errors.push(e.to_string());
+                }
+            }
+            Err(e) => errors.push(e),
+        },
+        (None, _) => errors.push("missing event_type".into()),
+        (_, None) => errors.push("payload must be a JSON object".into()),
+    }
+    errors
+}
+
 /// `^WP\d{2}$`
 pub fn is_wp_id(text: &str) -> bool {
     let b = text.as_bytes();
@@ -324,6 +496,66 @@ mod tests {
             json(&created),
             r#"{"feature_slug": "028-x", "feature_number": "028", "target_branch": "main", "wp_count": 7}"#
         );
+    }
+
+    #[test]
+    fn payloads_read_back_to_the_same_event() {
+        let events = [
+            status_changed("planned", "claimed"),
+            SyncEvent::WpCreated {
+                feature_slug: "028-x".into(),
+                wp_id: "WP02".into(),
+                title: "T".into(),
+                dependencies: vec!["WP01".into()],
+            },
+            SyncEvent::WpAssigned {
+                wp_id: "WP02".into(),
+                agent_id: "claude".into(),
+                phase: AssignmentPhase::Review,
+                retry_count: 2,
+            },
+            SyncEvent::FeatureCreated {
+                feature_slug: "028-x".into(),
+                feature_number: "028".into(),
+                target_branch: "main".into(),
+                wp_count: 3,
+                created_at: Some("2026-02-18T14:03:22+00:00".into()),
+            },
+            SyncEvent::FeatureCompleted {
+                feature_slug: "028-x".into(),
+                total_wps: 3,
+                completed_at: None,
+                total_duration: Some("12.0s".into()),
+            },
+            SyncEvent::HistoryAdded {
+                wp_id: "WP01".into(),
+                entry_type: EntryType::Review,
+                entry_content: "x".into(),
+                author: "a".into(),
+            },
+            SyncEvent::ErrorLogged {
+                error_type: ErrorType::Validation,
+                error_message: "m".into(),
+                wp_id: Some("WP01".into()),
+                stack_trace: None,
+                agent_id: Some("codex".into()),
+            },
+            SyncEvent::DependencyResolved {
+                wp_id: "WP02".into(),
+                dependency_wp_id: "WP01".into(),
+                resolution_type: ResolutionType::Merged,
+            },
+        ];
+        for event in events {
+            assert_eq!(SyncEvent::from_payload(event.event_type(), &event.payload()), Ok(event.clone()));
+        }
+        let mut bad = status_changed("planned", "claimed").payload();
+        bad.remove("to_lane");
+        assert_eq!(
+            SyncEvent::from_payload("WPStatusChanged", &bad).unwrap_err(),
+            "WPStatusChanged payload missing required field: to_lane"
+        );
+        assert!(SyncEvent::from_payload("Nope", &bad).unwrap_err().contains("Unknown event_type"));
     }
 
     #[test]

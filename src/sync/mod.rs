@@ -19,3 +19,8 @@ pub fn credentials_team_slug(ctx: &Context) -> Option<String> {
     let team = value.get("user").and_then(|u| u.get("team_slug")).or_else(|| value.get("team_slug"))?;
     team.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
+
+/// The sync server: `$SPEC_KITTY_SAAS_URL`, else `[sync] server_url` in config.toml.
+pub fn server_url(ctx: &Context, config: &config::UserConfig) -> Option<String> {
+    ctx.server_url_override.clone().or_else(|| config.sync.server_url.clone())
+}
