@@ -95,7 +95,7 @@ impl Event<'_, Payload> {
 }
 
 /// serde_json's messages mention Rust types; keep them short and about the line.
-fn describe_json_error(error: &serde_json::Error) -> String {
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     match text.split_once(" at line ") {
         Some((message, _)) => message.to_owned(),

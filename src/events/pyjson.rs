@@ -22,6 +22,8 @@ pub const LOG_LINE: Style = Style { sort_keys: true, ensure_ascii: true, indent:
 pub const COMPACT: Style = Style { sort_keys: false, ensure_ascii: true, indent: None };
 /// `json.dumps(obj, indent=2, ensure_ascii=False)`: pretty reports in insertion order.
 pub const PRETTY: Style = Style { sort_keys: false, ensure_ascii: false, indent: Some(2) };
+/// `json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False)`: materialised snapshots (`status.json`).
+pub const PRETTY_SORTED: Style = Style { sort_keys: true, ensure_ascii: false, indent: Some(2) };
 
 /// Serialises `value` in the given style.
 pub fn to_string(value: &Value, style: Style) -> String {

@@ -1,1 +1,528 @@
-//! (in progress)
+//! The canonical lane model of a work package: the seven lanes, the sixteen allowed transitions, the
+//! guards a non-forced transition must pass, and the force rules — upstream's `status/transitions.py`
+//! (see `reference/workflow.md` §2.3).
+//!
+//! Everything here is pure: commands gather the facts a guard needs (is every subtask checked? who is the
+//! reviewer?) and ask [`validate_transition`] before anything is written.
+
+use serde::de::{self, Deserialize, Deserializer};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// A work package lane. The declaration order is the canonical order upstream lists them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    Planned,
+    Claimed,
+    InProgress,
+    ForReview,
+    Done,
+    Blocked,
+    Canceled,
+}
+
+/// The happy path a work package walks; `move-task` emits one event per hop of it (see [`forward_chain`]).
+const FORWARD_CHAIN: [Lane; 5] = [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done];
+
+/// The transitions allowed without `--force` (upstream's `ALLOWED_TRANSITIONS`).
+pub const ALLOWED_TRANSITIONS: [(Lane, Lane); 16] = {
+    use Lane::*;
+    [
+        (Planned, Claimed),
+        (Claimed, InProgress),
+        (InProgress, ForReview),
+        (ForReview, Done),
+        (ForReview, InProgress),
+        (InProgress, Planned),
+        (Planned, Blocked),
+        (Claimed, Blocked),
+        (InProgress, Blocked),
+        (ForReview, Blocked),
+        (Blocked, InProgress),
+        (Planned, Canceled),
+        (Claimed, Canceled),
+        (InProgress, Canceled),
+        (ForReview, Canceled),
+        (Blocked, Canceled),
+    ]
+};
+
+/// The accepted spelling of a lane that is not one of the seven (or an alias).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Unknown lane: {input} (expected one of planned, claimed, in_progress, for_review, done, blocked, canceled; \
+     \"doing\" is accepted for in_progress)"
+)]
+pub struct UnknownLane {
+    pub input: String,
+}
+
+impl Lane {
+    /// All lanes in canonical order.
+    pub const ALL: [Lane; 7] =
+        [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done, Lane::Blocked, Lane::Canceled];
+
+    /// Upstream's `resolve_lane_alias` followed by the enum lookup: surrounding whitespace is ignored, case
+    /// is folded, and the legacy name `doing` means `in_progress`.
+    pub fn parse(input: &str) -> Result<Lane, UnknownLane> {
+        let normalized = input.trim().to_lowercase();
+        let lane = match normalized.as_str() {
+            "planned" => Lane::Planned,
+            "claimed" => Lane::Claimed,
+            "in_progress" | "doing" => Lane::InProgress,
+            "for_review" => Lane::ForReview,
+            "done" => Lane::Done,
+            "blocked" => Lane::Blocked,
+            "canceled" => Lane::Canceled,
+            _ => return Err(UnknownLane { input: input.to_owned() }),
+        };
+        Ok(lane)
+    }
+
+    /// The canonical name, as written to every file (never the alias `doing`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Planned => "planned",
+            Lane::Claimed => "claimed",
+            Lane::InProgress => "in_progress",
+            Lane::ForReview => "for_review",
+            Lane::Done => "done",
+            Lane::Blocked => "blocked",
+            Lane::Canceled => "canceled",
+        }
+    }
+
+    /// `done` and `canceled` end a work package's life: no transition leaves them without `--force`.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Lane::Done | Lane::Canceled)
+    }
+
+    /// The lanes reachable from `self` without `--force`, in canonical order.
+    pub fn allowed_targets(self) -> impl Iterator<Item = Lane> {
+        Lane::ALL.into_iter().filter(move |&to| is_allowed(self, to))
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Lane {
+    type Err = UnknownLane;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lane::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lane {
+    /// As leniently as [`Lane::parse`], so old `doing` lines in a log still read.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Lane::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// Whether `from -> to` is in the transition matrix.
+pub fn is_allowed(from: Lane, to: Lane) -> bool {
+    ALLOWED_TRANSITIONS.contains(&(from, to))
+}
+
+/// The lanes a move from `from` to `to` passes through, `to` included. A forward move along
+/// planned → claimed → in_progress → for_review → done visits every lane in between (planned → in_progress
+/// is `[claimed, in_progress]`), because each hop has its own guard and its own event; every other move
+/// (backwards, sideways, into or out of blocked/canceled, or to the same lane) is the single hop `[to]`.
+pub fn forward_chain(from: Lane, to: Lane) -> Vec<Lane> {
+    let position = |lane| FORWARD_CHAIN.iter().position(|&l| l == lane);
+    match (position(from), position(to)) {
+        (Some(start), Some(end)) if start < end => FORWARD_CHAIN[start + 1..=end].to_vec(),
+        _ => vec![to],
+    }
+}
+
+/// What a transition request carries; each guard reads only the facts of its own transition. Empty or
+/// whitespace-only strings count as absent, as upstream's `not x or not x.strip()` does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransitionContext<'a> {
+    pub force: bool,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// Where the work happens (worktree path or workspace name); required for claimed → in_progress.
+    pub workspace_context: Option<&'a str>,
+    /// Upstream accepts only an explicit `True`; `None` (unknown) fails the guard like `false`.
+    pub subtasks_complete: Option<bool>,
+    pub implementation_evidence_present: Option<bool>,
+    pub review_ref: Option<&'a str>,
+    /// The `evidence` object of the event: `{"review": {"reviewer", "verdict", "reference"}, ...}`.
+    pub evidence: Option<&'a Value>,
+}
+
+/// Why a transition was refused. The first sentence is upstream's message; the rest says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("Illegal transition: {from} -> {to} ({hint})", hint = illegal_hint(.from))]
+    Illegal { from: Lane, to: Lane },
+    #[error(
+        "Force transitions require actor and reason: give a non-empty actor (--agent) and reason (--note) with --force"
+    )]
+    ForceNeedsActorAndReason,
+    #[error("Transition planned -> claimed requires actor identity: pass --agent NAME (or use --force with --note)")]
+    ActorRequired,
+    #[error(
+        "Transition claimed -> in_progress requires workspace context: start the work from the work package's \
+         workspace (or use --force with --note)"
+    )]
+    WorkspaceContextRequired,
+    #[error(
+        "Transition in_progress -> for_review requires completed subtasks or force with reason: check off every \
+         subtask of the work package in tasks.md (or use --force with --note)"
+    )]
+    SubtasksIncomplete,
+    #[error(
+        "Transition in_progress -> for_review requires implementation evidence or force with reason: record the \
+         implementation work first (or use --force with --note)"
+    )]
+    ImplementationEvidenceMissing,
+    #[error(
+        "Transition for_review -> done requires evidence (reviewer identity and approval reference): pass \
+         --reviewer and --approval-ref (or use --force with --note)"
+    )]
+    ReviewEvidenceRequired,
+    #[error(
+        "Transition for_review -> in_progress requires review_ref (review feedback reference): pass \
+         --review-feedback-file PATH (or use --force with --note)"
+    )]
+    ReviewRefRequired,
+    #[error(
+        "Transition in_progress -> planned requires reason: pass --note explaining why (or use --force with --note)"
+    )]
+    ReasonRequired,
+}
+
+fn illegal_hint(from: &Lane) -> String {
+    let from = *from;
+    let targets: Vec<&str> = from.allowed_targets().map(Lane::as_str).collect();
+    if targets.is_empty() {
+        format!("{from} is a terminal lane; use --force with --note to move it anyway")
+    } else {
+        format!("from {from} a work package may move to {}; use --force with --note to override", targets.join(", "))
+    }
+}
+
+/// Upstream's `validate_transition`: a forced move may go anywhere (the same lane included) but must say who
+/// and why; an unforced move must be in the matrix and pass its guard.
+pub fn validate_transition(from: Lane, to: Lane, ctx: &TransitionContext<'_>) -> Result<(), TransitionError> {
+    if ctx.force {
+        // Force skips the matrix and the guards, so the audit trail (actor + reason) is all that is left.
+        return if present(ctx.actor) && present(ctx.reason) {
+            Ok(())
+        } else {
+            Err(TransitionError::ForceNeedsActorAndReason)
+        };
+    }
+    if !is_allowed(from, to) {
+        return Err(TransitionError::Illegal { from, to });
+    }
+    check_guard(from, to, ctx)
+}
+
+fn check_guard(from: Lane, to: Lane, ctx: &TransitionContext<'_>) -> Result<(), TransitionError> {
+    use Lane::*;
+    let require = |ok: bool, error: TransitionError| if ok { Ok(()) } else { Err(error) };
+    match (from, to) {
+        (Planned, Claimed) => require(present(ctx.actor), TransitionError::ActorRequired),
+        (Claimed, InProgress) => require(present(ctx.workspace_context), TransitionError::WorkspaceContextRequired),
+        (InProgress, ForReview) => {
+            require(ctx.subtasks_complete == Some(true), TransitionError::SubtasksIncomplete)?;
+            require(ctx.implementation_evidence_present == Some(true), TransitionError::ImplementationEvidenceMissing)
+        }
+        (ForReview, Done) => require(has_review_approval(ctx.evidence), TransitionError::ReviewEvidenceRequired),
+        (ForReview, InProgress) => require(present(ctx.review_ref), TransitionError::ReviewRefRequired),
+        (InProgress, Planned) => require(present(ctx.reason), TransitionError::ReasonRequired),
+        _ => Ok(()),
+    }
+}
+
+fn present(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Evidence names both who approved and where the approval is recorded (upstream's reviewer-approval guard).
+fn has_review_approval(evidence: Option<&Value>) -> bool {
+    let Some(review) = evidence.and_then(|e| e.get("review")) else {
+        return false;
+    };
+    let filled = |key: &str| review.get(key).and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty());
+    filled("reviewer") && filled("reference")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Lane::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_normalises_and_resolves_the_alias() {
+        for (input, lane) in [
+            ("planned", Planned),
+            (" Claimed ", Claimed),
+            ("IN_PROGRESS", InProgress),
+            ("doing", InProgress),
+            ("\tDoing\n", InProgress),
+            ("for_review", ForReview),
+            ("done", Done),
+            ("blocked", Blocked),
+            ("canceled", Canceled),
+        ] {
+            assert_eq!(Lane::parse(input), Ok(lane), "{input:?}");
+            assert_eq!(input.parse::<Lane>(), Ok(lane));
+        }
+        for lane in Lane::ALL {
+            assert_eq!(Lane::parse(lane.as_str()), Ok(lane));
+            assert_eq!(lane.to_string(), lane.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_lanes_are_named_with_the_valid_ones() {
+        for input in ["", "review", "cancelled", "in progress", "in-progress"] {
+            let err = Lane::parse(input).unwrap_err();
+            let message = err.to_string();
+            assert!(message.starts_with(&format!("Unknown lane: {input} (expected one of planned,")), "{message}");
+            assert!(message.contains("canceled") && message.contains("\"doing\""), "{message}");
+        }
+    }
+
+    #[test]
+    fn lanes_deserialize_leniently() {
+        let lanes: Vec<Lane> = serde_json::from_str(r#"["doing", "DONE", "for_review"]"#).unwrap();
+        assert_eq!(lanes, [InProgress, Done, ForReview]);
+        let err = serde_json::from_str::<Lane>(r#""nope""#).unwrap_err();
+        assert!(err.to_string().contains("Unknown lane: nope"));
+        assert!(serde_json::from_str::<Lane>("3").is_err());
+    }
+
+    #[test]
+    fn only_done_and_canceled_are_terminal() {
+        let terminal: Vec<Lane> = Lane::ALL.into_iter().filter(|l| l.is_terminal()).collect();
+        assert_eq!(terminal, [Done, Canceled]);
+        for lane in terminal {
+            assert_eq!(lane.allowed_targets().count(), 0, "nothing leaves {lane} without force");
+        }
+    }
+
+    #[test]
+    fn the_matrix_has_exactly_the_sixteen_upstream_pairs() {
+        let allowed: Vec<(Lane, Lane)> =
+            Lane::ALL.into_iter().flat_map(|from| Lane::ALL.into_iter().map(move |to| (from, to))).collect();
+        let allowed: Vec<_> = allowed.into_iter().filter(|&(a, b)| is_allowed(a, b)).collect();
+        assert_eq!(allowed.len(), 16);
+        let targets = |from: Lane| from.allowed_targets().collect::<Vec<_>>();
+        assert_eq!(targets(Planned), [Claimed, Blocked, Canceled]);
+        assert_eq!(targets(Claimed), [InProgress, Blocked, Canceled]);
+        assert_eq!(targets(InProgress), [Planned, ForReview, Blocked, Canceled]);
+        assert_eq!(targets(ForReview), [InProgress, Done, Blocked, Canceled]);
+        assert_eq!(targets(Blocked), [InProgress, Canceled]);
+    }
+
+    /// A context that satisfies every guard, so a test can knock out one fact at a time.
+    fn all_facts(evidence: &Value) -> TransitionContext<'_> {
+        TransitionContext {
+            force: false,
+            actor: Some("claude"),
+            reason: Some("because"),
+            workspace_context: Some(".worktrees/001-x-WP01"),
+            subtasks_complete: Some(true),
+            implementation_evidence_present: Some(true),
+            review_ref: Some("feedback.md"),
+            evidence: Some(evidence),
+        }
+    }
+
+    fn approval() -> Value {
+        json!({"review": {"reviewer": "Ada", "verdict": "approved", "reference": "PR #1"}})
+    }
+
+    #[test]
+    fn every_allowed_pair_passes_with_its_facts() {
+        let evidence = approval();
+        for (from, to) in ALLOWED_TRANSITIONS {
+            assert_eq!(validate_transition(from, to, &all_facts(&evidence)), Ok(()), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn unguarded_pairs_need_no_facts() {
+        let guarded = [
+            (Planned, Claimed),
+            (Claimed, InProgress),
+            (InProgress, ForReview),
+            (ForReview, Done),
+            (ForReview, InProgress),
+            (InProgress, Planned),
+        ];
+        for (from, to) in ALLOWED_TRANSITIONS.into_iter().filter(|pair| !guarded.contains(pair)) {
+            assert_eq!(validate_transition(from, to, &TransitionContext::default()), Ok(()), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn illegal_pairs_are_refused_with_the_way_out() {
+        let ctx = TransitionContext { actor: Some("a"), reason: Some("r"), ..TransitionContext::default() };
+        for (from, to) in [
+            (Planned, InProgress),
+            (Planned, Done),
+            (ForReview, Planned),
+            (Done, Planned),
+            (Canceled, InProgress),
+            (Blocked, Planned),
+            (Claimed, Planned),
+            (InProgress, InProgress),
+            (Done, Done),
+        ] {
+            let err = validate_transition(from, to, &ctx).unwrap_err();
+            assert_eq!(err, TransitionError::Illegal { from, to });
+            let message = err.to_string();
+            assert!(message.starts_with(&format!("Illegal transition: {from} -> {to} (")), "{message}");
+            assert!(message.contains("--force with --note"), "{message}");
+        }
+        let message = validate_transition(ForReview, Planned, &ctx).unwrap_err().to_string();
+        assert!(message.contains("may move to in_progress, done, blocked, canceled"), "{message}");
+        let message = validate_transition(Done, Planned, &ctx).unwrap_err().to_string();
+        assert!(message.contains("done is a terminal lane"), "{message}");
+    }
+
+    #[test]
+    fn each_guard_fails_without_its_fact() {
+        let evidence = approval();
+        let full = all_facts(&evidence);
+        let blank = Some("  ");
+        let cases: Vec<(Lane, Lane, TransitionContext<'_>, TransitionError)> = vec![
+            (Planned, Claimed, TransitionContext { actor: None, ..full }, TransitionError::ActorRequired),
+            (Planned, Claimed, TransitionContext { actor: blank, ..full }, TransitionError::ActorRequired),
+            (
+                Claimed,
+                InProgress,
+                TransitionContext { workspace_context: None, ..full },
+                TransitionError::WorkspaceContextRequired,
+            ),
+            (
+                Claimed,
+                InProgress,
+                TransitionContext { workspace_context: Some(""), ..full },
+                TransitionError::WorkspaceContextRequired,
+            ),
+            (
+                InProgress,
+                ForReview,
+                TransitionContext { subtasks_complete: Some(false), ..full },
+                TransitionError::SubtasksIncomplete,
+            ),
+            (
+                InProgress,
+                ForReview,
+                TransitionContext { subtasks_complete: None, ..full },
+                TransitionError::SubtasksIncomplete,
+            ),
+            (
+                InProgress,
+                ForReview,
+                TransitionContext { implementation_evidence_present: None, ..full },
+                TransitionError::ImplementationEvidenceMissing,
+            ),
+            (
+                InProgress,
+                ForReview,
+                TransitionContext { implementation_evidence_present: Some(false), ..full },
+                TransitionError::ImplementationEvidenceMissing,
+            ),
+            (ForReview, Done, TransitionContext { evidence: None, ..full }, TransitionError::ReviewEvidenceRequired),
+            (ForReview, InProgress, TransitionContext { review_ref: None, ..full }, TransitionError::ReviewRefRequired),
+            (
+                ForReview,
+                InProgress,
+                TransitionContext { review_ref: blank, ..full },
+                TransitionError::ReviewRefRequired,
+            ),
+            (InProgress, Planned, TransitionContext { reason: None, ..full }, TransitionError::ReasonRequired),
+            (InProgress, Planned, TransitionContext { reason: blank, ..full }, TransitionError::ReasonRequired),
+        ];
+        for (from, to, ctx, expected) in cases {
+            let err = validate_transition(from, to, &ctx).unwrap_err();
+            assert_eq!(err, expected, "{from} -> {to}");
+            let message = err.to_string();
+            assert!(message.contains(&format!("{from} -> {to}")), "{message}");
+            assert!(message.contains("--force with --note"), "every guard names the override: {message}");
+        }
+    }
+
+    #[test]
+    fn done_needs_a_reviewer_and_a_reference() {
+        let ok = |evidence: Value| {
+            let ctx = TransitionContext { evidence: Some(&evidence), ..TransitionContext::default() };
+            validate_transition(ForReview, Done, &ctx).is_ok()
+        };
+        assert!(ok(approval()));
+        assert!(ok(json!({"review": {"reviewer": "Ada", "reference": "r"}})), "verdict is not checked");
+        assert!(!ok(json!({"review": {"reviewer": "Ada", "verdict": "approved"}})));
+        assert!(!ok(json!({"review": {"reviewer": " ", "reference": "r"}})));
+        assert!(!ok(json!({"review": {"reviewer": "Ada", "reference": ""}})));
+        assert!(!ok(json!({"review": null})));
+        assert!(!ok(json!({"repos": []})));
+        assert!(!ok(json!("approved")));
+    }
+
+    #[test]
+    fn force_bypasses_matrix_and_guards_but_needs_actor_and_reason() {
+        let forced =
+            TransitionContext { force: true, actor: Some("user"), reason: Some("hotfix"), ..Default::default() };
+        for from in Lane::ALL {
+            for to in Lane::ALL {
+                assert_eq!(validate_transition(from, to, &forced), Ok(()), "{from} -> {to}");
+            }
+        }
+        for (actor, reason) in [(None, Some("r")), (Some("a"), None), (Some(""), Some("r")), (Some("a"), Some(" \t"))] {
+            let ctx = TransitionContext { force: true, actor, reason, ..Default::default() };
+            for (from, to) in [(Done, Planned), (Planned, Claimed), (ForReview, Done)] {
+                let err = validate_transition(from, to, &ctx).unwrap_err();
+                assert_eq!(err, TransitionError::ForceNeedsActorAndReason);
+                assert!(err.to_string().starts_with("Force transitions require actor and reason"));
+            }
+        }
+    }
+
+    #[test]
+    fn forward_chain_lists_every_hop_of_a_forward_move() {
+        assert_eq!(forward_chain(Planned, InProgress), [Claimed, InProgress]);
+        assert_eq!(forward_chain(Planned, Done), [Claimed, InProgress, ForReview, Done]);
+        assert_eq!(forward_chain(Planned, Claimed), [Claimed]);
+        assert_eq!(forward_chain(Claimed, ForReview), [InProgress, ForReview]);
+        assert_eq!(forward_chain(ForReview, Done), [Done]);
+        // Anything that is not a forward move along the chain is one hop.
+        assert_eq!(forward_chain(ForReview, InProgress), [InProgress]);
+        assert_eq!(forward_chain(Done, Planned), [Planned]);
+        assert_eq!(forward_chain(InProgress, InProgress), [InProgress]);
+        assert_eq!(forward_chain(Blocked, Done), [Done]);
+        assert_eq!(forward_chain(Planned, Blocked), [Blocked]);
+        assert_eq!(forward_chain(InProgress, Canceled), [Canceled]);
+    }
+
+    #[test]
+    fn every_forward_chain_hop_is_an_allowed_transition() {
+        for from in Lane::ALL {
+            for to in Lane::ALL {
+                let hops = forward_chain(from, to);
+                if hops.len() > 1 {
+                    let mut current = from;
+                    for hop in hops {
+                        assert!(is_allowed(current, hop), "{current} -> {hop} in chain {from} -> {to}");
+                        current = hop;
+                    }
+                }
+            }
+        }
+    }
+}

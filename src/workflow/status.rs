@@ -1,1 +1,974 @@
-//! (in progress)
+//! The canonical status of a feature's work packages: the append-only log `status.events.jsonl`, the view
+//! `status.json` materialised from it, and the generated block at the end of `tasks.md` — upstream's
+//! `status/{models,store,reducer,legacy_bridge}.py` (see `reference/workflow.md` §1.4 and §2.3).
+//!
+//! The log is the authority. Every writer of ours goes through [`lock`]: holding the log's exclusive lock
+//! it reads the current events, lets the caller validate and append, and re-materialises `status.json`,
+//! so two processes moving work packages of one feature at the same time are serialised and can neither
+//! lose an event nor interleave their views. Unlike the telemetry log, a malformed line is a hard error:
+//! silently dropping a transition would change the lane the reducer computes.
+
+use super::lanes::Lane;
+use crate::events::envelope::describe_json_error;
+use crate::events::{EventId, LineError, Timestamp, pyjson};
+use crate::store::{self, LockedLog};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub const EVENTS_FILE: &str = "status.events.jsonl";
+pub const SNAPSHOT_FILE: &str = "status.json";
+pub const STATUS_BLOCK_START: &str = "<!-- status-model:start -->";
+pub const STATUS_BLOCK_END: &str = "<!-- status-model:end -->";
+const STATUS_BLOCK_TITLE: &str = "## Canonical Status (Generated)";
+
+/// One lane transition of one work package: a line of `status.events.jsonl`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    pub actor: String,
+    pub at: Timestamp,
+    pub event_id: EventId,
+    /// `{"review": {"reviewer", "verdict", "reference"}, "repos"?: [...], "verification"?: [...]}` on done.
+    pub evidence: Option<Value>,
+    /// `worktree` or `direct_repo`.
+    pub execution_mode: String,
+    pub feature_slug: String,
+    pub force: bool,
+    pub from_lane: Lane,
+    pub policy_metadata: Option<Value>,
+    pub reason: Option<String>,
+    pub review_ref: Option<String>,
+    pub to_lane: Lane,
+    pub wp_id: String,
+}
+
+/// A log line as found on disk: older lines lack `policy_metadata`, newer upstream writes `mission_slug`
+/// instead of `feature_slug`, and unknown keys are ignored.
+#[derive(Deserialize)]
+struct EventLine {
+    actor: String,
+    at: Timestamp,
+    event_id: EventId,
+    #[serde(default)]
+    evidence: Option<Value>,
+    execution_mode: String,
+    #[serde(default)]
+    feature_slug: Option<String>,
+    #[serde(default)]
+    mission_slug: Option<String>,
+    force: bool,
+    from_lane: Lane,
+    #[serde(default)]
+    policy_metadata: Option<Value>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    review_ref: Option<String>,
+    to_lane: Lane,
+    wp_id: String,
+}
+
+impl StatusEvent {
+    /// Parses one log line (without its newline).
+    pub fn from_line(line: &[u8]) -> Result<Self, LineError> {
+        let text = std::str::from_utf8(line).map_err(|_| LineError("not valid UTF-8".into()))?;
+        let raw: EventLine = serde_json::from_str(text).map_err(|e| LineError(describe_json_error(&e)))?;
+        Ok(StatusEvent {
+            actor: raw.actor,
+            at: raw.at,
+            event_id: raw.event_id,
+            evidence: raw.evidence,
+            execution_mode: raw.execution_mode,
+            feature_slug: raw.feature_slug.or(raw.mission_slug).unwrap_or_default(),
+            force: raw.force,
+            from_lane: raw.from_lane,
+            policy_metadata: raw.policy_metadata,
+            reason: raw.reason,
+            review_ref: raw.review_ref,
+            to_lane: raw.to_lane,
+            wp_id: raw.wp_id,
+        })
+    }
+
+    /// The line upstream's store writes: `json.dumps(event.to_dict(), sort_keys=True)`, every key present
+    /// (`policy_metadata` included, as null when absent), lanes by canonical name.
+    pub fn to_line(&self) -> String {
+        let optional_text = |value: &Option<String>| value.as_deref().map_or(Value::Null, Value::from);
+        let entries = [
+            ("actor", Value::from(self.actor.as_str())),
+            ("at", Value::from(self.at.isoformat())),
+            ("event_id", Value::from(self.event_id.to_string())),
+            ("evidence", self.evidence.clone().unwrap_or(Value::Null)),
+            ("execution_mode", Value::from(self.execution_mode.as_str())),
+            ("feature_slug", Value::from(self.feature_slug.as_str())),
+            ("force", Value::from(self.force)),
+            ("from_lane", Value::from(self.from_lane.as_str())),
+            ("policy_metadata", self.policy_metadata.clone().unwrap_or(Value::Null)),
+            ("reason", optional_text(&self.reason)),
+            ("review_ref", optional_text(&self.review_ref)),
+            ("to_lane", Value::from(self.to_lane.as_str())),
+            ("wp_id", Value::from(self.wp_id.as_str())),
+        ];
+        let object: Map<String, Value> = entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE)
+    }
+
+    /// A reviewer sending the work back (for_review → in_progress with a review reference). When it shares
+    /// its timestamp with a forward move of the same work package, the rollback wins.
+    pub fn is_rollback(&self) -> bool {
+        self.from_lane == Lane::ForReview && self.to_lane == Lane::InProgress && self.review_ref.is_some()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error(
+        "{} line {line} is not a valid status event ({reason}){also}; status history is never skipped, so fix \
+         or delete that line (one JSON event per line) and retry",
+        path.display(),
+        also = also_malformed(*others)
+    )]
+    Malformed { path: PathBuf, line: u64, reason: String, others: u64 },
+    #[error(
+        "{} ends in an incomplete line {line} (a writer was interrupted mid-write); delete that partial last \
+         line and retry",
+        path.display()
+    )]
+    TornTail { path: PathBuf, line: u64 },
+}
+
+fn also_malformed(others: u64) -> String {
+    match others {
+        0 => String::new(),
+        n => format!(" and {n} more malformed line(s) follow"),
+    }
+}
+
+pub fn events_path(feature_dir: &Path) -> PathBuf {
+    feature_dir.join(EVENTS_FILE)
+}
+
+/// All events of the feature's log in file order (a missing log is empty). Holds a shared lock while
+/// reading, so it never sees a line a writer of ours is still writing; use [`lock`] when the result
+/// decides what to write.
+pub fn read_events(feature_dir: &Path) -> Result<Vec<StatusEvent>, StatusError> {
+    let path = events_path(feature_dir);
+    let read_error = |source| StatusError::Read { path: path.clone(), source };
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(read_error(e)),
+    };
+    file.lock_shared().map_err(read_error)?;
+    read_log(&path)
+}
+
+fn read_log(path: &Path) -> Result<Vec<StatusEvent>, StatusError> {
+    let mut events = Vec::new();
+    let mut last_line = 0;
+    let report = store::for_each_line(path, |line_no, line| {
+        last_line = line_no;
+        events.push(StatusEvent::from_line(line)?);
+        Ok(())
+    })
+    .map_err(|source| StatusError::Read { path: path.to_owned(), source })?;
+    let Some(first) = report.first_malformed else {
+        return Ok(events);
+    };
+    let path = path.to_owned();
+    let others = report.malformed - 1;
+    // A bad final line without its newline is a write that never finished, which calls for a different fix.
+    if others == 0 && first.line == last_line && !ends_with_newline(&path).unwrap_or(true) {
+        return Err(StatusError::TornTail { path, line: first.line });
+    }
+    Err(StatusError::Malformed { path, line: first.line, reason: first.reason, others })
+}
+
+fn ends_with_newline(path: &Path) -> io::Result<bool> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
+}
+
+/// Appends `events` to the feature's log under its exclusive lock, one write per line, each starting on a
+/// fresh line even if the file ends in a torn one. Commands that decide what to append from the current
+/// state should use [`lock`] instead, which keeps the lock across the read.
+pub fn append(feature_dir: &Path, events: &[StatusEvent]) -> Result<(), StatusError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut log = open_locked(feature_dir)?;
+    for event in events {
+        append_event(&mut log, event)?;
+    }
+    Ok(())
+}
+
+fn open_locked(feature_dir: &Path) -> Result<LockedLog, StatusError> {
+    let path = events_path(feature_dir);
+    let write_error = |source| StatusError::Write { path: path.clone(), source };
+    // As upstream's store: the first event of a feature creates the directory and the log.
+    std::fs::create_dir_all(feature_dir).map_err(write_error)?;
+    LockedLog::open(&path).map_err(write_error)
+}
+
+fn append_event(log: &mut LockedLog, event: &StatusEvent) -> Result<(), StatusError> {
+    log.append_line(&event.to_line()).map_err(|source| StatusError::Write { path: log.path().to_owned(), source })
+}
+
+/// Takes the feature's status lock (blocking while another process holds it) and reads the log under it.
+/// Until the returned value is dropped, no other writer of ours can append or materialise.
+pub fn lock(feature_dir: &Path) -> Result<LockedStatus, StatusError> {
+    let log = open_locked(feature_dir)?;
+    let events = read_log(log.path())?;
+    Ok(LockedStatus { feature_dir: feature_dir.to_owned(), log, events })
+}
+
+/// A feature's status log held under its exclusive lock, with the events it contains.
+#[derive(Debug)]
+pub struct LockedStatus {
+    feature_dir: PathBuf,
+    log: LockedLog,
+    events: Vec<StatusEvent>,
+}
+
+impl LockedStatus {
+    pub fn feature_dir(&self) -> &Path {
+        &self.feature_dir
+    }
+
+    /// Every event of the log in file order, including those appended through this value.
+    pub fn events(&self) -> &[StatusEvent] {
+        &self.events
+    }
+
+    /// The work package's lane as the reducer sees it, or `None` when the log never mentions it (upstream
+    /// then treats it as `planned`).
+    pub fn current_lane(&self, wp_id: &str) -> Option<Lane> {
+        fold_work_packages(&ordered_unique(&self.events)).get(wp_id).map(|state| state.lane)
+    }
+
+    /// Appends `events` (one write per line) and remembers them for [`LockedStatus::snapshot`]. An event
+    /// is remembered only once its line is written, so a failure leaves the two in agreement.
+    pub fn append(&mut self, events: &[StatusEvent]) -> Result<(), StatusError> {
+        for event in events {
+            append_event(&mut self.log, event)?;
+            self.events.push(event.clone());
+        }
+        Ok(())
+    }
+
+    pub fn snapshot(&self, materialized_at: Timestamp) -> StatusSnapshot {
+        materialize(&self.events, materialized_at)
+    }
+
+    /// Reduces the log and replaces `status.json` atomically (temp file + rename), still under the lock,
+    /// so readers never see a torn view and two writers never interleave theirs.
+    pub fn materialize_and_write(&self, materialized_at: Timestamp) -> Result<StatusSnapshot, StatusError> {
+        let snapshot = self.snapshot(materialized_at);
+        let path = self.feature_dir.join(SNAPSHOT_FILE);
+        store::write_atomic(&path, snapshot.to_file_text().as_bytes())
+            .map_err(|source| StatusError::Write { path, source })?;
+        Ok(snapshot)
+    }
+}
+
+/// The reduced state of one work package (an entry of `status.json`'s `work_packages`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WpStatus {
+    pub lane: Lane,
+    pub actor: String,
+    pub last_transition_at: Timestamp,
+    pub last_event_id: EventId,
+    /// How many of the applied events were forced.
+    pub force_count: u64,
+}
+
+/// The materialised view of a log: `status.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSnapshot {
+    /// The slug of the earliest event; empty for an empty log.
+    pub feature_slug: String,
+    pub materialized_at: Timestamp,
+    /// Distinct events (by id).
+    pub event_count: u64,
+    pub last_event_id: Option<EventId>,
+    pub work_packages: BTreeMap<String, WpStatus>,
+    /// Work packages per lane, every lane present.
+    pub summary: BTreeMap<Lane, u64>,
+}
+
+impl StatusSnapshot {
+    /// Each work package's lane, for the legacy views (frontmatter, tasks.md block).
+    pub fn lanes(&self) -> BTreeMap<String, Lane> {
+        self.work_packages.iter().map(|(wp, state)| (wp.clone(), state.lane)).collect()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let summary: Map<String, Value> =
+            self.summary.iter().map(|(lane, count)| (lane.as_str().to_owned(), Value::from(*count))).collect();
+        let work_packages: Map<String, Value> =
+            self.work_packages.iter().map(|(wp, state)| (wp.clone(), wp_status_json(state))).collect();
+        let mut object = Map::new();
+        object.insert("event_count".into(), Value::from(self.event_count));
+        object.insert("feature_slug".into(), Value::from(self.feature_slug.as_str()));
+        object.insert(
+            "last_event_id".into(),
+            self.last_event_id.as_ref().map_or(Value::Null, |id| id.to_string().into()),
+        );
+        object.insert("materialized_at".into(), Value::from(self.materialized_at.isoformat()));
+        object.insert("summary".into(), Value::Object(summary));
+        object.insert("work_packages".into(), Value::Object(work_packages));
+        Value::Object(object)
+    }
+
+    /// The bytes of `status.json`: `json.dumps(sort_keys=True, indent=2, ensure_ascii=False) + "\n"`.
+    pub fn to_file_text(&self) -> String {
+        let mut text = pyjson::to_string(&self.to_json(), pyjson::PRETTY_SORTED);
+        text.push('\n');
+        text
+    }
+}
+
+fn wp_status_json(state: &WpStatus) -> Value {
+    let mut object = Map::new();
+    object.insert("actor".into(), Value::from(state.actor.as_str()));
+    object.insert("force_count".into(), Value::from(state.force_count));
+    object.insert("lane".into(), Value::from(state.lane.as_str()));
+    object.insert("last_event_id".into(), Value::from(state.last_event_id.to_string()));
+    object.insert("last_transition_at".into(), Value::from(state.last_transition_at.isoformat()));
+    Value::Object(object)
+}
+
+/// Upstream's reducer: drop repeated event ids (the first occurrence wins, as when two worktrees' logs are
+/// merged), order by (time, event id), and fold each work package's events into its current state.
+pub fn materialize(events: &[StatusEvent], materialized_at: Timestamp) -> StatusSnapshot {
+    let ordered = ordered_unique(events);
+    let work_packages = fold_work_packages(&ordered);
+    let mut summary: BTreeMap<Lane, u64> = Lane::ALL.into_iter().map(|lane| (lane, 0)).collect();
+    for state in work_packages.values() {
+        *summary.entry(state.lane).or_default() += 1;
+    }
+    StatusSnapshot {
+        feature_slug: ordered.first().map(|e| e.feature_slug.clone()).unwrap_or_default(),
+        materialized_at,
+        event_count: ordered.len() as u64,
+        last_event_id: ordered.last().map(|e| e.event_id.clone()),
+        work_packages,
+        summary,
+    }
+}
+
+/// Distinct events sorted by (instant, event id); the sort is stable, like Python's.
+fn ordered_unique(events: &[StatusEvent]) -> Vec<&StatusEvent> {
+    let mut seen = HashSet::new();
+    let mut keyed: Vec<(DateTime<Utc>, String, &StatusEvent)> = events
+        .iter()
+        .filter(|event| seen.insert(&event.event_id))
+        .map(|event| (event.at.to_utc(), event.event_id.to_string(), event))
+        .collect();
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, event)| event).collect()
+}
+
+/// A work package's state while folding, plus what the tie-break needs to know about its last event.
+struct Folded {
+    state: WpStatus,
+    set_by_rollback: bool,
+}
+
+fn fold_work_packages(ordered: &[&StatusEvent]) -> BTreeMap<String, WpStatus> {
+    let mut folded: BTreeMap<String, Folded> = BTreeMap::new();
+    for event in ordered {
+        let previous = folded.get(&event.wp_id);
+        if !supersedes(previous, event) {
+            continue;
+        }
+        // Only applied events count, as upstream carries force_count from the state it replaces.
+        let force_count = previous.map_or(0, |p| p.state.force_count) + u64::from(event.force);
+        let state = WpStatus {
+            lane: event.to_lane,
+            actor: event.actor.clone(),
+            last_transition_at: event.at,
+            last_event_id: event.event_id.clone(),
+            force_count,
+        };
+        folded.insert(event.wp_id.clone(), Folded { state, set_by_rollback: event.is_rollback() });
+    }
+    folded.into_iter().map(|(wp, f)| (wp, f.state)).collect()
+}
+
+/// Later events win, except that a forward move stamped with the same instant as a rollback does not
+/// override it: when parallel worktrees record both, the reviewer's rejection must stand.
+fn supersedes(current: Option<&Folded>, event: &StatusEvent) -> bool {
+    let Some(current) = current else {
+        return true;
+    };
+    let concurrent = current.state.last_transition_at.to_utc() == event.at.to_utc();
+    !(concurrent && current.set_by_rollback && !event.is_rollback())
+}
+
+/// Inserts or replaces the generated status block of `tasks.md`:
+///
+/// ```text
+/// <!-- status-model:start -->
+/// ## Canonical Status (Generated)
+/// - WP01: done
+/// <!-- status-model:end -->
+/// ```
+///
+/// Work packages in sorted order. As upstream: an existing block is replaced in place with exactly one
+/// blank line on each side; otherwise the block is appended after one blank line; the file ends with a
+/// newline. Only the whitespace separating the block from its neighbours is normalised — all other text is
+/// kept byte for byte, and a CRLF file keeps CRLF (upstream would rewrite the whole file with LF).
+pub fn upsert_status_block(tasks_md: &str, lanes: &BTreeMap<String, Lane>) -> String {
+    let eol = if uses_crlf(tasks_md) { "\r\n" } else { "\n" };
+    let block = render_status_block(lanes, eol);
+    let start = tasks_md.find(STATUS_BLOCK_START);
+    let end = start.and_then(|s| tasks_md[s..].find(STATUS_BLOCK_END).map(|e| s + e));
+    if let (Some(start), Some(end)) = (start, end) {
+        let before = py_rstrip(&tasks_md[..start]);
+        let after = tasks_md[end + STATUS_BLOCK_END.len()..].trim_start_matches(['\r', '\n']);
+        let mut out = String::with_capacity(tasks_md.len() + block.len());
+        if !before.is_empty() {
+            out.extend([before, eol, eol]);
+        }
+        out.push_str(&block);
+        if !after.is_empty() {
+            out.extend([eol, eol, after]);
+        }
+        if !out.ends_with('\n') {
+            out.push_str(eol);
+        }
+        return out;
+    }
+    let before = py_rstrip(tasks_md);
+    if before.is_empty() {
+        return block + eol;
+    }
+    [before, eol, eol, &block, eol].concat()
+}
+
+fn render_status_block(lanes: &BTreeMap<String, Lane>, eol: &str) -> String {
+    let mut lines = vec![STATUS_BLOCK_START.to_owned(), STATUS_BLOCK_TITLE.to_owned()];
+    lines.extend(lanes.iter().map(|(wp, lane)| format!("- {wp}: {lane}")));
+    lines.push(STATUS_BLOCK_END.to_owned());
+    lines.join(eol)
+}
+
+/// Whether the file's first line ends in CRLF; new lines then follow suit.
+fn uses_crlf(text: &str) -> bool {
+    text.find('\n').is_some_and(|i| text[..i].ends_with('\r'))
+}
+
+/// Python's `str.rstrip()`: Unicode whitespace plus the separators U+001C..U+001F that `str.isspace` adds.
+fn py_rstrip(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn ts(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    fn event(id: u128, wp: &str, from: Lane, to: Lane, at: &str) -> StatusEvent {
+        StatusEvent {
+            actor: "user".into(),
+            at: ts(at),
+            event_id: EventId::Ulid(id),
+            evidence: None,
+            execution_mode: "worktree".into(),
+            feature_slug: "001-demo".into(),
+            force: false,
+            from_lane: from,
+            policy_metadata: None,
+            reason: None,
+            review_ref: None,
+            to_lane: to,
+            wp_id: wp.into(),
+        }
+    }
+
+    // ---- the event line ------------------------------------------------------------------------------
+
+    #[test]
+    fn writes_every_key_sorted_with_policy_metadata_null() {
+        let mut e = event(1, "WP01", Lane::ForReview, Lane::Done, "2026-02-16T15:49:53.976032+00:00");
+        e.force = true;
+        e.reason = Some("Review passed – ok".into());
+        e.evidence = Some(json!({"review": {"reviewer": "Zoë", "verdict": "approved", "reference": "PR 1"}}));
+        assert_eq!(
+            e.to_line(),
+            concat!(
+                r#"{"actor": "user", "at": "2026-02-16T15:49:53.976032+00:00", "event_id": "00000000000000000000000001", "#,
+                r#""evidence": {"review": {"reference": "PR 1", "reviewer": "Zo\u00eb", "verdict": "approved"}}, "#,
+                r#""execution_mode": "worktree", "feature_slug": "001-demo", "force": true, "from_lane": "for_review", "#,
+                r#""policy_metadata": null, "reason": "Review passed \u2013 ok", "review_ref": null, "to_lane": "done", "#,
+                r#""wp_id": "WP01"}"#
+            )
+        );
+        assert_eq!(StatusEvent::from_line(e.to_line().as_bytes()).unwrap(), e);
+    }
+
+    #[test]
+    fn reads_older_newer_and_aliased_lines() {
+        // No policy_metadata (pre-P lines), `doing`, an unknown key, mission_slug instead of feature_slug.
+        let line = br#"{"actor": "a", "at": "2026-02-16T15:23:51Z", "event_id": "01khkgt029n50vdtfktj56tdw5", "evidence": null, "execution_mode": "direct_repo", "mission_slug": "002-x", "force": false, "from_lane": "doing", "to_lane": "for_review", "wp_id": "WP02", "mission_id": "01KHKGT029N50VDTFKTJ56TDW5"}"#;
+        let e = StatusEvent::from_line(line).unwrap();
+        assert_eq!((e.from_lane, e.to_lane), (Lane::InProgress, Lane::ForReview));
+        assert_eq!(e.feature_slug, "002-x");
+        assert_eq!((e.reason.as_deref(), e.review_ref.as_deref(), e.policy_metadata.as_ref()), (None, None, None));
+        let written = e.to_line();
+        assert!(written.contains(r#""at": "2026-02-16T15:23:51+00:00""#), "{written}");
+        assert!(written.contains(r#""event_id": "01KHKGT029N50VDTFKTJ56TDW5""#), "{written}");
+        assert!(written.contains(r#""from_lane": "in_progress""#) && !written.contains("mission"), "{written}");
+        let with_policy = br#"{"actor": "a", "at": "2026-02-16T15:23:51+00:00", "event_id": "01KHKGT029N50VDTFKTJ56TDW5", "execution_mode": "worktree", "feature_slug": "002-x", "force": true, "from_lane": "planned", "policy_metadata": {"k": [1, 2.5]}, "to_lane": "claimed", "wp_id": "WP02"}"#;
+        let e = StatusEvent::from_line(with_policy).unwrap();
+        assert_eq!(e.policy_metadata, Some(json!({"k": [1, 2.5]})));
+        assert!(e.to_line().contains(r#""policy_metadata": {"k": [1, 2.5]}"#));
+    }
+
+    #[test]
+    fn rejects_broken_lines_with_a_reason() {
+        let good = r#"{"actor": "a", "at": "2026-02-16T15:23:51+00:00", "event_id": "01KHKGT029N50VDTFKTJ56TDW5", "execution_mode": "w", "feature_slug": "s", "force": false, "from_lane": "planned", "to_lane": "claimed", "wp_id": "WP01"}"#;
+        assert!(StatusEvent::from_line(good.as_bytes()).is_ok());
+        for (line, reason) in [
+            ("{not json", "key must be a string"),
+            ("[1]", "invalid type"),
+            (&good.replace(r#", "wp_id": "WP01""#, ""), "missing field `wp_id`"),
+            (&good.replace("claimed", "review"), "Unknown lane: review"),
+            (&good.replace("01KHKGT029N50VDTFKTJ56TDW5", "x"), "invalid event id"),
+            (&good.replace("2026-02-16T15:23:51+00:00", "yesterday"), "invalid timestamp"),
+            (&good.replace("false", "\"no\""), "invalid type"),
+        ] {
+            let err = StatusEvent::from_line(line.as_bytes()).unwrap_err();
+            assert!(err.0.contains(reason), "{line}: {err}");
+        }
+        assert_eq!(StatusEvent::from_line(b"\xff").unwrap_err().0, "not valid UTF-8");
+    }
+
+    // ---- reading and appending -------------------------------------------------------------------------
+
+    #[test]
+    fn blank_lines_are_skipped_and_a_missing_log_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_events(dir.path()).unwrap().is_empty());
+        let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00");
+        let b = event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00");
+        std::fs::write(events_path(dir.path()), format!("\n{}\n  \n\n{}\n\n", a.to_line(), b.to_line())).unwrap();
+        assert_eq!(read_events(dir.path()).unwrap(), [a, b]);
+    }
+
+    #[test]
+    fn a_malformed_line_is_a_hard_error_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00").to_line();
+        std::fs::write(events_path(dir.path()), format!("{a}\n\n{{\"oops\": 1}}\n{a}\nnope\n")).unwrap();
+        let err = read_events(dir.path()).unwrap_err();
+        assert!(matches!(err, StatusError::Malformed { line: 3, others: 1, .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("status.events.jsonl line 3 is not a valid status event (missing field"), "{message}");
+        assert!(message.contains("and 1 more malformed line(s)") && message.contains("fix or delete"), "{message}");
+        assert!(lock(dir.path()).is_err(), "a transaction refuses to build on a corrupt log");
+    }
+
+    #[test]
+    fn a_torn_last_line_gets_its_own_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00").to_line();
+        std::fs::write(events_path(dir.path()), format!("{a}\n{}", &a[..40])).unwrap();
+        let err = read_events(dir.path()).unwrap_err();
+        assert!(matches!(err, StatusError::TornTail { line: 2, .. }), "{err:?}");
+        assert!(err.to_string().contains("ends in an incomplete line 2"), "{err}");
+        // A complete final line that merely lacks its newline is fine, and the next append keeps it whole.
+        std::fs::write(events_path(dir.path()), &a).unwrap();
+        let b = event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00");
+        append(dir.path(), std::slice::from_ref(&b)).unwrap();
+        assert_eq!(read_events(dir.path()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn append_creates_the_feature_dir_and_writes_one_line_per_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let feature = dir.path().join("kitty-specs/001-demo");
+        let events = [
+            event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00"),
+            event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00"),
+        ];
+        append(&feature, &events).unwrap();
+        append(&feature, &[]).unwrap();
+        let text = std::fs::read_to_string(events_path(&feature)).unwrap();
+        assert_eq!(text, format!("{}\n{}\n", events[0].to_line(), events[1].to_line()));
+        assert_eq!(read_events(&feature).unwrap(), events);
+    }
+
+    #[test]
+    fn a_transaction_reads_appends_and_materialises() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = ts("2026-01-02T00:00:00+00:00");
+        {
+            let mut tx = lock(dir.path()).unwrap();
+            assert!(tx.events().is_empty());
+            assert_eq!(tx.current_lane("WP01"), None);
+            tx.append(&[event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00")]).unwrap();
+            assert_eq!(tx.current_lane("WP01"), Some(Lane::Claimed));
+            let snapshot = tx.materialize_and_write(now).unwrap();
+            assert_eq!(snapshot.event_count, 1);
+        }
+        let tx = lock(dir.path()).unwrap();
+        assert_eq!(tx.events().len(), 1);
+        assert_eq!(tx.current_lane("WP01"), Some(Lane::Claimed));
+        let written = std::fs::read_to_string(dir.path().join(SNAPSHOT_FILE)).unwrap();
+        assert_eq!(written, tx.snapshot(now).to_file_text());
+        assert!(!dir.path().join("status.json.tmp").exists());
+    }
+
+    // ---- the reducer -----------------------------------------------------------------------------------
+
+    #[test]
+    fn empty_log_materialises_to_an_empty_view() {
+        let snapshot = materialize(&[], ts("2026-01-01T00:00:00+00:00"));
+        assert_eq!(
+            snapshot.to_file_text(),
+            "{\n  \"event_count\": 0,\n  \"feature_slug\": \"\",\n  \"last_event_id\": null,\n  \"materialized_at\": \
+             \"2026-01-01T00:00:00+00:00\",\n  \"summary\": {\n    \"blocked\": 0,\n    \"canceled\": 0,\n    \
+             \"claimed\": 0,\n    \"done\": 0,\n    \"for_review\": 0,\n    \"in_progress\": 0,\n    \"planned\": 0\n  \
+             },\n  \"work_packages\": {}\n}\n"
+        );
+    }
+
+    #[test]
+    fn reducer_sorts_by_time_then_id_and_counts_forces() {
+        let mut first = event(9, "WP01", Lane::Planned, Lane::InProgress, "2026-01-01T10:00:00+00:00");
+        first.force = true;
+        let mut second = event(3, "WP01", Lane::InProgress, Lane::ForReview, "2026-01-01T11:00:00+00:00");
+        second.actor = "claude".into();
+        // Same instant as `second`, written with another offset; the larger id sorts after it.
+        let mut third = event(4, "WP01", Lane::ForReview, Lane::Done, "2026-01-01T12:00:00+01:00");
+        third.force = true;
+        let other = event(5, "WP02", Lane::Planned, Lane::Claimed, "2026-01-01T09:00:00+00:00");
+        // File order is not time order.
+        let snapshot = materialize(&[third.clone(), other, second, first], ts("2026-01-02T00:00:00+00:00"));
+        let wp1 = &snapshot.work_packages["WP01"];
+        assert_eq!(wp1.lane, Lane::Done);
+        assert_eq!(wp1.force_count, 2);
+        assert_eq!(wp1.actor, "user");
+        assert_eq!(wp1.last_event_id, third.event_id);
+        assert_eq!(snapshot.work_packages["WP02"].lane, Lane::Claimed);
+        assert_eq!(snapshot.feature_slug, "001-demo");
+        assert_eq!(snapshot.event_count, 4);
+        assert_eq!(snapshot.last_event_id, Some(third.event_id));
+        assert_eq!(snapshot.summary[&Lane::Done], 1);
+        assert_eq!(snapshot.summary[&Lane::Claimed], 1);
+        assert_eq!(snapshot.summary.values().sum::<u64>(), 2);
+        assert_eq!(snapshot.summary.len(), 7);
+    }
+
+    #[test]
+    fn duplicate_event_ids_count_once_and_the_first_wins() {
+        let original = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00");
+        let mut copy = event(1, "WP01", Lane::Planned, Lane::Blocked, "2026-01-01T05:00:00+00:00");
+        copy.force = true;
+        let snapshot = materialize(&[original.clone(), copy, original], ts("2026-01-02T00:00:00+00:00"));
+        assert_eq!(snapshot.event_count, 1);
+        assert_eq!(snapshot.work_packages["WP01"].lane, Lane::Claimed);
+        assert_eq!(snapshot.work_packages["WP01"].force_count, 0);
+    }
+
+    #[test]
+    fn a_rollback_beats_a_concurrent_forward_move_in_either_order() {
+        let at = "2026-01-01T00:00:00+00:00";
+        let mut rollback = event(0, "WP01", Lane::ForReview, Lane::InProgress, at);
+        rollback.review_ref = Some("feedback.md".into());
+        let forward = event(0, "WP01", Lane::ForReview, Lane::Done, at);
+        let earlier = event(1, "WP01", Lane::InProgress, Lane::ForReview, "2025-12-31T00:00:00+00:00");
+        for (rollback_id, forward_id) in [(10, 20), (20, 10)] {
+            let rollback = StatusEvent { event_id: EventId::Ulid(rollback_id), ..rollback.clone() };
+            let forward = StatusEvent { event_id: EventId::Ulid(forward_id), ..forward.clone() };
+            let snapshot = materialize(&[earlier.clone(), forward, rollback.clone()], ts(at));
+            let wp = &snapshot.work_packages["WP01"];
+            assert_eq!(wp.lane, Lane::InProgress, "rollback id {rollback_id}");
+            assert_eq!(wp.last_event_id, rollback.event_id);
+            assert_eq!(snapshot.event_count, 3, "a skipped event still counts as an event");
+        }
+        // Without a review_ref it is not a rollback: plain (time, id) order decides.
+        let plain =
+            StatusEvent { event_id: EventId::Ulid(10), ..event(0, "WP01", Lane::ForReview, Lane::InProgress, at) };
+        let forward = StatusEvent { event_id: EventId::Ulid(20), ..forward };
+        let snapshot = materialize(&[plain, forward], ts(at));
+        assert_eq!(snapshot.work_packages["WP01"].lane, Lane::Done);
+    }
+
+    #[test]
+    fn a_skipped_forward_move_does_not_count_its_force() {
+        let at = "2026-01-01T00:00:00+00:00";
+        let mut rollback = event(1, "WP01", Lane::ForReview, Lane::InProgress, at);
+        rollback.review_ref = Some("r".into());
+        let mut forced = event(2, "WP01", Lane::ForReview, Lane::Done, at);
+        forced.force = true;
+        let snapshot = materialize(&[rollback, forced], ts(at));
+        assert_eq!(snapshot.work_packages["WP01"].force_count, 0);
+        assert_eq!(snapshot.last_event_id, Some(EventId::Ulid(2)), "the view's last id is the last in order");
+    }
+
+    // ---- upstream fixtures (read from ../shared, never copied) --------------------------------------------
+
+    fn fixture_features() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/upstream-592dca5eb/kitty-specs");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            eprintln!("note: ../shared is absent; skipping a comparison against upstream status files");
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> =
+            entries.map(|e| e.unwrap().path()).filter(|dir| events_path(dir).is_file()).collect();
+        dirs.sort();
+        assert!(!dirs.is_empty(), "fixture features with a status log");
+        dirs
+    }
+
+    #[test]
+    fn fixture_lines_parse_and_rewrite_in_upstream_format() {
+        for dir in fixture_features() {
+            let text = std::fs::read_to_string(events_path(&dir)).unwrap();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let parsed = StatusEvent::from_line(line.as_bytes()).unwrap();
+                assert_eq!(StatusEvent::from_line(parsed.to_line().as_bytes()).unwrap(), parsed);
+                // These lines predate policy_metadata; otherwise ours are the same bytes.
+                assert!(!line.contains("policy_metadata"));
+                let expected = line.replacen(r#", "reason": "#, r#", "policy_metadata": null, "reason": "#, 1);
+                assert_eq!(parsed.to_line(), expected, "{}", dir.display());
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_status_json_is_reproduced_byte_for_byte() {
+        for dir in fixture_features() {
+            let expected = std::fs::read_to_string(dir.join(SNAPSHOT_FILE)).unwrap();
+            let upstream: Value = serde_json::from_str(&expected).unwrap();
+            let materialized_at = ts(upstream["materialized_at"].as_str().unwrap());
+            let snapshot = materialize(&read_events(&dir).unwrap(), materialized_at);
+            assert_eq!(snapshot.to_file_text(), expected, "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn fixture_tasks_md_blocks_are_what_we_generate() {
+        for dir in fixture_features() {
+            let tasks_md = std::fs::read_to_string(dir.join("tasks.md")).unwrap();
+            let lanes = materialize(&read_events(&dir).unwrap(), ts("2026-01-01T00:00:00+00:00")).lanes();
+            assert_eq!(upsert_status_block(&tasks_md, &lanes), tasks_md, "{}", dir.display());
+        }
+    }
+
+    // ---- the tasks.md block ------------------------------------------------------------------------------
+
+    fn lanes(pairs: &[(&str, Lane)]) -> BTreeMap<String, Lane> {
+        pairs.iter().map(|(wp, lane)| (wp.to_string(), *lane)).collect()
+    }
+
+    const BLOCK: &str = "<!-- status-model:start -->\n## Canonical Status (Generated)\n- WP01: done\n- WP02: \
+                         in_progress\n<!-- status-model:end -->";
+
+    #[test]
+    fn status_block_is_appended_after_a_blank_line() {
+        let map = lanes(&[("WP02", Lane::InProgress), ("WP01", Lane::Done)]);
+        assert_eq!(upsert_status_block("# Tasks\n\nbody\n", &map), format!("# Tasks\n\nbody\n\n{BLOCK}\n"));
+        assert_eq!(upsert_status_block("# Tasks\nbody  \n\n\n", &map), format!("# Tasks\nbody\n\n{BLOCK}\n"));
+        assert_eq!(upsert_status_block("no newline", &map), format!("no newline\n\n{BLOCK}\n"));
+        assert_eq!(upsert_status_block("", &map), format!("{BLOCK}\n"));
+        assert_eq!(upsert_status_block(" \n\t\n", &map), format!("{BLOCK}\n"));
+        let empty = upsert_status_block("x\n", &BTreeMap::new());
+        assert_eq!(
+            empty,
+            "x\n\n<!-- status-model:start -->\n## Canonical Status (Generated)\n<!-- status-model:end -->\n"
+        );
+    }
+
+    #[test]
+    fn status_block_is_replaced_in_place_and_the_rest_kept() {
+        let old =
+            "<!-- status-model:start -->\n## Canonical Status (Generated)\n- WP01: planned\n<!-- status-model:end -->";
+        let map = lanes(&[("WP01", Lane::Done), ("WP02", Lane::InProgress)]);
+        let text = format!("# Tasks\n\n## WP01 – ünïcode\n- [ ] T001\n\n\n{old}\n\n## After\ntail text\n");
+        let updated = upsert_status_block(&text, &map);
+        assert_eq!(updated, format!("# Tasks\n\n## WP01 – ünïcode\n- [ ] T001\n\n{BLOCK}\n\n## After\ntail text\n"));
+        assert_eq!(upsert_status_block(&updated, &map), updated, "idempotent");
+        // At the very end, and with a tail lacking its final newline.
+        assert_eq!(upsert_status_block(&format!("a\n\n{old}\n"), &map), format!("a\n\n{BLOCK}\n"));
+        assert_eq!(upsert_status_block(&format!("{old}\nz"), &map), format!("{BLOCK}\n\nz\n"));
+        // An end marker without a start marker is not a block.
+        let stray = format!("a\n{STATUS_BLOCK_END}\n");
+        assert_eq!(upsert_status_block(&stray, &map), format!("a\n{STATUS_BLOCK_END}\n\n{BLOCK}\n"));
+    }
+
+    #[test]
+    fn status_block_keeps_crlf_files_crlf() {
+        let map = lanes(&[("WP01", Lane::Done), ("WP02", Lane::InProgress)]);
+        let crlf_block = BLOCK.replace('\n', "\r\n");
+        let appended = upsert_status_block("# Tasks\r\n\r\nbody\r\n", &map);
+        assert_eq!(appended, format!("# Tasks\r\n\r\nbody\r\n\r\n{crlf_block}\r\n"));
+        let old = "<!-- status-model:start -->\r\n## Canonical Status (Generated)\r\n- WP01: planned\r\n<!-- status-model:end -->";
+        let text = format!("head\r\n\r\n{old}\r\n\r\nafter\r\n");
+        let replaced = upsert_status_block(&text, &map);
+        assert_eq!(replaced, format!("head\r\n\r\n{crlf_block}\r\n\r\nafter\r\n"));
+        assert_eq!(upsert_status_block(&replaced, &map), replaced);
+    }
+
+    // ---- concurrency ---------------------------------------------------------------------------------------
+
+    const PER_WRITER: usize = 200;
+
+    /// One writer's work: `count` transactions on `wp`, each moving it (forced) to the next lane.
+    fn run_transactions(feature_dir: &Path, wp: &str, seed: u64, count: usize) {
+        let ids = crate::events::IdGenerator::seeded(seed);
+        for _ in 0..count {
+            let mut tx = lock(feature_dir).unwrap();
+            let from = tx.current_lane(wp).unwrap_or(Lane::Planned);
+            let to = Lane::ALL[(Lane::ALL.iter().position(|&l| l == from).unwrap() + 1) % Lane::ALL.len()];
+            let now = Utc::now();
+            let mut e = event(0, wp, from, to, "2026-01-01T00:00:00+00:00");
+            e.event_id = EventId::Ulid(ids.ulid(u64::try_from(now.timestamp_millis()).unwrap()).0);
+            e.at = Timestamp::from_utc(now);
+            e.force = true;
+            e.reason = Some("concurrency test".into());
+            tx.append(&[e]).unwrap();
+            tx.materialize_and_write(Timestamp::from_utc(now)).unwrap();
+        }
+    }
+
+    /// Every line parses, nothing was lost, and each work package's events form one unbroken chain — which
+    /// only holds if every read-decide-append ran under the lock.
+    fn assert_complete_history(feature_dir: &Path, wps: &[&str]) {
+        let text = std::fs::read_to_string(events_path(feature_dir)).unwrap();
+        assert_eq!(text.lines().count(), wps.len() * PER_WRITER);
+        let events = read_events(feature_dir).unwrap();
+        for wp in wps {
+            let mut lane = Lane::Planned;
+            for e in events.iter().filter(|e| e.wp_id == *wp) {
+                assert_eq!(e.from_lane, lane, "{wp}: every transition starts where the previous one ended");
+                lane = e.to_lane;
+            }
+        }
+        let view: Value = serde_json::from_str(&std::fs::read_to_string(feature_dir.join(SNAPSHOT_FILE)).unwrap())
+            .expect("status.json is complete JSON");
+        assert_eq!(view["event_count"], json!(wps.len() * PER_WRITER));
+        for wp in wps {
+            assert_eq!(view["work_packages"][wp]["force_count"], json!(PER_WRITER));
+        }
+        assert_eq!(view, materialize(&events, ts(view["materialized_at"].as_str().unwrap())).to_json());
+    }
+
+    #[test]
+    fn concurrent_threads_never_lose_an_event_or_tear_the_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let feature = Arc::new(dir.path().to_owned());
+        let done = Arc::new(AtomicBool::new(false));
+        // A reader that keeps parsing status.json while it is being replaced.
+        let reader = {
+            let (feature, done) = (Arc::clone(&feature), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok(text) = std::fs::read_to_string(feature.join(SNAPSHOT_FILE)) {
+                        serde_json::from_str::<Value>(&text).expect("never a torn status.json");
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        };
+        let writers: Vec<_> = [("WP01", 1), ("WP02", 2)]
+            .into_iter()
+            .map(|(wp, seed)| {
+                let feature = Arc::clone(&feature);
+                std::thread::spawn(move || run_transactions(&feature, wp, seed, PER_WRITER))
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        assert_complete_history(&feature, &["WP01", "WP02"]);
+    }
+
+    #[test]
+    fn writers_of_one_work_package_form_one_unbroken_chain() {
+        // Both writers read the same work package's lane and move it on: without the lock across read and
+        // append, two events would start from the same lane.
+        let dir = tempfile::tempdir().unwrap();
+        let feature = Arc::new(dir.path().to_owned());
+        let writers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|seed| {
+                let feature = Arc::clone(&feature);
+                std::thread::spawn(move || run_transactions(&feature, "WP01", seed, PER_WRITER / 2))
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let events = read_events(&feature).unwrap();
+        assert_eq!(events.len(), PER_WRITER);
+        let mut lane = Lane::Planned;
+        for e in &events {
+            assert_eq!(e.from_lane, lane, "every transition starts where the previous one ended");
+            lane = e.to_lane;
+        }
+        let view = materialize(&events, ts("2026-01-01T00:00:00+00:00"));
+        assert_eq!(view.work_packages["WP01"].lane, lane);
+    }
+
+    const WORKER_ENV: &str = "SPEC_KITTY_STATUS_TEST_WORKER";
+
+    #[test]
+    fn concurrent_processes_never_lose_an_event() {
+        // Child mode: this same test binary, re-run with the worker variable set, is one writer process.
+        if let Ok(spec) = std::env::var(WORKER_ENV) {
+            let mut parts = spec.splitn(3, '|');
+            let (seed, wp, dir) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+            run_transactions(Path::new(dir), wp, seed.parse().unwrap(), PER_WRITER);
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let test_name = format!("{}::concurrent_processes_never_lose_an_event", module_path!());
+        let test_name = test_name.split_once("::").map_or(test_name.as_str(), |(_, rest)| rest).to_owned();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = [("WP01", 1), ("WP02", 2)]
+            .into_iter()
+            .map(|(wp, seed)| {
+                Command::new(&exe)
+                    .args(["--exact", &test_name, "--test-threads=1", "--quiet"])
+                    .env(WORKER_ENV, format!("{seed}|{wp}|{}", dir.path().display()))
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success(), "writer process failed");
+        }
+        assert_complete_history(dir.path(), &["WP01", "WP02"]);
+    }
+}
