@@ -51,7 +51,7 @@ pub struct AgentArgs {
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
     /// Telemetry and cost tracking commands.
-    Telemetry(telemetry::TelemetryArgs),
+    Telemetry(Box<telemetry::TelemetryArgs>),
     /// Feature lifecycle: create-feature, setup-plan, finalize-tasks, check-prerequisites.
     Feature(feature::FeatureArgs),
 }
@@ -73,7 +73,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Sync(args) => sync::run(&ctx, args),
         Command::Agent(agent) => match agent.command {
-            AgentCommand::Telemetry(args) => telemetry::run(&ctx, args),
+            AgentCommand::Telemetry(args) => telemetry::run(&ctx, *args),
             AgentCommand::Feature(args) => feature::run(&ctx, args),
         },
         Command::Completions(_) => unreachable!("handled above"),

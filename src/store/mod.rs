@@ -1,11 +1,9 @@
 //! Append-only JSON Lines files: a locked, torn-tail-safe appender and a streaming, tolerant reader.
 
 mod append;
-mod atomic;
 mod read;
 
 pub use append::LockedLog;
-pub use atomic::write_atomic;
 pub use read::{
     FullPayload, FxHashMap, Ignored, IgnoredPayload, Malformed, PayloadKind, ScanReport, SeenIds, for_each_line,
     scan_events,

@@ -287,8 +287,7 @@ impl OfflineQueue {
                 Some(ids) => ids.to_vec(),
                 None => {
                     let mut stmt = tx.prepare("SELECT event_id FROM dead_letters ORDER BY id")?;
-                    let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-                    ids
+                    stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?
                 }
             };
             let mut moved = 0;

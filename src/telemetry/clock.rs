@@ -51,18 +51,10 @@ pub fn read(path: &Path) -> ClockState {
     ClockState::Valid(counters)
 }
 
-/// Atomically replaces the clock file: write a sibling temp file, then rename it over the clock.
-///
-/// Callers hold the log's lock, so one fixed temp name suffices; a temp file left by a writer killed
-/// between the two steps is simply overwritten and renamed away by the next write.
+/// Replaces the clock file atomically. Callers hold the log's lock (see [`crate::fsutil::replace_locked`]).
 pub fn write(path: &Path, counters: &Counters) -> io::Result<()> {
     let object = counters.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-    let text = pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE);
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or(CLOCK_FILE);
-    let temp = path.with_file_name(format!("{file_name}.tmp"));
-    std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, path)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+    crate::fsutil::replace_locked(path, pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE).as_bytes())
 }
 
 #[cfg(test)]
