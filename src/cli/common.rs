@@ -152,3 +152,45 @@ pub fn resolve_feature(
         }
     }
 }
+
+/// Hands workflow events to the sync queue. Emission never fails a command: problems are warnings.
+pub fn publish(
+    ctx: &Context,
+    project: Option<&Project>,
+    events: &[crate::sync::SyncEvent],
+    causation: crate::sync::Causation,
+) {
+    if events.is_empty() {
+        return;
+    }
+    for warning in crate::sync::emit(ctx, project, events, causation).warnings {
+        output::warn(&warning);
+    }
+}
+
+/// Runs a workflow command body; when it fails, one ErrorLogged event carrying the real message is
+/// queued (upstream logged `"1"`, twice). `--json` failures are also printed as `{"error": …}`.
+pub fn logged(
+    ctx: &Context,
+    json: bool,
+    wp_id: Option<&str>,
+    agent: Option<&str>,
+    body: impl FnOnce() -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let result = json_aware(json, body);
+    if let Err(error) = &result
+        && !error.is_broken_pipe()
+    {
+        use crate::sync::event::{ErrorType, SyncEvent};
+        let event = SyncEvent::ErrorLogged {
+            error_type: if error.code == crate::error::EXIT_USAGE { ErrorType::Validation } else { ErrorType::Runtime },
+            error_message: error.message.clone(),
+            wp_id: wp_id.and_then(|w| crate::workflow::wp::normalize_wp_id(w).ok()),
+            stack_trace: None,
+            agent_id: agent.map(str::to_owned),
+        };
+        let project = Project::discover(ctx).ok();
+        publish(ctx, project.as_ref(), &[event], crate::sync::Causation::None);
+    }
+    result
+}

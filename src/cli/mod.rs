@@ -1,12 +1,17 @@
 //! Command-line syntax (clap) and rendering. Each command group has its own module with `Args` structs
 //! and a `run` function that turns them into plain options for the core and renders the result.
 
+mod accept;
 mod common;
 mod feature;
+mod implement;
 mod init;
+mod merge;
 mod output;
 mod sync;
+mod tasks;
 mod telemetry;
+mod workflow;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -36,6 +41,12 @@ pub enum Command {
     Init(init::InitArgs),
     /// Commands that agents call from slash-command templates.
     Agent(Box<AgentArgs>),
+    /// Create the workspace for a work package (a git worktree on branch <feature>-<WP>) and claim it.
+    Implement(implement::ImplementArgs),
+    /// Merge the feature's work-package branches into the target branch.
+    Merge(merge::MergeArgs),
+    /// Check that a feature is complete and record its acceptance in meta.json.
+    Accept(accept::AcceptArgs),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -54,6 +65,10 @@ pub enum AgentCommand {
     Telemetry(Box<telemetry::TelemetryArgs>),
     /// Feature lifecycle: create-feature, setup-plan, finalize-tasks, check-prerequisites.
     Feature(feature::FeatureArgs),
+    /// Work-package lanes, subtasks and history: move-task, mark-status, add-history, status, …
+    Tasks(tasks::TasksArgs),
+    /// Prompt display for agents: implement and review a work package.
+    Workflow(workflow::WorkflowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,9 +87,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
         Command::Sync(args) => sync::run(&ctx, args),
+        Command::Implement(args) => implement::run(&ctx, args),
+        Command::Merge(args) => merge::run(&ctx, args),
+        Command::Accept(args) => accept::run(&ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(&ctx, *args),
             AgentCommand::Feature(args) => feature::run(&ctx, args),
+            AgentCommand::Tasks(args) => tasks::run(&ctx, args),
+            AgentCommand::Workflow(args) => workflow::run(&ctx, args),
         },
         Command::Completions(_) => unreachable!("handled above"),
     }

@@ -8,13 +8,15 @@ pub mod lanes;
 pub mod status;
 pub mod tasks_md;
 pub mod workspace;
+pub mod wp;
 
 use std::path::Path;
 
 /// A feature is complete when it has work packages and every `tasks/WP*.md` is in lane `done`.
 pub fn feature_is_complete(feature_dir: &Path) -> bool {
-    let lanes: Vec<Option<String>> = wp_files(feature_dir).iter().map(|path| read_lane(path)).collect();
-    !lanes.is_empty() && lanes.iter().all(|lane| lane.as_deref() == Some("done"))
+    let packages = wp::WorkPackage::all(feature_dir);
+    !packages.is_empty()
+        && packages.iter().all(|wp| wp.as_ref().is_ok_and(|wp| wp.raw_lane().as_deref() == Some("done")))
 }
 
 /// The work-package prompt files of a feature (`tasks/WP*.md`, README excluded), sorted by name.
@@ -29,10 +31,4 @@ pub fn wp_files(feature_dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-fn read_lane(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let front = text.strip_prefix("---")?.split("\n---").next()?;
-    front.lines().find_map(|line| line.strip_prefix("lane:")).map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
 }

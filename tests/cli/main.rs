@@ -12,6 +12,10 @@ mod telemetry_bad_input;
 mod telemetry_cost;
 mod telemetry_emit;
 mod upstream_fixtures;
+mod workflow_implement;
+mod workflow_lifecycle;
+mod workflow_merge_accept;
+mod workflow_tasks;
 
 /// Every `tests/cli/*.rs` file must be declared above, or its tests would silently never run.
 #[test]

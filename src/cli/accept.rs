@@ -1,0 +1,12 @@
+//! (being built)
+
+use crate::context::Context;
+use crate::error::CliError;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {}
+
+pub fn run(_ctx: &Context, _args: AcceptArgs) -> Result<(), CliError> {
+    Err(CliError::failure("not implemented yet"))
+}
