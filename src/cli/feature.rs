@@ -1,6 +1,8 @@
 //! `spec-kitty agent feature …`: create a feature, set up its plan, finalize its tasks, check it.
 
-use super::common::{TelemetryFlags, discover, json_aware, print_json_line, record_execution, resolve_feature};
+use super::common::{
+    TelemetryFlags, discover, json_aware, logged, print_json_line, publish, record_execution, resolve_feature,
+};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -28,6 +30,8 @@ enum FeatureCommand {
     SetupPlan(SetupPlanArgs),
     /// Check that a feature has the files the next workflow step needs (read-only).
     CheckPrerequisites(CheckArgs),
+    /// Validate tasks.md's work-package dependencies and write them into every WP file.
+    FinalizeTasks(FinalizeArgs),
 }
 
 pub fn run(ctx: &Context, args: FeatureArgs) -> Result<(), CliError> {
@@ -35,6 +39,9 @@ pub fn run(ctx: &Context, args: FeatureArgs) -> Result<(), CliError> {
         FeatureCommand::CreateFeature(a) => json_aware(a.json, || create_feature(ctx, a)),
         FeatureCommand::SetupPlan(a) => json_aware(a.json, || setup_plan(ctx, a)),
         FeatureCommand::CheckPrerequisites(a) => json_aware(a.json, || check_prerequisites(ctx, a)),
+        FeatureCommand::FinalizeTasks(a) => {
+            logged(ctx, a.json, None, a.telemetry.agent.clone().as_deref(), || finalize_tasks(ctx, a))
+        }
     }
 }
 
@@ -291,6 +298,135 @@ fn check_prerequisites(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
         output::print(&text)?;
     }
     if valid { Ok(()) } else { Err(CliError::failure(errors.join("; ")).hint("run the missing workflow step first")) }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// finalize-tasks
+
+#[derive(Debug, Args)]
+struct FinalizeArgs {
+    /// Feature slug (default: detected).
+    #[arg(long)]
+    feature: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    telemetry: TelemetryFlags,
+}
+
+fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
+    use crate::sync::{Causation, SyncEvent};
+    use crate::workflow::{graph, tasks_md, wp::WorkPackage};
+
+    let project = discover(ctx)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), false)?;
+    let tasks_dir = feature.dir.join("tasks");
+    if !tasks_dir.is_dir() {
+        return Err(CliError::failure(format!("no tasks/ directory in kitty-specs/{}/", feature.slug))
+            .hint("generate the work packages first (/spec-kitty.tasks)"));
+    }
+    let tasks_path = feature.dir.join("tasks.md");
+    let tasks_text = std::fs::read_to_string(&tasks_path)
+        .map_err(|e| CliError::failure(format!("cannot read {}: {e}", tasks_path.display())))?;
+    let parsed = tasks_md::parse_dependencies(&tasks_text);
+
+    // Validate the whole graph before touching any file.
+    let cycles = graph::detect_cycles(&parsed);
+    if !cycles.is_empty() {
+        return Err(
+            CliError::failure(graph::cycles_message(&cycles)).hint("remove one dependency of each cycle in tasks.md")
+        );
+    }
+    let mut problems = Vec::new();
+    for (wp, deps) in &parsed {
+        for issue in graph::validate_dependencies(wp, deps, &parsed) {
+            problems.push(format!("{wp}: {issue}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CliError::failure(format!("invalid dependencies in tasks.md: {}", problems.join("; "))));
+    }
+    let mut packages = Vec::new();
+    for wp in WorkPackage::all(&feature.dir) {
+        packages.push(wp.map_err(|e| CliError::failure(e.to_string()))?);
+    }
+    if packages.is_empty() {
+        return Err(CliError::failure(format!("no WP*.md files in {}", tasks_dir.display())));
+    }
+
+    let mut updated = Vec::new();
+    for wp in &mut packages {
+        let wanted = parsed.get(&wp.id).cloned().unwrap_or_default();
+        if wp.doc.list("dependencies").as_ref() != Some(&wanted) {
+            wp.doc.set_list("dependencies", &wanted);
+            wp.save().map_err(|e| CliError::failure(e.to_string()))?;
+            updated.push(wp.id.clone());
+        }
+    }
+
+    let (mut commit_hash, mut files_committed) = (None, Vec::<String>::new());
+    if let Some(repo) = Repo::at(&project.root) {
+        let rel_tasks = Path::new("kitty-specs").join(&feature.slug).join("tasks.md");
+        let rel_dir = Path::new("kitty-specs").join(&feature.slug).join("tasks");
+        let dirty = repo.status_porcelain(&[&rel_tasks, &rel_dir]).map_err(|e| CliError::failure(e.to_string()))?;
+        files_committed = dirty.lines().filter_map(|l| l.get(3..)).map(str::to_owned).collect();
+        if !files_committed.is_empty() {
+            commit_hash = repo
+                .commit_paths(&[&rel_tasks, &rel_dir], &format!("Add tasks for feature {}", feature.slug))
+                .map_err(|e| CliError::failure(format!("Git commit failed: {e}")))?;
+        }
+    }
+
+    // One FeatureCreated (wp_count = N) and N WPCreated, sharing one causation id (seed 004, SC-004).
+    let mut events = Vec::new();
+    match FeatureMeta::load(&feature.dir).ok().flatten() {
+        Some(meta) if meta.str("feature_number").is_some() && meta.str("target_branch").is_some() => {
+            events.push(SyncEvent::FeatureCreated {
+                feature_slug: feature.slug.clone(),
+                feature_number: meta.str("feature_number").unwrap_or_default().to_owned(),
+                target_branch: meta.str("target_branch").unwrap_or_default().to_owned(),
+                wp_count: packages.len(),
+                created_at: meta.str("created_at").map(str::to_owned),
+            });
+        }
+        _ => output::warn("meta.json lacks feature_number or target_branch; FeatureCreated not emitted"),
+    }
+    events.extend(packages.iter().map(|wp| SyncEvent::WpCreated {
+        feature_slug: feature.slug.clone(),
+        wp_id: wp.id.clone(),
+        title: wp.title(),
+        dependencies: parsed.get(&wp.id).cloned().unwrap_or_default(),
+    }));
+    publish(ctx, Some(&project), &events, Causation::SharedBatch);
+    record_execution(ctx, &project, &feature.slug, &args.telemetry.record(Role::Planner, "N/A", None));
+
+    if args.json {
+        return print_json_line(&json!({
+            "result": "success",
+            "updated_wp_count": updated.len(),
+            "tasks_dir": tasks_dir.display().to_string(),
+            "commit_created": commit_hash.is_some(),
+            "commit_hash": commit_hash,
+            "files_committed": files_committed,
+        }));
+    }
+    let mut text = format!(
+        "✓ Finalized {} work package(s) of {}
+",
+        packages.len(),
+        feature.slug
+    );
+    for wp in &packages {
+        let deps = parsed.get(&wp.id).map(|d| d.join(", ")).filter(|d| !d.is_empty()).unwrap_or_else(|| "none".into());
+        text.push_str(&format!(
+            "  {}  depends on: {deps}
+",
+            wp.id
+        ));
+    }
+    output::print(&text)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -95,21 +95,26 @@ fn parse_hex(s: &str) -> Option<u128> {
 
 /// Mints ULIDs. With a seed (`SPEC_KITTY_ID_SEED`) the random part is a deterministic sequence, so tests
 /// and snapshots get stable ids; otherwise it comes from the OS generator.
+///
+/// Ids minted by one generator strictly increase (the ULID spec's monotonic mode): events created in the
+/// same millisecond (e.g. the hops of one lane move) must sort in creation order, because status logs
+/// order equal timestamps by event id.
 #[derive(Debug)]
 pub struct IdGenerator {
     seeded_state: Option<Cell<u64>>,
+    last: Cell<u128>,
 }
 
 impl IdGenerator {
     pub fn random() -> Self {
-        IdGenerator { seeded_state: None }
+        IdGenerator { seeded_state: None, last: Cell::new(0) }
     }
 
     pub fn seeded(seed: u64) -> Self {
-        IdGenerator { seeded_state: Some(Cell::new(seed)) }
+        IdGenerator { seeded_state: Some(Cell::new(seed)), last: Cell::new(0) }
     }
 
-    /// A new ULID whose time part is `unix_ms`.
+    /// A new ULID whose time part is `unix_ms` (or, within one millisecond, one more than the last).
     pub fn ulid(&self, unix_ms: u64) -> Ulid {
         let random = match &self.seeded_state {
             Some(state) => {
@@ -119,7 +124,12 @@ impl IdGenerator {
             }
             None => Ulid::generate().random(),
         };
-        Ulid::from_parts(unix_ms, random)
+        let mut id = Ulid::from_parts(unix_ms, random).0;
+        if id <= self.last.get() {
+            id = self.last.get() + 1;
+        }
+        self.last.set(id);
+        Ulid(id)
     }
 }
 
@@ -163,6 +173,14 @@ mod tests {
         for bad in ["", "123", "01KHK2DVHCVJFXTV0HH3QMBSYI", "01KHK2DVHCVJFXTV0HH3QMBSY", "g".repeat(32).as_str()] {
             assert!(EventId::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ids_increase_within_a_millisecond() {
+        let ids = IdGenerator::random();
+        let minted: Vec<Ulid> = (0..100).map(|_| ids.ulid(1_700_000_000_000)).collect();
+        assert!(minted.windows(2).all(|w| w[0] < w[1]));
+        assert!(minted.iter().all(|u| u.timestamp_ms() == 1_700_000_000_000));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod lanes;
 pub mod status;
 pub mod tasks_md;
+pub mod transition;
 pub mod workspace;
 pub mod wp;
 

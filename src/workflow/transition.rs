@@ -1,0 +1,321 @@
+//! Moving a work package between lanes: upstream's `move-task` pipeline (reference/workflow.md §4.1),
+//! as one transaction under the feature's status lock.
+//!
+//! Order of work: validate everything that can fail (the WP file, feedback, subtasks, every hop's
+//! guard) before writing anything; then append the status events, re-materialise `status.json`,
+//! rewrite the moved WP's frontmatter and Activity Log, and refresh the status block in `tasks.md`.
+//! Holding the lock across all of it means two processes moving different WPs of one feature never
+//! lose an event or interleave their views.
+
+use super::activity::{self, ActivityEntry};
+use super::lanes::{Lane, TransitionContext, TransitionError, forward_chain, validate_transition};
+use super::status::{self, StatusError, StatusEvent, StatusSnapshot};
+use super::tasks_md;
+use super::wp::{WorkPackage, WpError};
+use crate::events::{EventId, Timestamp};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// Review feedback given when a review sends work back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Absolute path of the feedback file (recorded in the WP and as the review reference).
+    pub path: PathBuf,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MoveRequest {
+    pub feature_slug: String,
+    pub feature_dir: PathBuf,
+    pub wp_id: String,
+    pub to: Lane,
+    /// `--agent`; also the actor of the status events (default "user").
+    pub agent: Option<String>,
+    pub assignee: Option<String>,
+    pub shell_pid: Option<String>,
+    pub note: Option<String>,
+    pub feedback: Option<Feedback>,
+    pub approval_ref: Option<String>,
+    /// Reviewer recorded in done evidence (caller resolves the default: git user.name, else "unknown").
+    pub reviewer: String,
+    pub force: bool,
+    /// `worktree` when the WP has a workspace, else `direct_repo`.
+    pub execution_mode: String,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MoveOutcome {
+    pub wp_id: String,
+    pub old_lane: Lane,
+    pub new_lane: Lane,
+    /// The status events appended (bootstrap/sync first, then each hop).
+    pub events: Vec<StatusEvent>,
+    pub snapshot: StatusSnapshot,
+    pub path: PathBuf,
+    /// The agent recorded on the WP after the move (flag, else frontmatter).
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error(transparent)]
+    Wp(#[from] WpError),
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("Agent mismatch: {wp} is assigned to '{assigned}', not '{requested}'. Use --force to take it over.")]
+    AgentMismatch { wp: String, assigned: String, requested: String },
+    #[error(
+        "❌ Moving {wp} to 'planned' requires review feedback: pass --review-feedback-file with the reviewer's notes (or --force with --note)"
+    )]
+    FeedbackRequired { wp: String },
+    #[error("{wp} has unchecked subtasks in tasks.md: {}. Check them off (agent tasks mark-status … --status done) or use --force", .items.join("; "))]
+    UncheckedSubtasks { wp: String, items: Vec<String> },
+    #[error("{wp} is already in lane {lane}")]
+    AlreadyThere { wp: String, lane: Lane },
+    #[error("cannot update {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// Moves one work package. Nothing is written unless every check passes.
+pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Result<MoveOutcome, MoveError> {
+    let mut wp = WorkPackage::load(&request.feature_dir, &request.wp_id)?;
+    let old_lane = wp.lane()?;
+    check_request(request, &wp, old_lane)?;
+
+    let log_existed = status::events_path(&request.feature_dir).exists();
+    let mut locked = status::lock(&request.feature_dir)?;
+    let events = match plan_events(request, &wp, old_lane, &locked, new_id) {
+        Ok(events) => events,
+        Err(error) => {
+            drop(locked);
+            remove_if_created_empty(&status::events_path(&request.feature_dir), log_existed);
+            return Err(error);
+        }
+    };
+    let now = Timestamp::from_utc(request.now);
+    locked.append(&events)?;
+    let snapshot = locked.materialize_and_write(now)?;
+
+    update_wp_file(request, &mut wp, old_lane);
+    wp.save()?;
+    refresh_status_block(&request.feature_dir, &snapshot)?;
+    let agent = wp.doc.scalar("agent");
+    drop(locked);
+    Ok(MoveOutcome {
+        wp_id: wp.id.clone(),
+        old_lane,
+        new_lane: request.to,
+        events,
+        snapshot,
+        path: wp.path.clone(),
+        agent,
+    })
+}
+
+/// Checks that need only the request and the WP file.
+fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Result<(), MoveError> {
+    if request.force {
+        return Ok(());
+    }
+    if request.to == Lane::InProgress
+        && let (Some(requested), Some(assigned)) = (request.agent.as_deref(), wp.doc.scalar("agent"))
+        && !assigned.trim().is_empty()
+        && assigned != requested
+        && old_lane == Lane::InProgress
+    {
+        return Err(MoveError::AgentMismatch { wp: wp.id.clone(), assigned, requested: requested.to_owned() });
+    }
+    if request.to == Lane::Planned && request.feedback.as_ref().is_none_or(|f| f.content.trim().is_empty()) {
+        return Err(MoveError::FeedbackRequired { wp: wp.id.clone() });
+    }
+    if matches!(request.to, Lane::ForReview | Lane::Done) {
+        let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).unwrap_or_default();
+        let items = tasks_md::unchecked_subtasks(&tasks, &wp.id);
+        if !items.is_empty() {
+            return Err(MoveError::UncheckedSubtasks { wp: wp.id.clone(), items });
+        }
+    }
+    if old_lane == request.to {
+        return Err(MoveError::AlreadyThere { wp: wp.id.clone(), lane: old_lane });
+    }
+    Ok(())
+}
+
+/// The events to append: a forced bootstrap/sync event when the frontmatter lane is ahead of the log,
+/// then one event per hop (all validated against the matrix and guards).
+fn plan_events(
+    request: &MoveRequest,
+    wp: &WorkPackage,
+    old_lane: Lane,
+    locked: &status::LockedStatus,
+    mut new_id: impl FnMut() -> EventId,
+) -> Result<Vec<StatusEvent>, MoveError> {
+    let actor = request.agent.clone().filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "user".to_owned());
+    let logged_lane = locked.current_lane(&wp.id);
+    let mut has_history = locked.events().iter().any(|e| e.wp_id == wp.id);
+    let at = Timestamp::from_utc(request.now);
+    let event = |from: Lane, to: Lane, force: bool, reason: String, id: EventId| StatusEvent {
+        actor: actor.clone(),
+        at,
+        event_id: id,
+        evidence: None,
+        execution_mode: request.execution_mode.clone(),
+        feature_slug: request.feature_slug.clone(),
+        force,
+        from_lane: from,
+        policy_metadata: None,
+        reason: Some(reason),
+        review_ref: None,
+        to_lane: to,
+        wp_id: wp.id.clone(),
+    };
+
+    let mut events = Vec::new();
+    if old_lane != Lane::Planned && logged_lane != Some(old_lane) {
+        let kind = if logged_lane.is_none() { "bootstrap" } else { "sync" };
+        let reason = format!("{kind} from frontmatter lane {old_lane} before move-task transition");
+        events.push(event(logged_lane.unwrap_or(Lane::Planned), old_lane, true, reason, new_id()));
+        has_history = true;
+    }
+
+    let reason = request.note.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+        if request.force {
+            format!("Force move to {}", request.to)
+        } else {
+            format!("move-task: {old_lane} -> {}", request.to)
+        }
+    });
+    let hops = match (request.force, old_lane, request.to) {
+        (true, _, to) => vec![to],
+        // A rejected review sent back to planned: the matrix has no for_review → planned edge, so it goes
+        // through in_progress (the review hop carries the feedback as review_ref).
+        (false, Lane::ForReview, Lane::Planned) => vec![Lane::InProgress, Lane::Planned],
+        (false, from, to) => forward_chain(from, to),
+    };
+    let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).ok();
+    let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
+    let mut from = old_lane;
+    for to in hops {
+        let mut next = event(from, to, request.force, reason.clone(), new_id());
+        next.review_ref = review_ref(request, from, to);
+        if to == Lane::Done {
+            next.evidence = Some(review_evidence(request, &wp.id));
+        }
+        let subtasks_complete = tasks.as_deref().is_none_or(|t| tasks_md::subtasks_complete(t, &wp.id));
+        let context = TransitionContext {
+            force: request.force,
+            actor: Some(&actor),
+            reason: Some(&reason),
+            workspace_context: Some(&workspace_context),
+            subtasks_complete: Some(subtasks_complete),
+            implementation_evidence_present: Some(has_history),
+            review_ref: next.review_ref.as_deref(),
+            evidence: next.evidence.as_ref(),
+        };
+        validate_transition(from, to, &context)?;
+        events.push(next);
+        has_history = true;
+        from = to;
+    }
+    Ok(events)
+}
+
+/// Upstream's review reference: the feedback file on a rollback, `force-override` when forced, else the
+/// note (or a placeholder) when a review sends work back.
+fn review_ref(request: &MoveRequest, from: Lane, to: Lane) -> Option<String> {
+    let feedback = request.feedback.as_ref().map(|f| f.path.display().to_string());
+    if to == Lane::Planned && feedback.is_some() {
+        return feedback;
+    }
+    if from == Lane::ForReview && matches!(to, Lane::InProgress | Lane::Planned) {
+        return Some(feedback.unwrap_or_else(|| {
+            if request.force {
+                "force-override".to_owned()
+            } else {
+                request
+                    .note
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| "review-feedback:unspecified".to_owned())
+            }
+        }));
+    }
+    None
+}
+
+fn review_evidence(request: &MoveRequest, wp_id: &str) -> Value {
+    let reference = request
+        .approval_ref
+        .clone()
+        .or_else(|| request.note.clone())
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| format!("auto-approval:{wp_id}:{}", request.now.format("%Y%m%d")));
+    json!({"review": {"reviewer": request.reviewer, "verdict": "approved", "reference": reference}})
+}
+
+/// The legacy view of the moved WP: lane, ownership, review fields and an Activity Log entry.
+fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
+    let doc = &mut wp.doc;
+    doc.set_scalar("lane", request.to.as_str());
+    for (key, value) in [("assignee", &request.assignee), ("agent", &request.agent), ("shell_pid", &request.shell_pid)]
+    {
+        if let Some(value) = value {
+            doc.set_scalar(key, value);
+        }
+    }
+    let rollback = matches!(request.to, Lane::Planned | Lane::InProgress) && old_lane == Lane::ForReview;
+    if let (true, Some(feedback)) = (rollback || request.to == Lane::Planned, &request.feedback) {
+        let path = feedback.path.display().to_string();
+        let body = activity::upsert_review_feedback(
+            doc.body(),
+            &request.reviewer,
+            &request.now.format("%Y-%m-%d").to_string(),
+            &path,
+            &feedback.content,
+        );
+        doc.set_body(body);
+        doc.set_scalar("review_status", "has_feedback");
+        doc.set_scalar("reviewed_by", &request.reviewer);
+        doc.set_scalar("review_feedback_file", &path);
+    }
+    if request.to == Lane::Done && doc.scalar("reviewed_by").is_none() {
+        doc.set_scalar("reviewed_by", &request.reviewer);
+        doc.set_scalar("review_status", "approved");
+    }
+    let entry = ActivityEntry {
+        timestamp: ActivityEntry::timestamp_at(request.now),
+        agent: doc.scalar("agent").filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "unknown".to_owned()),
+        shell_pid: doc.scalar("shell_pid"),
+        lane: request.to.as_str().to_owned(),
+        note: request
+            .note
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("Moved to {}", request.to)),
+    };
+    let body = activity::append_activity(doc.body(), &entry);
+    doc.set_body(body);
+}
+
+/// Rewrites the generated status block of tasks.md when it changes (no tasks.md: nothing to do).
+fn refresh_status_block(feature_dir: &Path, snapshot: &StatusSnapshot) -> Result<(), MoveError> {
+    let path = feature_dir.join("tasks.md");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let updated = status::upsert_status_block(&text, &snapshot.lanes());
+    if updated != text {
+        crate::fsutil::write_atomic(&path, updated.as_bytes()).map_err(|source| MoveError::Write { path, source })?;
+    }
+    Ok(())
+}
+
+/// Taking the status lock creates the log file; a refused move must leave no trace.
+fn remove_if_created_empty(path: &Path, existed: bool) {
+    if !existed && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(path);
+    }
+}
