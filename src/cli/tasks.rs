@@ -28,7 +28,7 @@ pub struct TasksArgs {
 #[derive(Debug, Subcommand)]
 enum TasksCommand {
     /// Move a work package to another lane (every intermediate lane is recorded).
-    MoveTask(MoveArgs),
+    MoveTask(Box<MoveArgs>),
     /// Check or uncheck subtasks (T001 …) in tasks.md.
     MarkStatus(MarkArgs),
     /// Append a note to a work package's Activity Log.
@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: TasksArgs) -> Result<(), CliError> {
     match args.command {
         TasksCommand::MoveTask(a) => {
             let (json, wp, agent) = (a.json, a.wp.clone(), a.telemetry.agent.clone());
-            logged(ctx, json, Some(&wp), agent.as_deref(), || move_task(ctx, a))
+            logged(ctx, json, Some(&wp), agent.as_deref(), || move_task(ctx, *a))
         }
         TasksCommand::MarkStatus(a) => logged(ctx, a.json, None, None, || mark_status(ctx, a)),
         TasksCommand::AddHistory(a) => {
@@ -256,7 +256,9 @@ fn check_ready_for_review(
         .lines()
         .filter_map(|l| l.get(3..))
         .filter(|path| {
-            !ignored.iter().any(|f| path.ends_with(f)) && !(path.contains("/tasks/") && path.ends_with(".md"))
+            let generated = ignored.iter().any(|f| path.ends_with(f));
+            let wp_prompt = path.contains("/tasks/") && path.ends_with(".md");
+            !generated && !wp_prompt
         })
         .collect();
     if !offending.is_empty() {

@@ -158,8 +158,15 @@ fn plan_events(
     let actor = request.agent.clone().filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "user".to_owned());
     let logged_lane = locked.current_lane(&wp.id);
     let mut has_history = locked.events().iter().any(|e| e.wp_id == wp.id);
-    let at = Timestamp::from_utc(request.now);
-    let event = |from: Lane, to: Lane, force: bool, reason: String, id: EventId| StatusEvent {
+    // Each event gets its own instant (one microsecond apart), as upstream's successive `now()` calls do:
+    // the reducer breaks ties between equal instants in favour of review rollbacks, which would otherwise
+    // reorder the hops of one move.
+    let mut sequence = 0i64;
+    let mut next_at = || {
+        sequence += 1;
+        Timestamp::from_utc(request.now + chrono::Duration::microseconds(sequence - 1))
+    };
+    let event = |from: Lane, to: Lane, force: bool, reason: String, id: EventId, at: Timestamp| StatusEvent {
         actor: actor.clone(),
         at,
         event_id: id,
@@ -179,7 +186,7 @@ fn plan_events(
     if old_lane != Lane::Planned && logged_lane != Some(old_lane) {
         let kind = if logged_lane.is_none() { "bootstrap" } else { "sync" };
         let reason = format!("{kind} from frontmatter lane {old_lane} before move-task transition");
-        events.push(event(logged_lane.unwrap_or(Lane::Planned), old_lane, true, reason, new_id()));
+        events.push(event(logged_lane.unwrap_or(Lane::Planned), old_lane, true, reason, new_id(), next_at()));
         has_history = true;
     }
 
@@ -201,7 +208,7 @@ fn plan_events(
     let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
     let mut from = old_lane;
     for to in hops {
-        let mut next = event(from, to, request.force, reason.clone(), new_id());
+        let mut next = event(from, to, request.force, reason.clone(), new_id(), next_at());
         next.review_ref = review_ref(request, from, to);
         if to == Lane::Done {
             next.evidence = Some(review_evidence(request, &wp.id));
