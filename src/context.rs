@@ -8,6 +8,7 @@
 //! | `SPEC_KITTY_ID_SEED` | deterministic ULID randomness (an unsigned integer) |
 //! | `SPECIFY_REPO_ROOT` | project root to use when it contains `.kittify/` (as upstream) |
 //! | `SPEC_KITTY_SAAS_URL` | sync server URL, overriding `[sync] server_url` in config.toml |
+//! | `SPEC_KITTY_SYNC_EVENTS` | `0` stops commands from queueing sync events (as `[sync] events = false`) |
 //! | `SPECIFY_FEATURE` | feature to act on when a command's `--feature` is not given (as upstream) |
 //! | `SPEC_KITTY_STRICT` | `1` makes fire-and-forget failures (telemetry writes) exit non-zero |
 
@@ -36,6 +37,8 @@ pub struct Context {
     pub feature_override: Option<String>,
     /// `$SPEC_KITTY_SAAS_URL`: the sync server, overriding `[sync] server_url`.
     pub server_url_override: Option<String>,
+    /// `$SPEC_KITTY_SYNC_EVENTS=0` turns sync-event emission off for this process (as `[sync] events = false`).
+    pub sync_events_disabled: bool,
     pub clock: Clock,
     pub ids: IdGenerator,
     /// `$SPEC_KITTY_STRICT=1`.
@@ -104,6 +107,8 @@ impl Context {
             repo_root_override: var("SPECIFY_REPO_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from),
             feature_override: text("SPECIFY_FEATURE"),
             server_url_override: text("SPEC_KITTY_SAAS_URL"),
+            sync_events_disabled: text("SPEC_KITTY_SYNC_EVENTS")
+                .is_some_and(|v| v == "0" || v.eq_ignore_ascii_case("false") || v.eq_ignore_ascii_case("off")),
             clock,
             ids,
             strict: text("SPEC_KITTY_STRICT").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false")),

@@ -5,6 +5,8 @@
 //! server_url = "https://spec-kitty.example.com"
 //! max_queue_size = 100000   # events kept offline before new ones are dropped (and counted)
 //! max_rejections = 5        # rejections before an event moves to the dead letters
+//! queue_busy_timeout_ms = 10000  # how long a command waits for another process's queue write
+//! events = true             # false: commands queue no sync events at all
 //! ```
 
 use super::queue::{DEFAULT_MAX_EVENTS, DEFAULT_MAX_REJECTIONS, QueueLimits};
@@ -25,11 +27,19 @@ pub struct SyncSettings {
     pub server_url: Option<String>,
     pub max_queue_size: u64,
     pub max_rejections: u32,
+    pub queue_busy_timeout_ms: u64,
+    pub events: bool,
 }
 
 impl Default for SyncSettings {
     fn default() -> Self {
-        SyncSettings { server_url: None, max_queue_size: DEFAULT_MAX_EVENTS, max_rejections: DEFAULT_MAX_REJECTIONS }
+        SyncSettings {
+            server_url: None,
+            max_queue_size: DEFAULT_MAX_EVENTS,
+            max_rejections: DEFAULT_MAX_REJECTIONS,
+            queue_busy_timeout_ms: 10_000,
+            events: true,
+        }
     }
 }
 
@@ -55,7 +65,7 @@ impl UserConfig {
         QueueLimits {
             max_events: self.sync.max_queue_size,
             max_rejections: self.sync.max_rejections.max(1),
-            ..QueueLimits::default()
+            busy_timeout: std::time::Duration::from_millis(self.sync.queue_busy_timeout_ms),
         }
     }
 }

@@ -76,6 +76,22 @@ pub enum Causation {
 /// Validates, stamps and queues `events` (in order, with consecutive Lamport values).
 pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], causation: Causation) -> Emission {
     let mut emission = Emission::default();
+    if events.is_empty() || ctx.sync_events_disabled {
+        return emission;
+    }
+    let Some(home) = ctx.home.as_deref() else {
+        emission
+            .warnings
+            .push(format!("{} event(s) not queued: no home directory (set HOME or SPEC_KITTY_HOME)", events.len()));
+        return emission;
+    };
+    let config = UserConfig::load(home).unwrap_or_else(|e| {
+        emission.warnings.push(format!("{e}; using default sync settings"));
+        UserConfig::default()
+    });
+    if !config.sync.events {
+        return emission;
+    }
     let valid: Vec<&SyncEvent> = events
         .iter()
         .filter(|event| match event.validate() {
@@ -90,16 +106,6 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
     if valid.is_empty() {
         return emission;
     }
-    let Some(home) = ctx.home.as_deref() else {
-        emission
-            .warnings
-            .push(format!("{} event(s) not queued: no home directory (set HOME or SPEC_KITTY_HOME)", valid.len()));
-        return emission;
-    };
-    let config = UserConfig::load(home).unwrap_or_else(|e| {
-        emission.warnings.push(format!("{e}; using default sync settings"));
-        UserConfig::default()
-    });
     let origin = Origin::resolve(ctx, project);
     let now = Timestamp::from_utc(ctx.now());
     let causation_id = (causation == Causation::SharedBatch).then(|| ctx.new_ulid().to_string());
