@@ -72,7 +72,7 @@ impl Default for QueueLimits {
 pub enum QueueError {
     #[error("the offline queue {} is not a valid SQLite database ({message}); move it aside (e.g. `mv {} {}.corrupt`) and re-run — nothing was overwritten", path.display(), path.display(), path.display())]
     Corrupt { path: PathBuf, message: String },
-    #[error("the offline queue {} is locked by another process for longer than {}s", path.display(), timeout.as_secs())]
+    #[error("the offline queue {} is locked by another process for longer than {timeout:?}", path.display())]
     Busy { path: PathBuf, timeout: Duration },
     #[error("cannot use the offline queue {}: {message}", path.display())]
     Unavailable { path: PathBuf, message: String },
