@@ -8,6 +8,7 @@ mod help;
 mod init;
 mod readme;
 mod roundtrip;
+mod sync_concurrency;
 mod sync_queue;
 mod telemetry_bad_input;
 mod telemetry_cost;
