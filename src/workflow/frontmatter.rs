@@ -22,6 +22,24 @@ const BOM: char = '\u{feff}';
 const HISTORY_KEY: &str = "history";
 /// Key after which a missing list key goes (ruamel's field order: work_package_id, title, lane, dependencies).
 const LANE_KEY: &str = "lane";
+/// The order in which upstream's ruamel writer (`FrontmatterManager`) lays out the known keys.
+const RUAMEL_KEY_ORDER: [&str; 15] = [
+    "work_package_id",
+    "title",
+    "lane",
+    "dependencies",
+    "base_branch",
+    "base_commit",
+    "created_at",
+    "subtasks",
+    "phase",
+    "assignee",
+    "agent",
+    "shell_pid",
+    "review_status",
+    "reviewed_by",
+    "history",
+];
 
 /// Why a text is not a work-package prompt file.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -126,7 +144,27 @@ impl WpDocument {
     /// `^\s*history:` does), else after the last non-blank frontmatter line. `"`, `\` and control
     /// characters are escaped, so [`WpDocument::scalar`] (and any YAML parser) reads `value` back unchanged.
     pub fn set_scalar(&mut self, key: &str, value: &str) {
-        let quoted = double_quoted(value);
+        let at = self.before_history().unwrap_or_else(|| self.after_last_content());
+        self.write_scalar(key, &double_quoted(value), at);
+    }
+
+    /// Sets a top-level key the way upstream's ruamel writer (`frontmatter.update_fields`, used by
+    /// `implement` for `base_branch`, `base_commit` and `created_at`) writes it: plain when the text reads
+    /// back as the same string (`main`, a commit sha), else single-quoted (`'2026-02-16T14:22:42+00:00'`,
+    /// which plain would read as a timestamp), else double-quoted. A missing key goes where ruamel's field
+    /// order puts it (`base_branch` after `dependencies`, …); only this key's lines change, unlike ruamel,
+    /// which rewrites the whole frontmatter.
+    pub fn set_scalar_ruamel_style(&mut self, key: &str, value: &str) {
+        let at = self
+            .after_ruamel_predecessor(key)
+            .or_else(|| self.before_history())
+            .unwrap_or_else(|| self.after_last_content());
+        self.write_scalar(key, &ruamel_scalar(value), at);
+    }
+
+    /// Replaces the value of `key` with the already-rendered `rendered` (keeping spacing and comment), or
+    /// inserts `key: rendered` at line index `insert_at` when the key is missing.
+    fn write_scalar(&mut self, key: &str, rendered: &str, insert_at: usize) {
         match self.find_entry(key) {
             Some(entry) => {
                 let line = &self.lines[entry.first];
@@ -135,15 +173,20 @@ impl WpDocument {
                 let spacing = if spacing.is_empty() { " " } else { spacing };
                 let comment = InlineValue::split(after_key).comment;
                 let eol = self.terminator_of(line);
-                let new_line = format!("{key}:{spacing}{quoted}{comment}{eol}");
+                let new_line = format!("{key}:{spacing}{rendered}{comment}{eol}");
                 self.lines.splice(entry.first..entry.end, [new_line]);
             }
             None => {
-                let at = self.before_history().unwrap_or_else(|| self.after_last_content());
-                let new_line = format!("{key}: {quoted}{}", self.line_ending());
-                self.lines.insert(at, new_line);
+                let new_line = format!("{key}: {rendered}{}", self.line_ending());
+                self.lines.insert(insert_at, new_line);
             }
         }
+    }
+
+    /// Just after the entry of the nearest key that precedes `key` in ruamel's field order and is present.
+    fn after_ruamel_predecessor(&self, key: &str) -> Option<usize> {
+        let position = RUAMEL_KEY_ORDER.iter().position(|k| *k == key)?;
+        RUAMEL_KEY_ORDER[..position].iter().rev().find_map(|k| self.find_entry(k)).map(|entry| entry.end)
     }
 
     /// The items of a top-level list key: a flow list (`[WP01, "WP02"]`, may continue on indented lines),
@@ -543,6 +586,38 @@ fn is_plain_safe(item: &str) -> bool {
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
     let reserved = ["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
     starts_well && rest_ok && !reserved.iter().any(|word| item.eq_ignore_ascii_case(word))
+}
+
+/// `value` as ruamel dumps a string: plain when that reads back as the same string, single-quoted when it is
+/// one printable line, else double-quoted.
+fn ruamel_scalar(value: &str) -> String {
+    if is_plain_safe(value) || is_plain_safe_from_digit(value) {
+        return value.to_string();
+    }
+    let single_quotable = !value.is_empty()
+        && value.trim() == value
+        && !value
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'));
+    if single_quotable { format!("'{}'", value.replace('\'', "''")) } else { double_quoted(value) }
+}
+
+/// Identifier-like text starting with a digit that no YAML 1.1 or 1.2 reader takes for a number or a date:
+/// a commit sha that is not all digits (`8af8eb8…`), a WP branch (`001-x-WP01`).
+fn is_plain_safe_from_digit(value: &str) -> bool {
+    let identifier_like = value.starts_with(|c: char| c.is_ascii_digit())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if !identifier_like {
+        return false;
+    }
+    // `0b101` is a YAML 1.1 binary integer although every character is a hex digit.
+    let binary_prefix = value.len() > 2 && value[..2].eq_ignore_ascii_case("0b");
+    let hex_sha = value.bytes().all(|b| b.is_ascii_hexdigit()) && value.parse::<f64>().is_err() && !binary_prefix;
+    // Letters that cannot appear in a number (hex digits, exponents and base prefixes can).
+    let has_non_numeric_letter =
+        value.chars().any(|c| c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'a'..='f' | 'o' | 'x'));
+    let date_like = value.len() > 5 && value[..4].bytes().all(|b| b.is_ascii_digit()) && value.as_bytes()[4] == b'-';
+    hex_sha || (has_non_numeric_letter && !date_like)
 }
 
 /// The lines of a list key in ruamel's style (`key: []` or `key:` + `- item` lines).
@@ -989,6 +1064,55 @@ mod tests {
         let mut document = doc("---\nsubtasks:\n- T001\n- T002\n\nlane: done\n---\n");
         document.set_scalar("subtasks", "none");
         assert_eq!(document.frontmatter(), "subtasks: \"none\"\n\nlane: done\n");
+    }
+
+    #[test]
+    fn ruamel_style_scalars_go_where_ruamel_puts_them_and_quote_like_it() {
+        let text = "---\nwork_package_id: WP01\ntitle: A\nlane: \"planned\"\ndependencies: []\nsubtasks:\n- T001\n\
+                    history:\n- lane: planned\n---\nbody\n";
+        let mut document = doc(text);
+        document.set_scalar_ruamel_style("base_branch", "main");
+        document.set_scalar_ruamel_style("base_commit", "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567");
+        document.set_scalar_ruamel_style("created_at", "2026-02-16T14:22:42.307280+00:00");
+        let expected_inserted = [
+            "base_branch: main\n",
+            "base_commit: 0a1b2c3d4e5f60718293a4b5c6d7e8f901234567\n",
+            "created_at: '2026-02-16T14:22:42.307280+00:00'\n",
+        ];
+        let mut expected = lines(text);
+        for (offset, line) in expected_inserted.iter().enumerate() {
+            expected.insert(5 + offset, line);
+        }
+        assert_eq!(lines(&document.render()), expected);
+        let parsed = yaml(&document);
+        assert_eq!(yaml_string(&parsed, "created_at").as_deref(), Some("2026-02-16T14:22:42.307280+00:00"));
+        assert_eq!(yaml_string(&parsed, "base_commit").as_deref(), Some("0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"));
+
+        // An existing key is rewritten in place; values a plain scalar would misread are quoted.
+        let cases = [
+            ("1234567", "'1234567'"),
+            ("1e10", "'1e10'"),
+            ("0b101", "'0b101'"),
+            ("2026-02-16", "'2026-02-16'"),
+            ("2026-02-16x", "'2026-02-16x'"),
+            ("001-x-WP01", "001-x-WP01"),
+            ("8af8eb8c", "8af8eb8c"),
+            ("it's", "'it''s'"),
+            ("yes", "'yes'"),
+            (" x", "\" x\""),
+        ];
+        for (value, rendered) in cases {
+            document.set_scalar_ruamel_style("base_branch", value);
+            assert!(document.frontmatter().contains(&format!("\nbase_branch: {rendered}\n")), "{value:?}");
+            assert_eq!(yaml_string(&yaml(&document), "base_branch").as_deref(), Some(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn ruamel_style_scalars_without_known_neighbours_go_before_history() {
+        let mut document = doc("---\nfoo: 1\nhistory:\n- a: b\n---\n");
+        document.set_scalar_ruamel_style("created_at", "2026-02-16T14:22:42+00:00");
+        assert_eq!(document.frontmatter(), "foo: 1\ncreated_at: '2026-02-16T14:22:42+00:00'\nhistory:\n- a: b\n");
     }
 
     #[test]
