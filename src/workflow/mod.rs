@@ -1,6 +1,7 @@
 //! The spec-kitty workflow model: work-package prompt files, `tasks.md`, lanes and the canonical status
 //! log. Pure file-format and domain logic; commands compose these pieces (see `crate::cli`).
 
+pub mod acceptance;
 pub mod activity;
 pub mod frontmatter;
 pub mod graph;
