@@ -3,16 +3,20 @@
 //! the mode and actor, writes and commits meta.json, and renders the report.
 //!
 //! Events: a failed acceptance queues one ErrorLogged carrying "Outstanding acceptance issues detected".
-//! A successful one queues nothing: upstream then emits for_review→done for the WPs in the `for_review`
-//! lane, but acceptance requires every WP to be done, so that loop can never fire.
+//! A successful one queues WPStatusChanged for_review→done for every done work package: `merge` reports
+//! merged work packages to the dashboard as in_progress→for_review (upstream's FR-017), and acceptance
+//! completes that lifecycle (seed 004 SC-003). Upstream meant the same but only looked at WPs still in
+//! the `for_review` lane, which acceptance forbids, so its loop never fired.
 
-use super::common::{discover, json_aware, logged, print_json_line, resolve_feature};
+use super::common::{discover, json_aware, logged, print_json_line, publish, resolve_feature};
 use super::output::{self, Align, Column, Table};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::git::Repo;
 use crate::project::meta::FeatureMeta;
+use crate::sync::{Causation, SyncEvent};
 use crate::workflow::acceptance::{self, AcceptanceMode, AcceptanceRecord, AcceptanceSummary};
+use crate::workflow::lanes::Lane;
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -105,6 +109,20 @@ fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(),
         (Some(repo), false) => commit_acceptance(repo, &feature.slug)?,
         _ => None,
     };
+    let accepted: Vec<SyncEvent> = summary
+        .work_packages
+        .iter()
+        .filter(|wp| wp.lane == Some(Lane::Done))
+        .map(|wp| SyncEvent::WpStatusChanged {
+            feature_slug: feature.slug.clone(),
+            wp_id: wp.id.clone(),
+            from_lane: Lane::ForReview.as_str().to_owned(),
+            to_lane: Lane::Done.as_str().to_owned(),
+            actor: record.accepted_by.clone(),
+            policy_metadata: None,
+        })
+        .collect();
+    publish(ctx, Some(&project), &accepted, Causation::None);
     report_acceptance(&summary, &record, commit.as_deref(), args, repo.is_some())
 }
 

@@ -115,7 +115,9 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
 
     if let Some(repo) = &repo {
         let rel = |name: &str| Path::new("kitty-specs").join(&slug).join(name);
-        repo.commit_paths(&[&rel("spec.md")], &format!("Add spec for feature {slug}"))
+        // Upstream commits only spec.md here and leaves tasks/ untracked, which then blocks merge's and
+        // accept's clean-tree checks; the scaffold goes in with the spec.
+        repo.commit_paths(&[&rel("spec.md"), &rel("tasks")], &format!("Add spec for feature {slug}"))
             .map_err(|e| CliError::failure(format!("feature created, but committing spec.md failed: {e}")))?;
         if let Err(e) = repo.commit_paths(&[&rel("meta.json")], &format!("Add meta for feature {slug}")) {
             output::warn(&format!("committing meta.json failed: {e}"));

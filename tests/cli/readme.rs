@@ -22,22 +22,62 @@ fn quick_start_output_matches_the_demo_report() {
     assert_eq!(run.stdout, shown, "README quick-start output is stale; paste the new report into README.md");
 }
 
-/// Every `spec-kitty …` example in a ```sh block runs successfully on a copy of the demo project.
+/// Every `spec-kitty …` example in a ```sh block runs successfully, in order, on a copy of the demo
+/// project committed to a fresh git repository.
 #[test]
 fn example_commands_run() {
     let env = TestEnv::new();
     copy_dir(&demo_project(), &env.root());
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").current_dir(env.root()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
     env.write(
         "litellm-prices.json",
         r#"{"claude-sonnet-4-5": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05}}"#,
     );
+    git(&["init", "--quiet", "--initial-branch", "main"]);
+    git(&["config", "user.email", "demo@example.com"]);
+    git(&["config", "user.name", "Demo"]);
+    git(&["add", "-A"]);
+    git(&["commit", "--quiet", "-m", "Demo project"]);
+
     let commands = example_commands(&readme());
     assert!(commands.len() >= 8, "found the README examples: {commands:?}");
     for command in commands {
-        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
-        let run = env.run(&words);
+        let words = shell_words(&command);
+        let mut cmd = env.command();
+        cmd.args(&words[1..]);
+        let out = cmd.output().unwrap();
+        let run = crate::support::Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        };
         assert_eq!(run.code, 0, "README example failed: {command}\n{}", run.render());
     }
+}
+
+/// Splits a command line on spaces, keeping "double-quoted words" together.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for ch in line.chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
 }
 
 /// Lines starting with `spec-kitty ` inside ```sh blocks, with `\` continuations joined and trailing

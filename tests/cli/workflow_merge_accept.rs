@@ -403,7 +403,14 @@ fn accept_records_a_complete_feature_and_commits_it() {
     assert_eq!(git(&env, &["log", "-1", "--format=%s"]), "Accept 001-x");
     assert_eq!(git(&env, &["show", "--name-only", "--format=", "HEAD"]), META);
     assert_eq!(git(&env, &["status", "--porcelain"]), "");
-    assert!(queued_events(&env).is_empty(), "a successful accept emits nothing (no WP is left in for_review)");
+    // Acceptance completes the dashboard lifecycle (merge reported for_review): one for_review→done per WP.
+    let events = queued_events(&env);
+    assert!(!events.is_empty());
+    for (event_type, event) in &events {
+        assert_eq!(event_type, "WPStatusChanged");
+        let lanes = (event["payload"]["from_lane"].as_str(), event["payload"]["to_lane"].as_str());
+        assert_eq!(lanes, (Some("for_review"), Some("done")));
+    }
 
     // A second acceptance appends to the history.
     let json = env.run(&["accept", "--json", "--mode", "pr", "--actor", "Ada"]).ok();
