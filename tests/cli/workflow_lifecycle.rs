@@ -304,7 +304,7 @@ fn a_feature_from_init_to_acceptance() {
         let name = format!("lifecycle_{}", file.replace(['/', '.'], "_"));
         insta::assert_snapshot!(name, stable(&env, &env.read(&format!("{dir}/{file}"))));
     }
-    insta::assert_snapshot!("lifecycle_git_log", git(&root, &["log", "--format=%s", "main"]));
+    insta::assert_snapshot!("lifecycle_git_log", git(&root, &["log", "--first-parent", "--format=%s", "main"]));
     assert_eq!(git(&root, &["status", "--porcelain"]), "", "nothing left uncommitted");
     for file in ["store.py", "query.py", "cost.py"] {
         assert!(root.join(file).exists(), "{file} merged into main");
