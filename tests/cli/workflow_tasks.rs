@@ -1,1 +1,634 @@
-//! (being built)
+//! `agent tasks …` (move-task, mark-status, add-history, list-tasks, status, validate-workflow,
+//! list-dependents) and `agent feature finalize-tasks`, through the real binary:
+//!
+//! 1. edits of upstream's own WP files (read from ../shared at test time) change exactly the lines upstream
+//!    would change, in LF, CRLF, no-final-newline and commented/missing-key variants;
+//! 2. every refusal leaves the whole project tree byte-identical, exits with a clear message (and a JSON
+//!    error with `--json`) and queues exactly one ErrorLogged carrying that message;
+//! 3. two processes moving different WPs of one feature at the same time lose nothing;
+//! 4. the success paths, snapshotted (temp paths normalised to `[ROOT]` and `[HOME]`).
+
+use crate::support::{Run, TestEnv, json_lines, upstream_fixture};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The feature our own fixtures live in.
+const FEATURE: &str = "001-demo";
+
+/// Start of the TestEnv clock (support.rs): command n runs at this instant + n seconds.
+const EPOCH: i64 = 1_771_240_353;
+
+/// The Activity Log timestamp of the n-th command of a TestEnv.
+fn entry_time(n: i64) -> String {
+    chrono::DateTime::from_timestamp(EPOCH + n, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// An Activity Log line as upstream writes it (en dash separators, shell part only when known).
+fn activity_line(n: i64, agent: &str, shell_pid: Option<&str>, lane: &str, note: &str) -> String {
+    let shell = shell_pid.map(|pid| format!("shell_pid={pid} – ")).unwrap_or_default();
+    format!("- {} – {agent} – {shell}lane={lane} – {note}", entry_time(n))
+}
+
+fn feature_rel(slug: &str, rel: &str) -> String {
+    format!("kitty-specs/{slug}/{rel}")
+}
+
+fn rel(rel: &str) -> String {
+    feature_rel(FEATURE, rel)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Our own feature fixtures
+
+fn write_meta(env: &TestEnv, slug: &str) {
+    let meta = json!({
+        "feature_number": &slug[..3],
+        "slug": slug,
+        "feature_slug": slug,
+        "friendly_name": slug[4..].replace('-', " "),
+        "mission": "software-dev",
+        "target_branch": "main",
+        "created_at": "2026-02-16T09:00:00+00:00",
+    });
+    env.write(&feature_rel(slug, "meta.json"), serde_json::to_string_pretty(&meta).unwrap() + "\n");
+}
+
+/// A work package as our fixtures describe it: the WP file and its tasks.md section.
+#[derive(Clone, Copy)]
+struct Wp<'a> {
+    id: &'a str,
+    title: &'a str,
+    lane: &'a str,
+    /// `None`: the WP file has no `dependencies:` key (finalize-tasks adds it).
+    deps_in_file: Option<&'a [&'a str]>,
+    /// Dependencies declared in tasks.md.
+    deps: &'a [&'a str],
+    /// `(subtask id, checked)`.
+    subtasks: &'a [(&'a str, bool)],
+}
+
+impl<'a> Wp<'a> {
+    fn lane(self, lane: &'a str) -> Self {
+        Wp { lane, ..self }
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}.md", self.id, self.title.to_lowercase().replace(' ', "-"))
+    }
+
+    /// The prompt file in the shape `/spec-kitty.tasks` generates (mixed quoting, as real files have).
+    fn text(&self) -> String {
+        let deps = match self.deps_in_file {
+            None => String::new(),
+            Some(deps) => format!("dependencies: [{}]\n", deps.join(", ")),
+        };
+        let subtasks: String = self.subtasks.iter().map(|(id, _)| format!("- {id}\n")).collect();
+        format!(
+            "---\nwork_package_id: {id}\ntitle: {title}\nlane: \"{lane}\"\n{deps}subtasks:\n{subtasks}\
+             phase: Phase 1 - Core\nassignee: ''\nagent: ''\nshell_pid: ''\nhistory:\n\
+             - timestamp: '2026-02-16T09:00:00Z'\n  lane: planned\n  agent: system\n  shell_pid: ''\n  \
+             action: Prompt generated via /spec-kitty.tasks\n---\n\
+             # Work Package Prompt: {id} – {title}\n\n## Objectives\n\nBuild the {title}.\n\n\
+             ## Activity Log\n\n- 2026-02-16T09:00:00Z – system – lane=planned – Prompt created.\n",
+            id = self.id,
+            title = self.title,
+            lane = self.lane,
+        )
+    }
+
+    fn section(&self) -> String {
+        let subtasks: String = self
+            .subtasks
+            .iter()
+            .map(|(id, done)| format!("- [{}] {id} Implement part {id} of the {}\n", if *done { "x" } else { " " }, self.title))
+            .collect();
+        let deps = if self.deps.is_empty() {
+            "- None; can start immediately.\n".to_owned()
+        } else {
+            format!("- Depends on {}.\n", self.deps.join(", "))
+        };
+        format!(
+            "## Work Package {}: {} (Priority: P1)\n\n**Goal**: the {}.\n\n### Included Subtasks\n\n{subtasks}\n\
+             ### Dependencies\n\n{deps}\n",
+            self.id, self.title, self.title
+        )
+    }
+}
+
+fn tasks_md(wps: &[Wp]) -> String {
+    let sections: String = wps.iter().map(Wp::section).collect();
+    format!("# Tasks: Demo\n\n{sections}## Dependency & Execution Summary\n\nWP01 first; the rest follow.\n")
+}
+
+/// A feature of `wps` (files, tasks.md, meta.json) in `env`.
+fn write_feature(env: &TestEnv, wps: &[Wp]) {
+    write_meta(env, FEATURE);
+    env.write(&rel("tasks.md"), tasks_md(wps));
+    for wp in wps {
+        env.write(&rel(&format!("tasks/{}", wp.file_name())), wp.text());
+    }
+}
+
+const DEMO_WP01: Wp = Wp {
+    id: "WP01",
+    title: "Storage layer",
+    lane: "planned",
+    deps_in_file: Some(&[]),
+    deps: &[],
+    subtasks: &[("T001", true), ("T002", true)],
+};
+const DEMO_WP02: Wp = Wp {
+    id: "WP02",
+    title: "Query API",
+    lane: "planned",
+    deps_in_file: Some(&["WP01"]),
+    deps: &["WP01"],
+    subtasks: &[("T003", true), ("T004", false)],
+};
+const DEMO_WP03: Wp = Wp {
+    id: "WP03",
+    title: "Command line",
+    lane: "planned",
+    deps_in_file: Some(&["WP01", "WP02"]),
+    deps: &["WP01", "WP02"],
+    subtasks: &[("T005", false), ("T006", false)],
+};
+
+/// Three WPs: WP02 depends on WP01, WP03 on both; only WP01's subtasks are all checked.
+fn demo(env: &TestEnv) {
+    write_feature(env, &[DEMO_WP01, DEMO_WP02, DEMO_WP03]);
+}
+
+fn wp_path(wp: &Wp) -> String {
+    rel(&format!("tasks/{}", wp.file_name()))
+}
+
+/// `agent tasks move-task <wp> <args…> --feature 001-demo --no-auto-commit`.
+fn move_task(env: &TestEnv, wp: &str, args: &[&str]) -> Run {
+    let mut full = vec!["agent", "tasks", "move-task", wp];
+    full.extend_from_slice(args);
+    full.extend_from_slice(&["--feature", FEATURE, "--no-auto-commit"]);
+    env.run(&full)
+}
+
+fn status_events(env: &TestEnv) -> Vec<Value> {
+    json_lines(&env.read(&rel("status.events.jsonl")))
+}
+
+/// `(from_lane, to_lane, force)` of each status event.
+fn hops(events: &[Value]) -> Vec<(String, String, bool)> {
+    events
+        .iter()
+        .map(|e| {
+            (e["from_lane"].as_str().unwrap().to_owned(), e["to_lane"].as_str().unwrap().to_owned(), e["force"] == true)
+        })
+        .collect()
+}
+
+fn hop(from: &str, to: &str, force: bool) -> (String, String, bool) {
+    (from.to_owned(), to.to_owned(), force)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Observation helpers: the project tree, the sync queue, diffs
+
+/// Every file (bytes) and directory (`…/`, empty) under `root`, by relative path. Git's index files are
+/// left out: they are git's stat cache, which any read-only `git status` may refresh.
+fn snapshot_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut tree = BTreeMap::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                tree.insert(format!("{relative}/"), Vec::new());
+                pending.push(path);
+            } else if !(path.file_name().is_some_and(|n| n == "index") && relative.contains(".git/")) {
+                tree.insert(relative, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    tree
+}
+
+/// Panics with the paths (and a line diff of text files) that differ between two tree snapshots.
+#[track_caller]
+fn assert_tree_unchanged(before: &BTreeMap<String, Vec<u8>>, after: &BTreeMap<String, Vec<u8>>, context: &str) {
+    if before == after {
+        return;
+    }
+    let mut report = String::new();
+    for path in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+        match (before.get(path), after.get(path)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => report.push_str(&format!(
+                "changed: {path}\n{}",
+                line_diff(&String::from_utf8_lossy(a), &String::from_utf8_lossy(b))
+            )),
+            (Some(_), None) => report.push_str(&format!("removed: {path}\n")),
+            (None, _) => report.push_str(&format!("created: {path}\n")),
+        }
+    }
+    panic!("{context}: the project tree changed\n{report}");
+}
+
+/// The queued sync events (`data` of every row of `$SPEC_KITTY_HOME/queue.db`), oldest first.
+fn queued_events(env: &TestEnv) -> Vec<Value> {
+    let path = env.home().join(".spec-kitty/queue.db");
+    if !path.exists() {
+        return Vec::new();
+    }
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let mut query = db.prepare("SELECT event_type, data FROM queue ORDER BY id").unwrap();
+    let rows = query.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))).unwrap();
+    rows.map(|row| {
+        let (event_type, data) = row.unwrap();
+        let event: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("queue row is not JSON ({e}): {data}"));
+        assert_eq!(event["event_type"], event_type.as_str(), "the row's event_type column and its data disagree");
+        event
+    })
+    .collect()
+}
+
+fn queued(env: &TestEnv, event_type: &str) -> Vec<Value> {
+    queued_events(env).into_iter().filter(|e| e["event_type"] == event_type).collect()
+}
+
+fn normalise(env: &TestEnv, text: &str) -> String {
+    text.replace(env.root().to_str().unwrap(), "[ROOT]").replace(env.home().to_str().unwrap(), "[HOME]")
+}
+
+/// A line diff (longest common subsequence): hunks headed `@@ -<old line> +<new line> @@` (1-based) with the
+/// removed lines (`-`) and the added ones (`+`), no context. `\r` shows as `␍`, a missing final newline as `⊘`.
+fn line_diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.split_inclusive('\n').collect();
+    let b: Vec<&str> = after.split_inclusive('\n').collect();
+    let width = b.len() + 1;
+    let mut common = vec![0u32; (a.len() + 1) * width];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            common[i * width + j] = if a[i] == b[j] {
+                common[(i + 1) * width + j + 1] + 1
+            } else {
+                common[(i + 1) * width + j].max(common[i * width + j + 1])
+            };
+        }
+    }
+    let show = |line: &str| match line.strip_suffix('\n') {
+        Some(line) => line.replace('\r', "␍"),
+        None => format!("{}⊘", line.replace('\r', "␍")),
+    };
+    let (mut out, mut removed, mut added) = (String::new(), Vec::new(), Vec::new());
+    let flush = |out: &mut String, removed: &mut Vec<String>, added: &mut Vec<String>, at: (usize, usize)| {
+        if removed.is_empty() && added.is_empty() {
+            return;
+        }
+        out.push_str(&format!("@@ -{} +{} @@\n", at.0 - removed.len() + 1, at.1 - added.len() + 1));
+        removed.drain(..).for_each(|l| out.push_str(&format!("-{l}\n")));
+        added.drain(..).for_each(|l| out.push_str(&format!("+{l}\n")));
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            flush(&mut out, &mut removed, &mut added, (i, j));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || common[(i + 1) * width + j] >= common[i * width + j + 1]) {
+            removed.push(show(a[i]));
+            i += 1;
+        } else {
+            added.push(show(b[j]));
+            j += 1;
+        }
+    }
+    flush(&mut out, &mut removed, &mut added, (i, j));
+    out
+}
+
+#[track_caller]
+fn assert_text_eq(actual: &str, expected: &str, context: &str) {
+    if actual != expected {
+        panic!("{context}: unexpected content; diff expected → actual:\n{}", line_diff(expected, actual));
+    }
+}
+
+/// The `error: …` line of a failed command's stderr, without the prefix.
+fn error_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| panic!("no `error:` line in stderr:\n{stderr}"))
+        .to_owned()
+}
+
+/// The JSON object on the last stdout line.
+fn last_json(stdout: &str) -> Value {
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("stdout is empty"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {line}"))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 1. Upstream fixture files: line-exact edits
+
+/// One upstream `kitty-specs/<feature>/tasks/WP*.md`.
+struct FixtureWp {
+    feature: String,
+    name: String,
+    text: String,
+}
+
+impl FixtureWp {
+    fn id(&self) -> &str {
+        &self.name[..4]
+    }
+
+    fn rel(&self) -> String {
+        feature_rel(&self.feature, &format!("tasks/{}", self.name))
+    }
+}
+
+/// Every upstream fixture WP file, sorted; `None` (with the notice) when ../shared is absent.
+fn fixture_wps() -> Option<Vec<FixtureWp>> {
+    let specs = upstream_fixture()?.join("kitty-specs");
+    let mut wps = Vec::new();
+    for feature in std::fs::read_dir(&specs).unwrap().map(|e| e.unwrap().path()) {
+        let Ok(files) = std::fs::read_dir(feature.join("tasks")) else { continue };
+        for path in files.map(|e| e.unwrap().path()) {
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.starts_with("WP") && name.ends_with(".md") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let feature = feature.file_name().unwrap().to_str().unwrap().to_owned();
+                wps.push(FixtureWp { feature, name, text });
+            }
+        }
+    }
+    assert!(wps.len() >= 20, "expected the upstream fixture's ~23 WP files, found {}", wps.len());
+    wps.sort_by(|a, b| (&a.feature, &a.name).cmp(&(&b.feature, &b.name)));
+    Some(wps)
+}
+
+fn line_content(line: &str) -> &str {
+    line.trim_end_matches(['\n', '\r'])
+}
+
+/// The frontmatter lines (between the `---` delimiters) of a prompt file.
+fn frontmatter_lines(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').skip(1).take_while(|l| line_content(l) != "---").map(line_content).collect()
+}
+
+/// A top-level frontmatter scalar, unquoted (the simple shapes real files use).
+fn frontmatter_scalar(text: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}:");
+    let raw = frontmatter_lines(text).into_iter().find_map(|l| l.strip_prefix(&prefix).map(str::trim))?;
+    let unquoted = raw.trim_matches(|c| c == '"' || c == '\'');
+    (!unquoted.is_empty()).then(|| unquoted.to_owned())
+}
+
+/// The subtask ids listed in the frontmatter (`- T001`, `  - "T001"`).
+fn frontmatter_subtasks(text: &str) -> Vec<String> {
+    frontmatter_lines(text)
+        .into_iter()
+        .skip_while(|l| !l.starts_with("subtasks:"))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| l.trim_start()[2..].trim().trim_matches('"').to_owned())
+        .collect()
+}
+
+/// The oracle for upstream's line editor, for the shapes real files have: the `lane:` line rewritten in
+/// place as `lane: "<lane>"` (a trailing ` # comment` kept), each of `keys` rewritten in place as
+/// `key: "value"` or, when missing, inserted right before `history:`, and `entry` appended after the last
+/// non-blank line of the Activity Log section. Every other byte is kept; new lines use the file's line
+/// ending.
+fn upstream_edit(original: &str, lane: Option<&str>, keys: &[(&str, &str)], entry: &str) -> String {
+    let eol = if original.starts_with("---\r\n") { "\r\n" } else { "\n" };
+    let mut lines: Vec<String> = original.split_inclusive('\n').map(str::to_owned).collect();
+    let mut close = 1 + lines[1..].iter().position(|l| line_content(l) == "---").expect("closing ---");
+    let find_key = |lines: &[String], close: usize, key: &str| {
+        (1..close).find(|&i| lines[i].strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))
+    };
+    if let Some(lane) = lane {
+        let at = find_key(&lines, close, "lane").expect("a lane: line");
+        let old = line_content(&lines[at]).to_owned();
+        let comment = old.find(" #").map_or("", |i| &old[i..]);
+        lines[at] = format!("lane: \"{lane}\"{comment}{eol}");
+    }
+    for (key, value) in keys {
+        let line = format!("{key}: \"{value}\"{eol}");
+        match find_key(&lines, close, key) {
+            Some(at) => lines[at] = line,
+            None => {
+                let history = find_key(&lines, close, "history").expect("a history: line");
+                lines.insert(history, line);
+                close += 1;
+            }
+        }
+    }
+    let header = (close..lines.len()).find(|&i| lines[i].starts_with("## Activity Log")).expect("an Activity Log");
+    let end = (header + 1..lines.len()).find(|&i| lines[i].starts_with("## ")).unwrap_or(lines.len());
+    let last = (header..end).rev().find(|&i| !lines[i].trim().is_empty()).unwrap();
+    if !lines[last].ends_with('\n') {
+        lines[last].push_str(eol);
+    }
+    lines.insert(last + 1, format!("{entry}{eol}"));
+    lines.concat()
+}
+
+/// How a fixture file is presented to the binary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Variant {
+    /// As upstream wrote it.
+    Lf,
+    /// Every line ending converted to CRLF.
+    Crlf,
+    /// The final newline removed.
+    NoFinalNewline,
+    /// `lane:` carries a trailing comment; `assignee:` and `shell_pid:` are missing.
+    CommentedLaneMissingKeys,
+}
+
+fn variant_text(text: &str, variant: Variant) -> String {
+    match variant {
+        Variant::Lf => text.to_owned(),
+        Variant::Crlf => text.replace("\r\n", "\n").replace('\n', "\r\n"),
+        Variant::NoFinalNewline => text.trim_end_matches('\n').to_owned(),
+        Variant::CommentedLaneMissingKeys => {
+            let mut delimiters = 0;
+            text.split_inclusive('\n')
+                .filter_map(|line| {
+                    if line_content(line) == "---" {
+                        delimiters += 1;
+                    }
+                    let top_level = delimiters == 1;
+                    if top_level && (line.starts_with("assignee:") || line.starts_with("shell_pid:")) {
+                        None
+                    } else if top_level && line.starts_with("lane:") {
+                        Some(format!("{} # kept by the line editor\n", line_content(line)))
+                    } else {
+                        Some(line.to_owned())
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+/// A project whose only feature is the fixture's, holding just this WP file (as `text`), a tasks.md with
+/// the WP's subtasks all checked, and meta.json.
+fn fixture_project(wp: &FixtureWp, text: &str) -> TestEnv {
+    let env = TestEnv::new();
+    write_meta(&env, &wp.feature);
+    env.write(&wp.rel(), text);
+    let title = frontmatter_scalar(&wp.text, "title").unwrap_or_else(|| wp.id().to_owned());
+    let subtasks: String =
+        frontmatter_subtasks(&wp.text).iter().map(|id| format!("- [x] {id} Fixture subtask {id}\n")).collect();
+    let tasks = format!("# Tasks\n\n## Work Package {}: {title}\n\n### Included Subtasks\n\n{subtasks}", wp.id());
+    env.write(&feature_rel(&wp.feature, "tasks.md"), tasks);
+    env
+}
+
+/// Target lanes cycled over the fixture files (`doing` is written as `in_progress`).
+const TARGETS: [(&str, &str); 7] = [
+    ("for_review", "for_review"),
+    ("doing", "in_progress"),
+    ("planned", "planned"),
+    ("blocked", "blocked"),
+    ("canceled", "canceled"),
+    ("claimed", "claimed"),
+    ("in_progress", "in_progress"),
+];
+
+const MOVE_NOTE: &str = "Fixture check – moved by the Rust port";
+
+/// Runs a forced move of every fixture file in `variant` and compares the result with the oracle.
+fn check_fixture_moves(variant: Variant) {
+    let Some(wps) = fixture_wps() else { return };
+    for (index, wp) in wps.iter().enumerate() {
+        let context = format!("{} ({variant:?})", wp.rel());
+        let original = variant_text(&wp.text, variant);
+        let env = fixture_project(wp, &original);
+        let (target, canonical) = TARGETS[index % TARGETS.len()];
+        let run = env
+            .run(&[
+                "agent",
+                "tasks",
+                "move-task",
+                wp.id(),
+                "--to",
+                target,
+                "--force",
+                "--note",
+                MOVE_NOTE,
+                "--assignee",
+                "Reviewer Bot",
+                "--shell-pid",
+                "4242",
+                "--feature",
+                &wp.feature,
+                "--no-auto-commit",
+                "--json",
+            ])
+            .ok();
+        let result = last_json(&run.stdout);
+        assert_eq!((result["old_lane"].as_str(), result["new_lane"].as_str()), (Some("done"), Some(canonical)));
+
+        let agent = frontmatter_scalar(&wp.text, "agent").unwrap_or_else(|| "unknown".to_owned());
+        let entry = activity_line(1, &agent, Some("4242"), canonical, MOVE_NOTE);
+        let keys = [("assignee", "Reviewer Bot"), ("shell_pid", "4242")];
+        let expected = upstream_edit(&original, Some(canonical), &keys, &entry);
+        let after = env.read(&wp.rel());
+        assert_text_eq(&after, &expected, &context);
+
+        match variant {
+            Variant::Crlf => assert!(
+                after.split_inclusive('\n').all(|l| l.ends_with("\r\n")),
+                "{context}: a line lost its CRLF ending"
+            ),
+            Variant::NoFinalNewline => {
+                // The body up to the old (unterminated) last line is untouched; the entry follows it.
+                let tail = &original[original.find("\n---\n").unwrap() + 5..];
+                let new_tail = &after[after.find("\n---\n").unwrap() + 5..];
+                assert_eq!(new_tail, format!("{tail}\n{entry}\n"), "{context}: the untouched tail changed");
+            }
+            _ => {}
+        }
+        assert_reads_back(&env, wp, canonical, &context);
+    }
+}
+
+/// `list-tasks --json` and `validate-workflow --json` read the (edited) file.
+#[track_caller]
+fn assert_reads_back(env: &TestEnv, wp: &FixtureWp, lane: &str, context: &str) {
+    let listed = last_json(&env.run(&["agent", "tasks", "list-tasks", "--json", "--feature", &wp.feature]).ok().stdout);
+    assert_eq!(listed["count"], 1, "{context}: {listed}");
+    let task = &listed["tasks"][0];
+    assert_eq!(task["work_package_id"], wp.id(), "{context}");
+    assert_eq!(task["lane"], lane, "{context}");
+    assert_eq!(task["title"].as_str(), frontmatter_scalar(&wp.text, "title").as_deref(), "{context}");
+    let run = env.run(&["agent", "tasks", "validate-workflow", wp.id(), "--json", "--feature", &wp.feature]).ok();
+    let validation = last_json(&run.stdout);
+    assert_eq!(validation["valid"], true, "{context}: {validation}");
+    assert_eq!(validation["errors"], json!([]), "{context}");
+    assert_eq!(validation["lane"], lane, "{context}");
+}
+
+#[test]
+fn fixture_move_task_edits_only_lane_keys_and_activity_log() {
+    check_fixture_moves(Variant::Lf);
+}
+
+#[test]
+fn fixture_move_task_keeps_crlf_on_every_line() {
+    check_fixture_moves(Variant::Crlf);
+}
+
+#[test]
+fn fixture_move_task_without_final_newline_keeps_the_tail() {
+    check_fixture_moves(Variant::NoFinalNewline);
+}
+
+#[test]
+fn fixture_move_task_keeps_lane_comment_and_inserts_missing_keys_before_history() {
+    check_fixture_moves(Variant::CommentedLaneMissingKeys);
+}
+
+#[test]
+fn fixture_add_history_appends_one_activity_line_only() {
+    let Some(wps) = fixture_wps() else { return };
+    for variant in [Variant::Lf, Variant::Crlf, Variant::NoFinalNewline] {
+        for wp in &wps {
+            let context = format!("{} ({variant:?})", wp.rel());
+            let original = variant_text(&wp.text, variant);
+            let env = fixture_project(wp, &original);
+            let note = "Checked the fixture – nothing else changes";
+            env.run(&["agent", "tasks", "add-history", wp.id(), "--note", note, "--feature", &wp.feature]).ok();
+            let agent = frontmatter_scalar(&wp.text, "agent").unwrap_or_else(|| "unknown".to_owned());
+            let shell_pid = frontmatter_scalar(&wp.text, "shell_pid");
+            let lane = frontmatter_scalar(&wp.text, "lane").unwrap();
+            let entry = activity_line(1, &agent, shell_pid.as_deref(), &lane, note);
+            let after = env.read(&wp.rel());
+            assert_text_eq(&after, &upstream_edit(&original, None, &[], &entry), &context);
+            if variant == Variant::Crlf {
+                assert!(after.split_inclusive('\n').all(|l| l.ends_with("\r\n")), "{context}: CRLF lost");
+            }
+        }
+    }
+}
+
+#[test]
+fn fixture_files_read_back_unchanged_in_every_variant() {
+    let Some(wps) = fixture_wps() else { return };
+    for variant in [Variant::Lf, Variant::Crlf, Variant::NoFinalNewline, Variant::CommentedLaneMissingKeys] {
+        for wp in &wps {
+            let context = format!("{} ({variant:?})", wp.rel());
+            let original = variant_text(&wp.text, variant);
+            let env = fixture_project(wp, &original);
+            let before = snapshot_tree(&env.root());
+            assert_reads_back(&env, wp, "done", &context);
+            assert_tree_unchanged(&before, &snapshot_tree(&env.root()), &context);
+        }
+    }
+}
