@@ -925,3 +925,147 @@ fn refuses_force_without_a_note() {
         "--note",
     );
 }
+
+// ---------------------------------------------------------------------------------------------------
+// 3. Concurrency: two processes moving different WPs of one feature at the same time
+
+/// One planned move of the concurrency test.
+struct PlannedMove {
+    wp: String,
+    /// The TestEnv command number (its clock second).
+    n: i64,
+    command: Command,
+}
+
+#[test]
+fn two_processes_moving_different_wps_at_once_lose_nothing() {
+    const COUNT: usize = 20;
+    let env = TestEnv::new();
+    let ids: Vec<String> = (1..=COUNT).map(|i| format!("WP{i:02}")).collect();
+    let subtask_ids: Vec<String> = (1..=COUNT).map(|i| format!("T{i:03}")).collect();
+    let subtasks: Vec<[(&str, bool); 1]> = subtask_ids.iter().map(|t| [(t.as_str(), true)]).collect();
+    let wps: Vec<Wp> = ids
+        .iter()
+        .zip(&subtasks)
+        .map(|(id, subtasks)| Wp { id, title: "Part", lane: "planned", deps_in_file: Some(&[]), deps: &[], subtasks })
+        .collect();
+    write_feature(&env, &wps);
+    let tasks_before = env.read(&rel("tasks.md"));
+
+    // Worker k moves the WPs with index ≡ k (mod 2), step by step; half of each worker's WPs are forced.
+    // Commands are built here (the TestEnv numbers them), then run by the two workers in parallel.
+    let forced = |index: usize| (index / 2) % 2 == 1;
+    let mut workers: [Vec<PlannedMove>; 2] = Default::default();
+    let mut n = 0;
+    for step in 0..3 {
+        for (index, wp) in ids.iter().enumerate() {
+            let mut args: Vec<String> = match (step, forced(index)) {
+                (0, false) => vec!["--to".into(), "in_progress".into()],
+                (0, true) => vec!["--to".into(), "in_progress".into(), "--force".into(), "--note".into(), format!("Start {wp}")],
+                (1, _) => vec!["--to".into(), "for_review".into(), "--note".into(), format!("Ready {wp}")],
+                (_, false) => {
+                    vec!["--to".into(), "done".into(), "--reviewer".into(), "Rita Reviewer".into(), "--approval-ref".into(), format!("PR-{index}")]
+                }
+                (_, true) => vec!["--to".into(), "done".into(), "--force".into(), "--note".into(), format!("Approved {wp}")],
+            };
+            args.extend(["--feature", FEATURE, "--no-auto-commit", "--json"].map(String::from));
+            let mut command = env.command();
+            command.args(["agent", "tasks", "move-task", wp]).args(&args);
+            n += 1;
+            workers[index % 2].push(PlannedMove { wp: wp.clone(), n, command });
+        }
+    }
+    let started = std::time::Instant::now();
+    let results: Vec<(String, i64, Output)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|moves| {
+                scope.spawn(move || {
+                    moves
+                        .into_iter()
+                        .map(|mut m| (m.wp, m.n, m.command.output().expect("spawn spec-kitty")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    eprintln!("60 concurrent move-task processes took {:?}", started.elapsed());
+    for (wp, n, output) in &results {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "move {n} of {wp} failed:\n{stdout}{stderr}");
+        assert_eq!(stderr, "", "move {n} of {wp} warned");
+        assert_eq!(last_json(&stdout)["result"], "success", "move {n} of {wp}");
+    }
+
+    // The log: every line parses, ids are unique, each WP's hops are complete and in order.
+    let events = status_events(&env);
+    let unique: BTreeSet<&str> = events.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), events.len(), "duplicate event ids in status.events.jsonl");
+    let mut expected_total = 0;
+    let mut log_lanes = BTreeMap::new();
+    for (index, wp) in ids.iter().enumerate() {
+        let own: Vec<Value> = events.iter().filter(|e| e["wp_id"] == wp.as_str()).cloned().collect();
+        let mut expected = if forced(index) {
+            vec![hop("planned", "in_progress", true)]
+        } else {
+            vec![hop("planned", "claimed", false), hop("claimed", "in_progress", false)]
+        };
+        expected.push(hop("in_progress", "for_review", false));
+        expected.push(hop("for_review", "done", forced(index)));
+        assert_eq!(hops(&own), expected, "{wp}'s status events");
+        expected_total += expected.len();
+        let last = own.last().unwrap();
+        log_lanes.insert(wp.clone(), (last["to_lane"].clone(), last["event_id"].clone(), own.iter().filter(|e| e["force"] == true).count()));
+    }
+    assert_eq!(events.len(), expected_total, "status.events.jsonl holds an unexpected event");
+
+    // status.json is the reduction of that log.
+    let snapshot: Value = serde_json::from_str(&env.read(&rel("status.json"))).expect("status.json parses");
+    assert_eq!(snapshot["event_count"], expected_total);
+    assert_eq!(snapshot["summary"], json!({"blocked": 0, "canceled": 0, "claimed": 0, "done": COUNT, "for_review": 0, "in_progress": 0, "planned": 0}));
+    let work_packages = snapshot["work_packages"].as_object().unwrap();
+    assert_eq!(work_packages.len(), COUNT);
+    for (wp, (lane, last_id, forced_count)) in &log_lanes {
+        let state = &work_packages[wp];
+        assert_eq!((&state["lane"], &state["last_event_id"]), (lane, last_id), "status.json entry of {wp}");
+        assert_eq!(state["force_count"], *forced_count, "force_count of {wp}");
+    }
+
+    // tasks.md: untouched, plus one status block listing every WP as done.
+    let block: String = ids.iter().map(|id| format!("- {id}: done\n")).collect();
+    let expected_tasks = format!(
+        "{}\n\n<!-- status-model:start -->\n## Canonical Status (Generated)\n{block}<!-- status-model:end -->\n",
+        tasks_before.trim_end()
+    );
+    assert_text_eq(&env.read(&rel("tasks.md")), &expected_tasks, "tasks.md");
+
+    // Every WP file is whole: exactly its three moves' edits.
+    let by_wp: BTreeMap<&str, Vec<i64>> = results.iter().fold(BTreeMap::new(), |mut map, (wp, n, _)| {
+        map.entry(wp.as_str()).or_default().push(*n);
+        map
+    });
+    for (index, wp) in wps.iter().enumerate() {
+        let mut numbers = by_wp[wp.id].clone();
+        numbers.sort();
+        let start_note = if forced(index) { format!("Start {}", wp.id) } else { "Moved to in_progress".to_owned() };
+        let (done_note, reviewer) =
+            if forced(index) { (format!("Approved {}", wp.id), "unknown") } else { ("Moved to done".to_owned(), "Rita Reviewer") };
+        let mut expected = wp.text();
+        expected = upstream_edit(&expected, Some("in_progress"), &[], &activity_line(numbers[0], "unknown", None, "in_progress", &start_note));
+        let ready = format!("Ready {}", wp.id);
+        expected = upstream_edit(&expected, Some("for_review"), &[], &activity_line(numbers[1], "unknown", None, "for_review", &ready));
+        let keys = [("reviewed_by", reviewer), ("review_status", "approved")];
+        expected = upstream_edit(&expected, Some("done"), &keys, &activity_line(numbers[2], "unknown", None, "done", &done_note));
+        assert_text_eq(&env.read(&wp_path(wp)), &expected, wp.id);
+    }
+    let listed = last_json(&env.run(&["agent", "tasks", "list-tasks", "--json", "--feature", FEATURE]).ok().stdout);
+    assert_eq!(listed["count"], COUNT);
+    assert!(listed["tasks"].as_array().unwrap().iter().all(|t| t["lane"] == "done"), "{listed}");
+
+    // Side channels: one WPStatusChanged per hop, one ExecutionEvent per review step and per review.
+    assert_eq!(queued(&env, "WPStatusChanged").len(), expected_total);
+    let executions = json_lines(&env.read(&rel("execution.events.jsonl")));
+    assert_eq!(executions.len(), 2 * COUNT, "one implementer and one reviewer ExecutionEvent per WP");
+}
