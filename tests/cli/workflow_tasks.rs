@@ -872,13 +872,14 @@ fn refuses_a_wp_file_whose_frontmatter_is_never_closed() {
     );
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// Runs git in `dir` with a fixed identity and the test's home (no user or system configuration).
+fn git(env: &TestEnv, dir: &Path, args: &[&str]) {
     let output = Command::new("git")
         .current_dir(dir)
         .args(["-c", "user.name=Test Author", "-c", "user.email=test@example.com"])
         .args(args)
+        .env("HOME", env.home())
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
         .output()
         .expect("run git");
     assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -889,12 +890,12 @@ fn refuses_review_from_a_worktree_with_a_detached_head() {
     let env = TestEnv::new();
     demo_with_wp01_in(&env, "in_progress");
     let root = env.root();
-    git(&root, &["init", "-q", "-b", "main"]);
-    git(&root, &["add", "-A"]);
-    git(&root, &["commit", "-q", "-m", "Feature 001-demo"]);
+    git(&env, &root, &["init", "-q", "-b", "main"]);
+    git(&env, &root, &["add", "-A"]);
+    git(&env, &root, &["commit", "-q", "-m", "Feature 001-demo"]);
     let worktree = format!(".worktrees/{FEATURE}-WP01");
-    git(&root, &["worktree", "add", "-q", "-b", &format!("{FEATURE}-WP01"), &worktree]);
-    git(&root.join(&worktree), &["checkout", "-q", "--detach"]);
+    git(&env, &root, &["worktree", "add", "-q", "-b", &format!("{FEATURE}-WP01"), &worktree]);
+    git(&env, &root.join(&worktree), &["checkout", "-q", "--detach"]);
     let message = format!("the worktree {} has a detached HEAD", root.join(&worktree).display());
     assert_refused(
         &env,
@@ -902,6 +903,9 @@ fn refuses_review_from_a_worktree_with_a_detached_head() {
         1,
         &message,
     );
+    // Control: back on its branch, the same move passes.
+    git(&env, &root.join(&worktree), &["checkout", "-q", &format!("{FEATURE}-WP01")]);
+    move_task(&env, "WP01", &["--to", "for_review"]).ok();
 }
 
 #[test]
@@ -922,7 +926,7 @@ fn refuses_to_build_on_a_corrupt_status_log_and_names_file_and_line() {
 }
 
 #[test]
-#[ignore = "bug: --force without --note is accepted (reason defaults to 'Force move to <lane>'), though the help says it needs --note"]
+#[ignore = "bug: --force without --note is accepted (reason becomes 'Force move to <lane>'); help says it needs --note"]
 fn refuses_force_without_a_note() {
     let env = TestEnv::new();
     demo(&env);
@@ -967,29 +971,23 @@ fn two_processes_moving_different_wps_at_once_lose_nothing() {
     let mut n = 0;
     for step in 0..3 {
         for (index, wp) in ids.iter().enumerate() {
-            let mut args: Vec<String> = match (step, forced(index)) {
-                (0, false) => vec!["--to".into(), "in_progress".into()],
-                (0, true) => {
-                    vec!["--to".into(), "in_progress".into(), "--force".into(), "--note".into(), format!("Start {wp}")]
-                }
-                (1, _) => vec!["--to".into(), "for_review".into(), "--note".into(), format!("Ready {wp}")],
+            let (lane, extra): (&str, Vec<String>) = match (step, forced(index)) {
+                (0, false) => ("in_progress", vec![]),
+                (0, true) => ("in_progress", vec!["--force".into(), "--note".into(), format!("Start {wp}")]),
+                (1, _) => ("for_review", vec!["--note".into(), format!("Ready {wp}")]),
                 (_, false) => {
-                    vec![
-                        "--to".into(),
-                        "done".into(),
-                        "--reviewer".into(),
-                        "Rita Reviewer".into(),
-                        "--approval-ref".into(),
-                        format!("PR-{index}"),
-                    ]
+                    let reference = format!("PR-{index}");
+                    ("done", vec!["--reviewer".into(), "Rita Reviewer".into(), "--approval-ref".into(), reference])
                 }
-                (_, true) => {
-                    vec!["--to".into(), "done".into(), "--force".into(), "--note".into(), format!("Approved {wp}")]
-                }
+                (_, true) => ("done", vec!["--force".into(), "--note".into(), format!("Approved {wp}")]),
             };
-            args.extend(["--feature", FEATURE, "--no-auto-commit", "--json"].map(String::from));
             let mut command = env.command();
-            command.args(["agent", "tasks", "move-task", wp]).args(&args);
+            command.args(["agent", "tasks", "move-task", wp, "--to", lane]).args(&extra).args([
+                "--feature",
+                FEATURE,
+                "--no-auto-commit",
+                "--json",
+            ]);
             n += 1;
             workers[index % 2].push(PlannedMove { wp: wp.clone(), n, command });
         }
@@ -1048,7 +1046,9 @@ fn two_processes_moving_different_wps_at_once_lose_nothing() {
     assert_eq!(snapshot["event_count"], expected_total);
     assert_eq!(
         snapshot["summary"],
-        json!({"blocked": 0, "canceled": 0, "claimed": 0, "done": COUNT, "for_review": 0, "in_progress": 0, "planned": 0})
+        json!({
+            "blocked": 0, "canceled": 0, "claimed": 0, "done": COUNT, "for_review": 0, "in_progress": 0, "planned": 0
+        })
     );
     let work_packages = snapshot["work_packages"].as_object().unwrap();
     assert_eq!(work_packages.len(), COUNT);
@@ -1080,34 +1080,23 @@ fn two_processes_moving_different_wps_at_once_lose_nothing() {
         } else {
             ("Moved to done".to_owned(), "Rita Reviewer")
         };
-        let mut expected = wp.text();
-        expected = upstream_edit(
-            &expected,
-            Some("in_progress"),
-            &[],
-            &activity_line(numbers[0], "unknown", None, "in_progress", &start_note),
-        );
-        let ready = format!("Ready {}", wp.id);
-        expected = upstream_edit(
-            &expected,
-            Some("for_review"),
-            &[],
-            &activity_line(numbers[1], "unknown", None, "for_review", &ready),
-        );
-        let keys = [("reviewed_by", reviewer), ("review_status", "approved")];
-        expected = upstream_edit(
-            &expected,
-            Some("done"),
-            &keys,
-            &activity_line(numbers[2], "unknown", None, "done", &done_note),
-        );
+        let review_keys = [("reviewed_by", reviewer), ("review_status", "approved")];
+        let steps: [(&str, &[(&str, &str)], String); 3] = [
+            ("in_progress", &[], start_note),
+            ("for_review", &[], format!("Ready {}", wp.id)),
+            ("done", &review_keys, done_note),
+        ];
+        let expected = steps.iter().zip(&numbers).fold(wp.text(), |text, ((lane, keys, note), n)| {
+            upstream_edit(&text, Some(lane), keys, &activity_line(*n, "unknown", None, lane, note))
+        });
         assert_text_eq(&env.read(&wp_path(wp)), &expected, wp.id);
     }
     let listed = last_json(&env.run(&["agent", "tasks", "list-tasks", "--json", "--feature", FEATURE]).ok().stdout);
     assert_eq!(listed["count"], COUNT);
     assert!(listed["tasks"].as_array().unwrap().iter().all(|t| t["lane"] == "done"), "{listed}");
 
-    // Side channels: one WPStatusChanged per hop, one ExecutionEvent per review step and per review.
+    // Side channels: one WPStatusChanged per hop; per WP one implementer (→ for_review) and one reviewer
+    // (→ done) ExecutionEvent.
     assert_eq!(queued(&env, "WPStatusChanged").len(), expected_total);
     let executions = json_lines(&env.read(&rel("execution.events.jsonl")));
     assert_eq!(executions.len(), 2 * COUNT, "one implementer and one reviewer ExecutionEvent per WP");
@@ -1256,7 +1245,9 @@ fn done_records_the_review_evidence() {
 
     assert_eq!(
         done["evidence"],
-        json!({"review": {"reference": "https://example.test/pr/42#review", "reviewer": "Rita Reviewer", "verdict": "approved"}})
+        json!({"review": {
+            "reference": "https://example.test/pr/42#review", "reviewer": "Rita Reviewer", "verdict": "approved"
+        }})
     );
     assert_eq!(done["reason"], "Review passed");
 }
