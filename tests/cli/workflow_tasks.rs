@@ -1120,7 +1120,9 @@ impl<'a> Transcript<'a> {
     #[track_caller]
     fn run(&mut self, args: &[&str], code: i32) -> Run {
         let run = self.env.run(args).expect_code(code);
-        self.text.push_str(&format!("$ spec-kitty {}\n{}\n", args.join(" "), normalise(self.env, &run.render())));
+        let shown: Vec<String> =
+            args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { (*a).to_owned() }).collect();
+        self.text.push_str(&format!("$ spec-kitty {}\n{}\n", shown.join(" "), normalise(self.env, &run.render())));
         run
     }
 
@@ -1136,9 +1138,10 @@ fn move_args<'a>(wp: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     full
 }
 
-/// The status log, one event per line, normalised.
-fn status_log(env: &TestEnv) -> String {
-    normalise(env, &env.read(&rel("status.events.jsonl")))
+/// The lines of the status log from line `skip` on, as written (normalised).
+fn status_log(env: &TestEnv, skip: usize) -> String {
+    let text = env.read(&rel("status.events.jsonl"));
+    normalise(env, &text.split_inclusive('\n').skip(skip).collect::<String>())
 }
 
 /// `(event_type, payload)` of every queued event of these types, for snapshots (envelopes carry the
@@ -1161,7 +1164,7 @@ fn move_task_json_text_and_dependency_alert() {
     t.run(&move_args("WP01", &["--to", "for_review", "--note", "Ready for review: storage layer done"]), 0);
     t.run(&move_args("WP01", &["--to", "done", "--reviewer", "Rita Reviewer", "--approval-ref", "PR-7"]), 0);
     t.note("WP01 file", &line_diff(&before, &env.read(&wp_path(&DEMO_WP01))));
-    t.note("status.events.jsonl", &status_log(&env));
+    t.note("status.events.jsonl", &status_log(&env, 0));
     t.note("status.json", &env.read(&rel("status.json")));
     insta::assert_snapshot!("move_task_json_text_and_dependency_alert", t.text);
 
@@ -1175,7 +1178,8 @@ fn move_task_json_text_and_dependency_alert() {
             hop("for_review", "done", false),
         ]
     );
-    assert!(events.iter().all(|e| e["actor"] == "claude" || e["actor"] == "user"), "actors: {events:?}");
+    let actors: Vec<&Value> = events.iter().map(|e| &e["actor"]).collect();
+    assert_eq!(actors, ["claude", "claude", "user", "user"], "actor = --agent of each move, else user");
     assert_eq!(queued(&env, "WPStatusChanged").len(), 4);
 }
 
@@ -1188,7 +1192,7 @@ fn move_task_bootstraps_the_log_from_a_frontmatter_lane_ahead_of_it() {
     let mut t = Transcript::new(&env);
     t.run(&move_args("WP01", &["--to", "for_review", "--json"]), 0);
     t.note("WP01 file", &line_diff(&before, &env.read(&wp_path(&DEMO_WP01))));
-    t.note("status.events.jsonl", &status_log(&env));
+    t.note("status.events.jsonl", &status_log(&env, 0));
     insta::assert_snapshot!("move_task_bootstrap_from_frontmatter", t.text);
 
     let events = status_events(&env);
@@ -1208,17 +1212,18 @@ fn rejected_review_goes_back_to_planned_through_in_progress_with_the_feedback() 
     let feedback = ["--review-feedback-file", "reviews/WP01.md", "--reviewer", "Rita Reviewer", "--json"];
     t.run(&move_args("WP01", &[&["--to", "planned"][..], &feedback].concat()), 0);
     t.note("WP01 file", &line_diff(&before, &env.read(&wp_path(&DEMO_WP01))));
-    let events = status_events(&env);
-    let new: String = events[logged_before..].iter().map(|e| format!("{e}\n")).collect();
-    t.note("new status events", &new);
+    t.note("new status events", &status_log(&env, logged_before));
     insta::assert_snapshot!("move_task_rejected_review", t.text);
 
+    let events = status_events(&env);
     let feedback_path = env.path("reviews/WP01.md").display().to_string();
     assert_eq!(
         hops(&events[logged_before..]),
         [hop("for_review", "in_progress", false), hop("in_progress", "planned", false)]
     );
-    assert!(events[logged_before..].iter().all(|e| e["review_ref"] == feedback_path.as_str()), "{new}");
+    for event in &events[logged_before..] {
+        assert_eq!(event["review_ref"], feedback_path.as_str(), "review_ref of {event}");
+    }
     let after = env.read(&wp_path(&DEMO_WP01));
     for line in ["review_status: \"has_feedback\"", "reviewed_by: \"Rita Reviewer\"", "## Review Feedback"] {
         assert!(after.contains(line), "missing {line:?}");
@@ -1239,8 +1244,9 @@ fn done_records_the_review_evidence() {
     let evidence = ["--reviewer", "Rita Reviewer", "--approval-ref", "https://example.test/pr/42#review"];
     t.run(&move_args("WP01", &[&["--to", "done", "--note", "Review passed"][..], &evidence].concat()), 0);
     t.note("WP01 file", &line_diff(&before, &env.read(&wp_path(&DEMO_WP01))));
+    let logged = status_events(&env).len();
+    t.note("last status event", &status_log(&env, logged - 1));
     let done = status_events(&env).pop().unwrap();
-    t.note("last status event", &done.to_string());
     insta::assert_snapshot!("move_task_done_with_evidence", t.text);
 
     assert_eq!(
