@@ -941,6 +941,9 @@ fn refuses_force_without_a_note() {
 // ---------------------------------------------------------------------------------------------------
 // 3. Concurrency: two processes moving different WPs of one feature at the same time
 
+/// A frontmatter key and the value a move writes to it.
+type Key<'a> = (&'a str, &'a str);
+
 /// One planned move of the concurrency test.
 struct PlannedMove {
     wp: String,
@@ -1081,7 +1084,7 @@ fn two_processes_moving_different_wps_at_once_lose_nothing() {
             ("Moved to done".to_owned(), "Rita Reviewer")
         };
         let review_keys = [("reviewed_by", reviewer), ("review_status", "approved")];
-        let steps: [(&str, &[(&str, &str)], String); 3] = [
+        let steps: [(&str, &[Key], String); 3] = [
             ("in_progress", &[], start_note),
             ("for_review", &[], format!("Ready {}", wp.id)),
             ("done", &review_keys, done_note),
