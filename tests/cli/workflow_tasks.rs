@@ -679,7 +679,6 @@ fn assert_refused(env: &TestEnv, args: &[&str], code: i32, message: &str) -> Val
         if json {
             let printed = last_json(&run.stdout);
             assert_eq!(printed["error"], error.as_str(), "{context}: the JSON error differs from stderr's");
-            assert!(printed.as_object().unwrap().keys().all(|k| k == "error" || k == "error_code"), "{printed}");
         } else {
             assert_eq!(run.stdout, "", "{context}: a refusal prints nothing on stdout without --json");
         }
@@ -1532,4 +1531,18 @@ fn read_commands_report_failures_as_json() {
         assert!(!run.stdout.is_empty(), "spec-kitty {}: no JSON error on stdout", args.join(" "));
         assert_eq!(last_json(&run.stdout)["error"], error.as_str(), "spec-kitty {}", args.join(" "));
     }
+}
+
+#[test]
+#[ignore = "bug: finalize-tasks --json errors lack upstream's `cycles` (cycle) and `wp_id`/`errors` (bad reference) keys"]
+fn finalize_tasks_json_errors_carry_the_details() {
+    let env = TestEnv::new();
+    feature_with_declared_deps(&env, &[("WP01", &[]), ("WP02", &["WP03"]), ("WP03", &["WP02"])]);
+    let run = env.run(&["agent", "feature", "finalize-tasks", "--feature", FEATURE, "--json"]).expect_code(1);
+    assert_eq!(last_json(&run.stdout)["cycles"], json!([["WP02", "WP03", "WP02"]]));
+    let env = TestEnv::new();
+    feature_with_declared_deps(&env, &[("WP01", &[]), ("WP02", &["WP01", "WP09"])]);
+    let run = env.run(&["agent", "feature", "finalize-tasks", "--feature", FEATURE, "--json"]).expect_code(1);
+    let error = last_json(&run.stdout);
+    assert_eq!((&error["wp_id"], &error["errors"]), (&json!("WP02"), &json!(["Dependency WP09 not found in graph"])));
 }
