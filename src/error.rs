@@ -18,19 +18,52 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// A stable machine-readable name (e.g. `SPEC_FILE_MISSING`) for `--json` error output.
     pub error_code: Option<&'static str>,
+    /// Extra keys for the `--json` error object (e.g. upstream's `cycles`).
+    pub details: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// The input was checked and found invalid (logged as a `validation` error rather than `runtime`).
+    pub invalid_input: bool,
+    /// The command already printed its full result on stdout (no extra `{"error": …}` line).
+    pub result_printed: bool,
 }
 
 impl CliError {
     pub fn failure(message: impl Into<String>) -> Self {
-        CliError { code: EXIT_FAILURE, message: message.into(), hints: Vec::new(), error_code: None }
+        CliError {
+            code: EXIT_FAILURE,
+            message: message.into(),
+            hints: Vec::new(),
+            error_code: None,
+            details: None,
+            invalid_input: false,
+            result_printed: false,
+        }
+    }
+
+    /// A failure caused by invalid input that was checked (exit 1, logged as a validation error).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        CliError { invalid_input: true, ..CliError::failure(message) }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { code: EXIT_USAGE, message: message.into(), hints: Vec::new(), error_code: None }
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+            hints: Vec::new(),
+            error_code: None,
+            details: None,
+            invalid_input: false,
+            result_printed: false,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    /// Adds a key to the `--json` error object.
+    pub fn detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.details.get_or_insert_default().insert(key.to_owned(), value);
         self
     }
 
@@ -65,7 +98,15 @@ impl From<io::Error> for CliError {
     /// Only for writes to stdout/stderr; file errors are mapped with their path where they happen.
     fn from(error: io::Error) -> Self {
         if error.kind() == io::ErrorKind::BrokenPipe {
-            CliError { code: 0, message: String::new(), hints: Vec::new(), error_code: None }
+            CliError {
+                code: 0,
+                message: String::new(),
+                hints: Vec::new(),
+                error_code: None,
+                details: None,
+                invalid_input: false,
+                result_printed: false,
+            }
         } else {
             CliError::failure(format!("cannot write output: {error}"))
         }

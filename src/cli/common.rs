@@ -30,12 +30,14 @@ pub fn json_aware(json: bool, body: impl FnOnce() -> Result<(), CliError>) -> Re
     let result = body();
     if let (true, Err(error)) = (json, &result)
         && !error.is_broken_pipe()
+        && !error.result_printed
     {
         let mut object = serde_json::Map::new();
         object.insert("error".into(), Value::String(error.message.clone()));
         if let Some(code) = error.error_code {
             object.insert("error_code".into(), Value::String(code.into()));
         }
+        object.extend(error.details.iter().flat_map(|d| d.iter()).map(|(k, v)| (k.clone(), v.clone())));
         print_json_line(&Value::Object(object))?;
     }
     result
@@ -183,7 +185,11 @@ pub fn logged(
     {
         use crate::sync::event::{ErrorType, SyncEvent};
         let event = SyncEvent::ErrorLogged {
-            error_type: if error.code == crate::error::EXIT_USAGE { ErrorType::Validation } else { ErrorType::Runtime },
+            error_type: if error.code == crate::error::EXIT_USAGE || error.invalid_input {
+                ErrorType::Validation
+            } else {
+                ErrorType::Runtime
+            },
             error_message: error.message.clone(),
             wp_id: wp_id.and_then(|w| crate::workflow::wp::normalize_wp_id(w).ok()),
             stack_trace: None,

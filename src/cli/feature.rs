@@ -336,18 +336,18 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
     // Validate the whole graph before touching any file.
     let cycles = graph::detect_cycles(&parsed);
     if !cycles.is_empty() {
-        return Err(
-            CliError::failure(graph::cycles_message(&cycles)).hint("remove one dependency of each cycle in tasks.md")
-        );
+        return Err(CliError::failure(graph::cycles_message(&cycles))
+            .hint("remove one dependency of each cycle in tasks.md")
+            .detail("cycles", json!(cycles)));
     }
-    let mut problems = Vec::new();
     for (wp, deps) in &parsed {
-        for issue in graph::validate_dependencies(wp, deps, &parsed) {
-            problems.push(format!("{wp}: {issue}"));
+        let errors = graph::validate_dependencies(wp, deps, &parsed);
+        if !errors.is_empty() {
+            return Err(CliError::failure(format!("invalid dependencies of {wp} in tasks.md: {}", errors.join("; ")))
+                .hint("fix the Dependencies of that work package in tasks.md")
+                .detail("wp_id", json!(wp))
+                .detail("errors", json!(errors)));
         }
-    }
-    if !problems.is_empty() {
-        return Err(CliError::failure(format!("invalid dependencies in tasks.md: {}", problems.join("; "))));
     }
     let mut packages = Vec::new();
     for wp in WorkPackage::all(&feature.dir) {

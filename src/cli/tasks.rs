@@ -54,13 +54,16 @@ pub fn run(ctx: &Context, args: TasksArgs) -> Result<(), CliError> {
             let (json, wp, agent) = (a.json, a.wp.clone(), a.agent.clone());
             logged(ctx, json, Some(&wp), agent.as_deref(), || add_history(ctx, a))
         }
-        TasksCommand::ListTasks(a) => list_tasks(ctx, a),
-        TasksCommand::Status(a) => status(ctx, a),
+        TasksCommand::ListTasks(a) => logged(ctx, a.json, None, None, || list_tasks(ctx, a)),
+        TasksCommand::Status(a) => logged(ctx, a.json, None, None, || status(ctx, a)),
         TasksCommand::ValidateWorkflow(a) => {
             let (json, wp) = (a.json, a.wp.clone());
             logged(ctx, json, Some(&wp), None, || validate_workflow(ctx, a))
         }
-        TasksCommand::ListDependents(a) => list_dependents(ctx, a),
+        TasksCommand::ListDependents(a) => {
+            let (json, wp) = (a.json, a.wp.clone());
+            logged(ctx, json, Some(&wp), None, || list_dependents(ctx, a))
+        }
     }
 }
 
@@ -87,8 +90,8 @@ struct MoveArgs {
     /// Work package id (WP01).
     wp: String,
     /// Target lane: planned, claimed, in_progress (or doing), for_review, done, blocked, canceled.
-    #[arg(long, value_parser = parse_lane)]
-    to: Lane,
+    #[arg(long, value_name = "LANE")]
+    to: String,
     /// Feature slug (default: detected).
     #[arg(long)]
     feature: Option<String>,
@@ -132,11 +135,13 @@ fn parse_lane(text: &str) -> Result<Lane, String> {
 
 fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
+    // Parsed here rather than by clap so an unknown lane is also logged and reported as JSON.
+    let to = Lane::parse(&args.to).map_err(|e| CliError::usage(e.to_string()))?;
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
     let repo = Repo::at(&project.root);
     let feedback = args.review_feedback_file.as_deref().map(|path| read_feedback(ctx, path)).transpose()?;
     let current = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
-    if args.to == Lane::ForReview && !args.force {
+    if to == Lane::ForReview && !args.force {
         check_ready_for_review(&project, repo.as_ref(), &feature, &wp_id)?;
     }
     let workspace_dir =
@@ -150,7 +155,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         feature_slug: feature.slug.clone(),
         feature_dir: feature.dir.clone(),
         wp_id: wp_id.clone(),
-        to: args.to,
+        to,
         agent: args.telemetry.agent.clone(),
         assignee: args.assignee.clone(),
         shell_pid: args.shell_pid.clone(),
@@ -178,7 +183,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
             paths.push(&tasks_md_rel);
         }
         let agent = outcome.agent.clone().unwrap_or_else(|| "unknown".to_owned());
-        let message = format!("chore: Move {wp_id} to {} on spec {} [{agent}]", args.to, feature.number());
+        let message = format!("chore: Move {wp_id} to {to} on spec {} [{agent}]", feature.number());
         if let Err(e) = repo.commit_paths(&paths, &message) {
             output::warn(&format!("moved, but the commit failed: {e}"));
         }
@@ -532,13 +537,39 @@ struct StatusArgs {
     /// Feature slug (default: detected).
     #[arg(short = 'f', long)]
     feature: Option<String>,
+    /// Minutes without a commit in its worktree after which an in-progress WP counts as stale.
+    #[arg(long, value_name = "MINUTES", default_value_t = 10)]
+    stale_threshold: u64,
     /// Print the status as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// How long an in-progress WP's worktree has gone without a commit.
+struct Staleness {
+    worktree_exists: bool,
+    minutes_since_commit: Option<i64>,
+    is_stale: bool,
+}
+
+fn staleness(ctx: &Context, project: &Project, feature: &Feature, wp_id: &str, threshold: u64) -> Staleness {
+    let worktree = project.root.join(workspace::WORKTREES_DIR).join(workspace::workspace_name(&feature.slug, wp_id));
+    let last_commit = worktree
+        .join(".git")
+        .is_file()
+        .then(|| Repo { root: worktree.clone() }.run(&["log", "-1", "--format=%ct"]).ok())
+        .flatten()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    let minutes = last_commit.map(|t| (ctx.now().timestamp() - t).max(0) / 60);
+    Staleness {
+        worktree_exists: worktree.is_dir(),
+        minutes_since_commit: minutes,
+        is_stale: minutes.is_some_and(|m| m > threshold as i64),
+    }
+}
+
 fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
-    let (_, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
     let packages = packages(&feature);
     let total = packages.len();
     let lanes: Vec<Lane> = packages.iter().map(|p| p.lane().unwrap_or(Lane::Planned)).collect();
@@ -549,10 +580,12 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         for p in &packages {
             *by_lane.entry(p.raw_lane().unwrap_or_else(|| "planned".into())).or_default() += 1;
         }
+        let mut stale_wps = Vec::new();
         let work_packages: Vec<Value> = packages
             .iter()
-            .map(|p| {
-                json!({
+            .zip(&lanes)
+            .map(|(p, lane)| {
+                let mut entry = json!({
                     "id": p.id,
                     "title": p.title(),
                     "lane": p.raw_lane().unwrap_or_else(|| "planned".into()),
@@ -560,7 +593,17 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
                     "file": p.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                     "agent": p.doc.scalar("agent"),
                     "shell_pid": p.doc.scalar("shell_pid"),
-                })
+                });
+                if *lane == Lane::InProgress {
+                    let stale = staleness(ctx, &project, &feature, &p.id, args.stale_threshold);
+                    if stale.is_stale {
+                        stale_wps.push(p.id.clone());
+                    }
+                    entry["is_stale"] = json!(stale.is_stale);
+                    entry["minutes_since_commit"] = json!(stale.minutes_since_commit);
+                    entry["worktree_exists"] = json!(stale.worktree_exists);
+                }
+                entry
             })
             .collect();
         let value = json!({
@@ -569,6 +612,7 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             "by_lane": by_lane,
             "work_packages": work_packages,
             "progress_percentage": progress,
+            "stale_wps": stale_wps,
         });
         output::print(&(crate::events::pyjson::to_string(&value, crate::events::pyjson::PRETTY) + "\n"))?;
         return Ok(());
@@ -674,7 +718,14 @@ fn validate_workflow(ctx: &Context, args: ValidateArgs) -> Result<(), CliError> 
         }
         output::print(&text)?;
     }
-    if valid { Ok(()) } else { Err(CliError::usage(format!("{wp_id} is not valid: {}", errors.join("; ")))) }
+    if valid {
+        Ok(())
+    } else {
+        Err(CliError {
+            result_printed: args.json,
+            ..CliError::invalid(format!("{wp_id} is not valid: {}", errors.join("; ")))
+        })
+    }
 }
 
 #[derive(Debug, Args)]

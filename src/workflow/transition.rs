@@ -120,6 +120,11 @@ pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Resu
 /// Checks that need only the request and the WP file.
 fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Result<(), MoveError> {
     if request.force {
+        // A forced move skips every rule, so the reason is the only audit trail left (upstream's status
+        // model requires it; its CLI quietly filled in a placeholder instead).
+        if request.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(MoveError::Transition(TransitionError::ForceNeedsActorAndReason));
+        }
         return Ok(());
     }
     if request.to == Lane::InProgress
