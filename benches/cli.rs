@@ -4,16 +4,25 @@
 //!   an emit must not grow with the log);
 //! * `agent telemetry cost` (default table, `--group-by role`, `--json`) over 1,000,000 events in 10
 //!   features: wall time and the child's own peak RSS;
-//! * `spec-kitty --help`.
+//! * `spec-kitty --help`;
+//! * `agent tasks move-task` as a whole process (without git) on a feature with 20 work packages and 1,000
+//!   status events, alternating a review hand-off and a rejection so every run is a legal, unforced move.
 //!
 //! `cargo bench --bench cli` runs everything at full size; `-- --quick` (or `BENCH_QUICK=1`) uses 100,000
-//! events and fewer runs for a smoke test; `-- emit`, `-- cost`, `-- help` select benchmarks; `-- --keep`
-//! leaves the generated data behind (for profiling). The data lives in a fresh temporary directory that is
-//! removed afterwards. Results are a table with a PASS/FAIL column; timings are never asserted.
+//! events and fewer runs for a smoke test; `-- emit`, `-- cost`, `-- help`, `-- move` select benchmarks;
+//! `-- --keep` leaves the generated data behind (for profiling). The data lives in a fresh temporary
+//! directory that is removed afterwards. Results are a table with a PASS/FAIL column; timings are never
+//! asserted.
 
 use chrono::{DateTime, Datelike};
-use spec_kitty::events::{Event, Payload};
+use serde_json::json;
+use spec_kitty::events::{Event, EventId, Payload, Timestamp};
+use spec_kitty::workflow::activity::ActivityEntry;
+use spec_kitty::workflow::lanes::{Lane, TransitionContext, validate_transition};
+use spec_kitty::workflow::status::{self, StatusEvent};
+use spec_kitty::workflow::tasks_md;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -27,13 +36,14 @@ const EMIT_GROWTH_BUDGET: f64 = 1.2;
 const COST_WALL_BUDGET: Duration = Duration::from_millis(1500);
 const COST_RSS_BUDGET_KIB: u64 = 64 * 1024;
 const HELP_BUDGET: Duration = Duration::from_millis(5);
+const MOVE_BUDGET: Duration = Duration::from_millis(10);
 
 const USAGE: &str = "\
-usage: cargo bench --bench cli [-- [--quick] [--keep] [emit] [cost] [help]]
+usage: cargo bench --bench cli [-- [--quick] [--keep] [emit] [cost] [help] [move]]
 
   --quick   100,000 events and fewer runs (also BENCH_QUICK=1); budgets are defined at full size
   --keep    keep the generated data directory (its path is printed)
-  emit, cost, help
+  emit, cost, help, move
             run only these benchmarks (default: all)
   SPEC_KITTY_BIN=PATH overrides the binary under test (default: the release build of this crate)";
 
@@ -81,6 +91,9 @@ fn run(config: &Config) -> Result<(), String> {
     if config.run_help {
         bench_help(config, &workspace, &ours, &mut report)?;
     }
+    if config.run_move {
+        bench_move(config, &workspace, &ours, &mut report)?;
+    }
     report.print(config);
     compare_with_python(&binary, &workspace, &report)
 }
@@ -94,6 +107,7 @@ struct Config {
     run_emit: bool,
     run_cost: bool,
     run_help: bool,
+    run_move: bool,
     /// Events in the emit benchmark's big log, and in total over the cost benchmark's features.
     events: usize,
     cost_features: usize,
@@ -103,6 +117,9 @@ struct Config {
     cost_runs: usize,
     startup_warmup: usize,
     startup_runs: usize,
+    /// Unmeasured move-task rounds; a round is one move to for_review and one back to in_progress.
+    move_warmup_rounds: usize,
+    move_rounds: usize,
 }
 
 impl Config {
@@ -118,9 +135,9 @@ impl Config {
                 // cargo passes `--bench` to every benchmark binary.
                 "--bench" => {}
                 "-h" | "--help" => return Ok(None),
-                "emit" | "cost" | "help" => selected.push(arg),
+                "emit" | "cost" | "help" | "move" => selected.push(arg),
                 other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
-                other => return Err(format!("unknown benchmark {other:?} (expected emit, cost or help)")),
+                other => return Err(format!("unknown benchmark {other:?} (expected emit, cost, help or move)")),
             }
         }
         let wants = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
@@ -130,6 +147,7 @@ impl Config {
             run_emit: wants("emit"),
             run_cost: wants("cost"),
             run_help: wants("help"),
+            run_move: wants("move"),
             events: if quick { 100_000 } else { 1_000_000 },
             cost_features: 10,
             emit_warmup: if quick { 10 } else { 30 },
@@ -137,6 +155,8 @@ impl Config {
             cost_runs: if quick { 3 } else { 9 },
             startup_warmup: if quick { 10 } else { 30 },
             startup_runs: if quick { 100 } else { 300 },
+            move_warmup_rounds: if quick { 2 } else { 10 },
+            move_rounds: if quick { 25 } else { 150 },
         }))
     }
 }
@@ -436,6 +456,351 @@ fn generate_features(project: &Path, features: usize, total: usize) -> Result<()
 }
 
 // ---------------------------------------------------------------------------------------------------
+// synthetic workflow data for move-task: WP prompt files, tasks.md and a status log in upstream's formats
+
+const MOVE_WPS: usize = 20;
+const MOVE_STATUS_EVENTS: usize = 1_000;
+const MOVE_SUBTASKS_PER_WP: usize = 4;
+/// The work package the benchmark moves; its generated history ends in in_progress.
+const MOVE_WP: usize = 12;
+/// Final lanes, by work package (WP01 done, WP02 in_progress, …).
+const MOVE_END_LANES: [Lane; 5] = [Lane::Done, Lane::InProgress, Lane::ForReview, Lane::Planned, Lane::Blocked];
+const MOVE_AGENTS: [&str; 4] = ["claude", "codex", "gemini", "copilot"];
+const MOVE_REVIEWER: &str = "Bench Reviewer";
+
+/// One hop of a generated history.
+#[derive(Debug, Clone, Copy)]
+struct Hop {
+    from: Lane,
+    to: Lane,
+    force: bool,
+}
+
+fn hop(from: Lane, to: Lane) -> Hop {
+    Hop { from, to, force: false }
+}
+
+/// A legal history of `len` transitions for work package `wp` (1-based), from planned to `end`: a start
+/// (a forced bootstrap, as after `workflow implement`, or planned → claimed → in_progress), then review
+/// rounds (in_progress → for_review → in_progress), a block every sixth round and one re-plan when the
+/// count is odd, then the way to `end`.
+fn wp_history(wp: usize, end: Lane, len: usize) -> Vec<Hop> {
+    use Lane::*;
+    let mut hops = if wp.is_multiple_of(3) {
+        vec![Hop { from: Planned, to: InProgress, force: true }]
+    } else {
+        vec![hop(Planned, Claimed), hop(Claimed, InProgress)]
+    };
+    let tail = match end {
+        Done => vec![hop(InProgress, ForReview), hop(ForReview, Done)],
+        InProgress => vec![],
+        other => vec![hop(InProgress, other)],
+    };
+    let mut middle = len - hops.len() - tail.len();
+    if middle % 2 == 1 {
+        hops.extend([hop(InProgress, Planned), hop(Planned, Claimed), hop(Claimed, InProgress)]);
+        middle -= 3;
+    }
+    for round in 0..middle / 2 {
+        let via = if round % 6 == 5 { Blocked } else { ForReview };
+        hops.extend([hop(InProgress, via), hop(via, InProgress)]);
+    }
+    hops.extend(tail);
+    hops
+}
+
+fn wp_end_lane(wp: usize) -> Lane {
+    MOVE_END_LANES[(wp - 1) % MOVE_END_LANES.len()]
+}
+
+fn wp_file_name(wp: usize) -> String {
+    format!("{}-benchmark-work-package-{wp}.md", wp_label(wp))
+}
+
+/// What the generator wrote, for the benchmark's checks.
+struct WorkflowFeature {
+    lanes: BTreeMap<String, Lane>,
+    events: usize,
+}
+
+/// Writes a feature for move-task into `feature_dir`: `meta.json`, `tasks.md` (one section per work package,
+/// every subtask checked, the generated status block), `tasks/WPxx-*.md` in upstream's frontmatter shape
+/// with an Activity Log matching the history, `status.events.jsonl` with `MOVE_STATUS_EVENTS` events (each
+/// validated against the transition rules and written by the crate's own `StatusEvent::to_line`), and the
+/// `status.json` materialised from them. Timestamps end about two weeks before `now_secs`, so the moves the
+/// benchmark makes are the latest events.
+fn write_workflow_feature(feature_dir: &Path, slug: &str, now_secs: i64) -> Result<WorkflowFeature, String> {
+    let io_error = |path: &Path, e: io::Error| format!("cannot write {}: {e}", path.display());
+    let tasks_dir = feature_dir.join("tasks");
+    fs::create_dir_all(&tasks_dir).map_err(|e| io_error(&tasks_dir, e))?;
+
+    // Histories, interleaved at random in one timeline 50–80 minutes apart.
+    let per_wp = MOVE_STATUS_EVENTS / MOVE_WPS;
+    let histories: Vec<Vec<Hop>> = (1..=MOVE_WPS).map(|wp| wp_history(wp, wp_end_lane(wp), per_wp)).collect();
+    let mut rng = SplitMix64(0x5747_u64 << 32);
+    let mut next = [0usize; MOVE_WPS];
+    let mut lanes: Vec<Lane> = vec![Lane::Planned; MOVE_WPS];
+    let mut rounds = [0usize; MOVE_WPS];
+    // (timestamp, lane, note) per work package, for its Activity Log.
+    let mut activity: Vec<Vec<(DateTime<chrono::Utc>, Lane, String)>> = vec![Vec::new(); MOVE_WPS];
+    let mut micros = (now_secs - 60 * 86_400) * 1_000_000;
+    let mut events = Vec::with_capacity(MOVE_STATUS_EVENTS);
+    while events.len() < MOVE_STATUS_EVENTS {
+        let open: Vec<usize> = (0..MOVE_WPS).filter(|&w| next[w] < histories[w].len()).collect();
+        let w = open[rng.below(open.len() as u64) as usize];
+        let Hop { from, to, force } = histories[w][next[w]];
+        next[w] += 1;
+        micros += 3_000_000_000 + rng.below(1_800_000_000) as i64;
+        let at = DateTime::from_timestamp_micros(micros).ok_or("benchmark dates are in range")?;
+        let wp_id = wp_label(w + 1);
+        let agent = MOVE_AGENTS[w % MOVE_AGENTS.len()];
+        let reviewing = from == Lane::ForReview;
+        let (reason, review_ref, evidence) = match (from, to) {
+            _ if force => (format!("bootstrap from frontmatter lane {to} before move-task transition"), None, None),
+            (Lane::InProgress, Lane::ForReview) => (format!("Ready for review: {wp_id} subtasks complete"), None, None),
+            (Lane::ForReview, Lane::InProgress) => {
+                rounds[w] += 1;
+                let reference = format!("kitty-specs/{slug}/reviews/{wp_id}-round-{}.md", rounds[w]);
+                ("Changes requested: see the review feedback".to_owned(), Some(reference), None)
+            }
+            (Lane::ForReview, Lane::Done) => {
+                let review = json!({"review": {"reference": format!("https://example.invalid/reviews/{wp_id}"),
+                    "reviewer": MOVE_REVIEWER, "verdict": "approved"}});
+                ("Review passed".to_owned(), None, Some(review))
+            }
+            _ => (format!("move-task: {from} -> {to}"), None, None),
+        };
+        let event = StatusEvent {
+            actor: if force {
+                "user".to_owned()
+            } else if reviewing {
+                "reviewer".to_owned()
+            } else {
+                agent.to_owned()
+            },
+            at: Timestamp::from_utc(at),
+            // 48 bits of milliseconds (strictly increasing here, so ids are unique), then 80 random bits.
+            event_id: EventId::Ulid(
+                (u128::from(at.timestamp_millis() as u64) << 80)
+                    | (u128::from(rng.next()) << 16)
+                    | u128::from(rng.next() & 0xFFFF),
+            ),
+            evidence,
+            execution_mode: if w % 4 == 3 { "direct_repo" } else { "worktree" }.to_owned(),
+            feature_slug: slug.to_owned(),
+            force,
+            from_lane: from,
+            policy_metadata: None,
+            reason: Some(reason.clone()),
+            review_ref,
+            to_lane: to,
+            wp_id: wp_id.clone(),
+        };
+        // A valid history: each hop starts where the last one ended and passes the rules move-task applies.
+        let workspace_context = format!("{slug}-{wp_id}");
+        let context = TransitionContext {
+            force,
+            actor: Some(&event.actor),
+            reason: event.reason.as_deref(),
+            workspace_context: Some(&workspace_context),
+            subtasks_complete: Some(true),
+            implementation_evidence_present: Some(next[w] > 1),
+            review_ref: event.review_ref.as_deref(),
+            evidence: event.evidence.as_ref(),
+        };
+        if lanes[w] != from {
+            return Err(format!("generated history of {wp_id} is broken: {from} -> {to} from lane {}", lanes[w]));
+        }
+        validate_transition(from, to, &context).map_err(|e| format!("generated {wp_id} {from} -> {to}: {e}"))?;
+        lanes[w] = to;
+        activity[w].push((at, to, reason));
+        events.push(event);
+    }
+
+    // The log, each line checked to read back into the same line.
+    let log_path = status::events_path(feature_dir);
+    let mut log = String::with_capacity(events.len() * 480);
+    for event in &events {
+        let line = event.to_line();
+        let reread = StatusEvent::from_line(line.as_bytes()).map_err(|e| format!("generated status line: {e}"))?;
+        if reread.to_line() != line || !line.contains("\"policy_metadata\": null") {
+            return Err(format!("generated status line does not round-trip:\n  {line}"));
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    fs::write(&log_path, &log).map_err(|e| io_error(&log_path, e))?;
+    let snapshot =
+        status::materialize(&events, Timestamp::from_utc(DateTime::from_timestamp_micros(micros).unwrap_or_default()));
+    let expected: BTreeMap<String, Lane> = (1..=MOVE_WPS).map(|wp| (wp_label(wp), wp_end_lane(wp))).collect();
+    if snapshot.lanes() != expected {
+        return Err(format!("the generated log reduces to {:?}, expected {expected:?}", snapshot.lanes()));
+    }
+    let snapshot_path = feature_dir.join(status::SNAPSHOT_FILE);
+    fs::write(&snapshot_path, snapshot.to_file_text()).map_err(|e| io_error(&snapshot_path, e))?;
+
+    let meta_path = feature_dir.join("meta.json");
+    let meta = format!(
+        "{{\n  \"feature_number\": \"{number}\",\n  \"slug\": \"{slug}\",\n  \"feature_slug\": \"{slug}\",\n  \
+         \"friendly_name\": \"{friendly}\",\n  \"mission\": \"software-dev\",\n  \"target_branch\": \"main\",\n  \
+         \"created_at\": \"{created}\"\n}}\n",
+        number = &slug[..3],
+        friendly = slug[4..].replace('-', " "),
+        created = Timestamp::from_utc(DateTime::from_timestamp(now_secs - 61 * 86_400, 0).unwrap_or_default()),
+    );
+    fs::write(&meta_path, meta).map_err(|e| io_error(&meta_path, e))?;
+
+    let tasks_md = status::upsert_status_block(&tasks_md_text(slug), &snapshot.lanes());
+    for wp in 1..=MOVE_WPS {
+        if !tasks_md::unchecked_subtasks(&tasks_md, &wp_label(wp)).is_empty() {
+            return Err(format!("generated tasks.md leaves subtasks of {} unchecked", wp_label(wp)));
+        }
+    }
+    let tasks_path = feature_dir.join("tasks.md");
+    fs::write(&tasks_path, tasks_md).map_err(|e| io_error(&tasks_path, e))?;
+
+    let created = DateTime::from_timestamp(now_secs - 61 * 86_400, 0).unwrap_or_default();
+    for (w, entries) in activity.iter().enumerate() {
+        let path = tasks_dir.join(wp_file_name(w + 1));
+        fs::write(&path, wp_file_text(w + 1, created, entries)).map_err(|e| io_error(&path, e))?;
+    }
+    Ok(WorkflowFeature { lanes: expected, events: events.len() })
+}
+
+fn wp_title(wp: usize) -> String {
+    format!("Benchmark Work Package {wp}")
+}
+
+fn subtask_ids(wp: usize) -> impl Iterator<Item = String> {
+    (1..=MOVE_SUBTASKS_PER_WP).map(move |i| format!("T{:03}", (wp - 1) * MOVE_SUBTASKS_PER_WP + i))
+}
+
+fn wp_dependencies(wp: usize) -> Vec<String> {
+    if wp % 5 == 1 { Vec::new() } else { vec![wp_label(wp - 1)] }
+}
+
+/// `tasks.md` as `/spec-kitty.tasks` writes it, one `## Work Package WPxx: …` section per work package.
+fn tasks_md_text(slug: &str) -> String {
+    let mut text = format!(
+        "# Work Packages: Benchmark Move Task\n\n**Inputs**: Design documents from `kitty-specs/{slug}/`\n\
+         **Prerequisites**: plan.md (required), spec.md (user stories)\n\n**Organization**: Fine-grained subtasks \
+         (`Txxx`) roll up into work packages (`WPxx`). Each work package must be independently deliverable and \
+         testable.\n\n---\n"
+    );
+    for wp in 1..=MOVE_WPS {
+        let id = wp_label(wp);
+        let _ = write!(
+            text,
+            "\n## Work Package {id}: {title} (Priority: P{priority})\n\n**Goal**: Deliver part {wp} of the benchmark \
+             feature without breaking the earlier parts.\n**Independent Test**: `cargo test bench_{wp:02}` passes on \
+             its own.\n**Prompt**: `tasks/{file}`\n\n### Included Subtasks\n",
+            title = wp_title(wp),
+            priority = 1 + wp % 3,
+            file = wp_file_name(wp),
+        );
+        for (i, task) in subtask_ids(wp).enumerate() {
+            let _ = writeln!(text, "- [x] {task} Implement step {} of {id} in `src/bench/wp{wp:02}.rs`", i + 1);
+        }
+        text.push_str("\n### Dependencies\n");
+        match wp_dependencies(wp).first() {
+            Some(dep) => {
+                let _ = writeln!(text, "- Depends on {dep} (its public interface).");
+            }
+            None => text.push_str("- None (starting package)\n"),
+        }
+        text.push_str("\n### Risks & Mitigations\n- Regressions in earlier packages → run the full suite.\n\n---\n");
+    }
+    text
+}
+
+/// A work-package prompt file: upstream's frontmatter (mixed quoting, as its two writers leave it), the
+/// template's body sections, and an Activity Log with one entry per status event of the work package.
+fn wp_file_text(
+    wp: usize,
+    created: DateTime<chrono::Utc>,
+    entries: &[(DateTime<chrono::Utc>, Lane, String)],
+) -> String {
+    let id = wp_label(wp);
+    let agent = MOVE_AGENTS[(wp - 1) % MOVE_AGENTS.len()];
+    let shell_pid = format!("{}", 40_000 + wp * 17);
+    let end = wp_end_lane(wp);
+    let mut text = format!("---\nwork_package_id: {id}\ntitle: {}\nlane: \"{end}\"\n", wp_title(wp));
+    match wp_dependencies(wp).as_slice() {
+        [] => text.push_str("dependencies: []\n"),
+        deps => {
+            text.push_str("dependencies:\n");
+            deps.iter().for_each(|d| {
+                let _ = writeln!(text, "- {d}");
+            });
+        }
+    }
+    text.push_str("subtasks:\n");
+    subtask_ids(wp).for_each(|t| {
+        let _ = writeln!(text, "- {t}");
+    });
+    let review_status = if end == Lane::Done { "approved" } else { "has_feedback" };
+    let _ = write!(
+        text,
+        "phase: Phase {phase} - Core Implementation\nassignee: ''\nagent: {agent}\nshell_pid: '{shell_pid}'\n\
+         review_status: \"{review_status}\"\nreviewed_by: \"{MOVE_REVIEWER}\"\nhistory:\n\
+         - timestamp: '{created}'\n  lane: planned\n  agent: system\n  shell_pid: ''\n  action: Prompt generated via \
+         /spec-kitty.tasks\n---\n\n# Work Package Prompt: {id} – {title}\n\n",
+        phase = 1 + (wp - 1) / 5,
+        created = ActivityEntry::timestamp_at(created),
+        title = wp_title(wp),
+    );
+    text.push_str(
+        "## ⚠️ IMPORTANT: Review Feedback Status\n\n**Read this first if you are implementing this task!**\n\n\
+         - **Has review feedback?**: Check the `review_status` field above. If it says `has_feedback`, scroll to the \
+         **Review Feedback** section immediately.\n- **You must address all feedback** before your work is complete.\n\
+         - **Mark as acknowledged**: When you understand the feedback, update `review_status: acknowledged`.\n\n---\n\n\
+         ## Review Feedback\n\n*[This section is empty initially. Reviewers will populate it if the work is returned \
+         from review.]*\n\n---\n\n## Objectives & Success Criteria\n\n",
+    );
+    let _ = write!(
+        text,
+        "1. Part {wp} of the benchmark feature works end to end\n2. Every subtask has unit tests\n3. `cargo clippy \
+         --all-targets -- -D warnings` passes\n\n## Context & Constraints\n\n- **Spec**: `spec.md`\n- **Plan**: \
+         `plan.md`\n\n## Subtasks & Detailed Guidance\n\n"
+    );
+    for (i, task) in subtask_ids(wp).enumerate() {
+        let _ = write!(
+            text,
+            "### Subtask {task} – Implement step {step} of {id}\n\n**Purpose**: Step {step} of the package.\n\n\
+             **Steps**:\n\n1. Open `src/bench/wp{wp:02}.rs`\n2. Add the function for step {step} with its error \
+             handling, keeping the public interface of the earlier steps unchanged\n3. Write the unit tests first \
+             (RED), then the code (GREEN), then refactor\n\n**Files**: `src/bench/wp{wp:02}.rs`, \
+             `tests/bench_{wp:02}.rs`\n\n",
+            step = i + 1
+        );
+    }
+    text.push_str(
+        "## Test Strategy\n\n```bash\ncargo test\n```\n\n## Risks & Mitigations\n\n| Risk | Mitigation |\n|------|\
+         -----------|\n| Earlier packages regress | Run the full suite |\n\n## Review Guidance\n\n- Verify the tests \
+         cover every step\n\n## Activity Log\n\n",
+    );
+    let generated = ActivityEntry {
+        timestamp: ActivityEntry::timestamp_at(created),
+        agent: "system".into(),
+        shell_pid: None,
+        lane: "planned".into(),
+        note: "Prompt generated via /spec-kitty.tasks".into(),
+    };
+    let _ = writeln!(text, "{}", generated.format());
+    for (at, lane, note) in entries {
+        let entry = ActivityEntry {
+            timestamp: ActivityEntry::timestamp_at(*at),
+            agent: agent.to_owned(),
+            shell_pid: Some(shell_pid.clone()),
+            lane: lane.as_str().to_owned(),
+            note: note.clone(),
+        };
+        let _ = writeln!(text, "{}", entry.format());
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------------------------------
 // running and measuring child processes
 
 /// One finished child: wall time from spawn to reap, and its own CPU time and peak resident set.
@@ -684,7 +1049,7 @@ fn bench_emit(config: &Config, workspace: &Workspace, runner: &Runner, report: &
     report.comparables.push(Comparable {
         name: format!("emit, {}-event log", thousands(config.events as u64)),
         cwd: project,
-        args: full_args,
+        args: vec![full_args],
         ours: full.median,
         runs: 10,
     });
@@ -729,7 +1094,7 @@ fn bench_cost(config: &Config, workspace: &Workspace, runner: &Runner, report: &
         report.comparables.push(Comparable {
             name: name.into(),
             cwd: project.clone(),
-            args,
+            args: vec![args],
             ours: summary.median,
             runs: 3,
         });
@@ -753,7 +1118,7 @@ fn bench_help(config: &Config, workspace: &Workspace, runner: &Runner, report: &
     report.comparables.push(Comparable {
         name: "--help".into(),
         cwd: cwd.clone(),
-        args,
+        args: vec![args],
         ours: summary.median,
         runs: 20,
     });
@@ -774,6 +1139,129 @@ fn bench_help(config: &Config, workspace: &Workspace, runner: &Runner, report: &
     Ok(())
 }
 
+/// `move-task` of one work package, alternately handed to review and sent back with review feedback: both
+/// unforced, legal moves through the normal path (transition rules, subtask check, one status event, the
+/// status.json view, the WP file, the tasks.md block, the telemetry event and the sync queue).
+fn bench_move(config: &Config, workspace: &Workspace, runner: &Runner, report: &mut Report) -> Result<(), String> {
+    let project = workspace.path.join("move-project");
+    create_project(&project)?;
+    let slug = "001-bench-move-task";
+    let feature_dir = project.join("kitty-specs").join(slug);
+    let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let started = Instant::now();
+    let feature = write_workflow_feature(&feature_dir, slug, now_secs)?;
+    println!(
+        "generated a feature with {MOVE_WPS} work packages and {} status events in {:.1} ms",
+        thousands(feature.events as u64),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let wp = wp_label(MOVE_WP);
+    if feature.lanes.get(&wp) != Some(&Lane::InProgress) {
+        return Err(format!("{wp} must start in in_progress"));
+    }
+    let feedback = "review-feedback.md";
+    fs::write(project.join(feedback), "- Handle the empty input in step 2.\n- Add a test for the error path.\n")
+        .map_err(|e| format!("cannot write the review feedback: {e}"))?;
+    let move_args = |extra: &[&str]| {
+        let mut args = strings(&["agent", "tasks", "move-task", &wp]);
+        args.extend(strings(extra));
+        args.extend(strings(&["--feature", slug, "--agent", "claude", "--no-auto-commit"]));
+        args
+    };
+    let to_review = move_args(&["--to", "for_review", "--note", "Ready for review: benchmark round"]);
+    let back = move_args(&["--to", "in_progress", "--review-feedback-file", feedback]);
+
+    // The first round, checked: each move is one unforced event (no bootstrap or sync event, so the WP file
+    // and the log agree), with the review reference on the rejection, and no warnings.
+    let mut expected_events = feature.events;
+    for (args, from, to) in
+        [(&to_review, Lane::InProgress, Lane::ForReview), (&back, Lane::ForReview, Lane::InProgress)]
+    {
+        let output = runner.capture(&project, args)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !stdout.contains(&format!("Moved {wp} from {from} to {to}")) || !stderr.trim().is_empty() {
+            return Err(format!("move-task did not behave as expected:\nstdout: {stdout}\nstderr: {stderr}"));
+        }
+        expected_events += 1;
+        let events = status::read_events(&feature_dir).map_err(|e| e.to_string())?;
+        let last = events.last().ok_or("the status log is empty")?;
+        if events.len() != expected_events
+            || last.wp_id != wp
+            || (last.from_lane, last.to_lane) != (from, to)
+            || last.force
+            || (to == Lane::InProgress) != last.review_ref.is_some()
+        {
+            return Err(format!(
+                "unexpected status log after moving {wp} to {to}: {} events, last {last:?}",
+                events.len()
+            ));
+        }
+    }
+
+    // Every run syncs (the WP file, tasks.md, the sync queue), and an fsync on ext4 also waits for other
+    // dirty data of the file system: start from a clean page cache so earlier writes weigh less.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    for _ in 0..config.move_warmup_rounds {
+        runner.sample(&project, &to_review)?;
+        runner.sample(&project, &back)?;
+    }
+    let (mut review_samples, mut back_samples, mut all) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..config.move_rounds {
+        let sample = runner.sample(&project, &to_review)?;
+        review_samples.push(sample);
+        all.push(sample);
+        let sample = runner.sample(&project, &back)?;
+        back_samples.push(sample);
+        all.push(sample);
+    }
+
+    // Every run was one legal, unforced move: the log grew by exactly one event per run and the lanes of all
+    // work packages are where they started.
+    expected_events += 2 * (config.move_warmup_rounds + config.move_rounds);
+    let events = status::read_events(&feature_dir).map_err(|e| e.to_string())?;
+    let added = &events[feature.events.min(events.len())..];
+    let lanes = status::materialize(&events, Timestamp::from_utc(chrono::Utc::now())).lanes();
+    if events.len() != expected_events || added.iter().any(|e| e.force || e.wp_id != wp) || lanes != feature.lanes {
+        return Err(format!(
+            "after the runs the status log has {} events (expected {expected_events}) or unexpected lanes",
+            events.len()
+        ));
+    }
+
+    let summary = Summary::of(&all);
+    let (review, back_summary) = (Summary::of(&review_samples), Summary::of(&back_samples));
+    let edge = (all.len() / 4).max(1);
+    let (first, last) = (Summary::of(&all[..edge]), Summary::of(&all[all.len() - edge..]));
+    println!(
+        "move-task: median {} (→ for_review {}, → in_progress {}); first {edge} runs {}, last {edge} runs {}; \
+         status log {} → {} events",
+        fmt_duration(summary.median),
+        fmt_duration(review.median),
+        fmt_duration(back_summary.median),
+        fmt_duration(first.median),
+        fmt_duration(last.median),
+        thousands(feature.events as u64),
+        thousands(events.len() as u64)
+    );
+    report.move_log = Some((feature.events, events.len()));
+    report.rows.push(Row {
+        name: format!("move-task, {} events", thousands(feature.events as u64)),
+        summary,
+        budget: format!("median ≤ {}", fmt_duration(MOVE_BUDGET)),
+        verdict: Verdict::from(summary.median <= MOVE_BUDGET),
+    });
+    report.comparables.push(Comparable {
+        name: "move-task".into(),
+        cwd: project,
+        args: vec![to_review, back],
+        ours: summary.median,
+        runs: 10,
+    });
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------------
 // comparison with upstream's Python CLI
 
@@ -781,7 +1269,8 @@ fn bench_help(config: &Config, workspace: &Workspace, runner: &Runner, report: &
 struct Comparable {
     name: String,
     cwd: PathBuf,
-    args: Vec<String>,
+    /// Argument lists run in turn (move-task alternates two moves so each one is legal).
+    args: Vec<Vec<String>>,
     ours: Duration,
     runs: usize,
 }
@@ -795,12 +1284,21 @@ fn compare_with_python(ours: &Path, workspace: &Workspace, report: &Report) -> R
     println!("\nPython spec-kitty at {} (same data, private HOME):", python.display());
     let runner = Runner::new(python, workspace.path.join("python-home"))?;
     for item in &report.comparables {
-        // Published releases lack `agent telemetry`; a failing command is reported, not fatal.
-        if let Err(e) = runner.capture(&item.cwd, &item.args) {
+        // Published releases lack `agent telemetry`; a failing command is reported, not fatal. The first run
+        // is an unmeasured warm-up whose error message says why a command is skipped.
+        if let Err(e) = runner.capture(&item.cwd, &item.args[0]) {
             println!("  {:<28} skipped: {}", item.name, e.lines().next().unwrap_or_default());
             continue;
         }
-        let theirs = Summary::of(&runner.samples(&item.cwd, &item.args, item.runs)?);
+        let samples: Result<Vec<Sample>, String> =
+            (1..=item.runs).map(|i| runner.sample(&item.cwd, &item.args[i % item.args.len()])).collect();
+        let theirs = match samples {
+            Ok(samples) => Summary::of(&samples),
+            Err(e) => {
+                println!("  {:<28} skipped: {e}", item.name);
+                continue;
+            }
+        };
         println!(
             "  {:<28} python median {} vs ours {}: {:.1}× slower",
             item.name,
@@ -853,6 +1351,8 @@ struct Row {
 struct Report {
     rows: Vec<Row>,
     comparables: Vec<Comparable>,
+    /// move-task's status log size before and after the runs.
+    move_log: Option<(usize, usize)>,
 }
 
 impl Report {
@@ -864,6 +1364,13 @@ impl Report {
             thousands((config.events / config.cost_features * config.cost_features) as u64),
             config.cost_features
         );
+        if let Some((before, after)) = self.move_log {
+            println!(
+                "move-task: {MOVE_WPS} work packages, status log {} → {} events (one per run), no git",
+                thousands(before as u64),
+                thousands(after as u64)
+            );
+        }
         println!(
             "{:<30} {:>5} {:>10} {:>10} {:>10} {:>9}  {:<26} result",
             "benchmark", "runs", "median", "p90", "cpu", "peak RSS", "budget"
