@@ -3,17 +3,15 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Replaces `path` atomically: write a sibling temp file, flush it, rename it over `path`. Readers see
-/// the old or the new content, never a torn mix. The temp name is unique per process so concurrent
-/// writers of one file cannot clobber each other's temp file.
+/// Replaces `path` atomically: write a sibling temp file, rename it over `path`. Readers see the old or
+/// the new content, never a torn mix. The temp name is unique per process so concurrent writers of one
+/// file cannot clobber each other's temp file. No fsync, as upstream: these are project files under
+/// git, and ext4 and its peers flush a replaced file's data before the rename becomes durable.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = std::fs::File::create(&temp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_data()
-        })
+        .and_then(|mut file| file.write_all(bytes))
         .and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
