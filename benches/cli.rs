@@ -37,6 +37,8 @@ const COST_WALL_BUDGET: Duration = Duration::from_millis(1500);
 const COST_RSS_BUDGET_KIB: u64 = 64 * 1024;
 const HELP_BUDGET: Duration = Duration::from_millis(5);
 const MOVE_BUDGET: Duration = Duration::from_millis(10);
+const ENQUEUE_P99_BUDGET: Duration = Duration::from_millis(10);
+const EMISSION_OVERHEAD_BUDGET: Duration = Duration::from_millis(5);
 
 const USAGE: &str = "\
 usage: cargo bench --bench cli [-- [--quick] [--keep] [emit] [cost] [help] [move]]
@@ -94,6 +96,10 @@ fn run(config: &Config) -> Result<(), String> {
     if config.run_move {
         bench_move(config, &workspace, &ours, &mut report)?;
     }
+    if config.run_sync {
+        bench_enqueue(config, &workspace, &mut report)?;
+        bench_emission_overhead(config, &workspace, &ours, &mut report)?;
+    }
     report.print(config);
     compare_with_python(&binary, &workspace, &report)
 }
@@ -108,6 +114,7 @@ struct Config {
     run_cost: bool,
     run_help: bool,
     run_move: bool,
+    run_sync: bool,
     /// Events in the emit benchmark's big log, and in total over the cost benchmark's features.
     events: usize,
     cost_features: usize,
@@ -120,6 +127,10 @@ struct Config {
     /// Unmeasured move-task rounds; a round is one move to for_review and one back to in_progress.
     move_warmup_rounds: usize,
     move_rounds: usize,
+    /// In-process open + enqueue of one event, each measured.
+    enqueue_runs: usize,
+    /// Each round runs the same emitting command once with sync events on and once off.
+    emission_rounds: usize,
 }
 
 impl Config {
@@ -135,9 +146,9 @@ impl Config {
                 // cargo passes `--bench` to every benchmark binary.
                 "--bench" => {}
                 "-h" | "--help" => return Ok(None),
-                "emit" | "cost" | "help" | "move" => selected.push(arg),
+                "emit" | "cost" | "help" | "move" | "sync" => selected.push(arg),
                 other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
-                other => return Err(format!("unknown benchmark {other:?} (expected emit, cost, help or move)")),
+                other => return Err(format!("unknown benchmark {other:?} (expected emit, cost, help, move or sync)")),
             }
         }
         let wants = |name: &str| selected.is_empty() || selected.iter().any(|s| s == name);
@@ -148,6 +159,7 @@ impl Config {
             run_cost: wants("cost"),
             run_help: wants("help"),
             run_move: wants("move"),
+            run_sync: wants("sync"),
             events: if quick { 100_000 } else { 1_000_000 },
             cost_features: 10,
             emit_warmup: if quick { 10 } else { 30 },
@@ -157,6 +169,8 @@ impl Config {
             startup_runs: if quick { 100 } else { 300 },
             move_warmup_rounds: if quick { 2 } else { 10 },
             move_rounds: if quick { 25 } else { 150 },
+            enqueue_runs: if quick { 100 } else { 500 },
+            emission_rounds: if quick { 30 } else { 150 },
         }))
     }
 }
@@ -1136,6 +1150,108 @@ fn bench_help(config: &Config, workspace: &Workspace, runner: &Runner, report: &
             verdict: Verdict::Info,
         });
     }
+    Ok(())
+}
+
+/// What a command pays to queue one sync event: open the queue (WAL, synchronous=FULL) and write one
+/// event in an IMMEDIATE transaction, measured in-process so the figure is the queue alone.
+fn bench_enqueue(config: &Config, workspace: &Workspace, report: &mut Report) -> Result<(), String> {
+    use spec_kitty::sync::queue::{OfflineQueue, QueueLimits, QueuedEvent};
+    let path = workspace.path.join("enqueue").join("queue.db");
+    let mut walls = Vec::with_capacity(config.enqueue_runs);
+    for n in 0..config.enqueue_runs + 20 {
+        let event = QueuedEvent {
+            event_id: format!("01HBENCH{n:018}"),
+            event_type: "HistoryAdded".into(),
+            data: format!(
+                "{{\"event_id\": \"01HBENCH{n:018}\", \"event_type\": \"HistoryAdded\", \"payload\": {{\"wp_id\": \"WP01\"}}}}"
+            ),
+            lamport_clock: n as u64 + 1,
+        };
+        let started = Instant::now();
+        let mut queue = OfflineQueue::open(&path, QueueLimits::default()).map_err(|e| e.to_string())?;
+        queue.enqueue(&[event], 0).map_err(|e| e.to_string())?;
+        drop(queue);
+        if n >= 20 {
+            walls.push(started.elapsed());
+        }
+    }
+    walls.sort_unstable();
+    let p99 = walls[(walls.len() * 99).div_ceil(100).saturating_sub(1)];
+    let samples: Vec<Sample> = walls.iter().map(|&wall| Sample { wall, cpu: Duration::ZERO, max_rss_kib: 0 }).collect();
+    let summary = Summary::of(&samples);
+    println!("enqueue: median {}, p99 {}", fmt_duration(summary.median), fmt_duration(p99));
+    report.rows.push(Row {
+        name: "enqueue one event (in-process)".into(),
+        summary,
+        budget: format!("p99 {} ≤ {}", fmt_duration(p99), fmt_duration(ENQUEUE_P99_BUDGET)),
+        verdict: Verdict::from(p99 <= ENQUEUE_P99_BUDGET),
+    });
+    Ok(())
+}
+
+/// The same emitting command (add-history queues one HistoryAdded) with sync events on and off
+/// (`SPEC_KITTY_SYNC_EVENTS=0`), alternately, so drift affects both alike.
+fn bench_emission_overhead(
+    config: &Config,
+    workspace: &Workspace,
+    runner: &Runner,
+    report: &mut Report,
+) -> Result<(), String> {
+    let project = workspace.path.join("emission-project");
+    create_project(&project)?;
+    let wp = project.join("kitty-specs/001-emission/tasks/WP01-bench.md");
+    fs::create_dir_all(wp.parent().unwrap()).map_err(|e| e.to_string())?;
+    fs::write(
+        &wp,
+        "---\nwork_package_id: WP01\ntitle: Bench\nlane: \"doing\"\nagent: claude\n---\n\n## Activity Log\n\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let args =
+        strings(&["agent", "tasks", "add-history", "WP01", "--note", "benchmark note", "--feature", "001-emission"]);
+    let run = |events_on: bool| -> Result<Sample, String> {
+        let mut command = runner.command(&project, &args);
+        if !events_on {
+            command.env("SPEC_KITTY_SYNC_EVENTS", "0");
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let started = Instant::now();
+        let child = command.spawn().map_err(|e| e.to_string())?;
+        let (status, usage) = wait4(child).map_err(|e| e.to_string())?;
+        let wall = started.elapsed();
+        if !status.success() {
+            return Err(format!("add-history failed ({status})"));
+        }
+        Ok(Sample {
+            wall,
+            cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        })
+    };
+    for _ in 0..10 {
+        run(true)?;
+        run(false)?;
+    }
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..config.emission_rounds {
+        on.push(run(true)?);
+        off.push(run(false)?);
+    }
+    let (on, off) = (Summary::of(&on), Summary::of(&off));
+    let overhead = on.median.saturating_sub(off.median);
+    println!("emitting command: median {} with events, {} without", fmt_duration(on.median), fmt_duration(off.median));
+    report.rows.push(Row {
+        name: "add-history, sync events off".into(),
+        summary: off,
+        budget: "—".into(),
+        verdict: Verdict::Info,
+    });
+    report.rows.push(Row {
+        name: "add-history, sync events on".into(),
+        summary: on,
+        budget: format!("+{} ≤ +{}", fmt_duration(overhead), fmt_duration(EMISSION_OVERHEAD_BUDGET)),
+        verdict: Verdict::from(overhead <= EMISSION_OVERHEAD_BUDGET),
+    });
     Ok(())
 }
 
