@@ -3,13 +3,20 @@
 
 mod support;
 
+/// The reference sync server, compiled into the tests from the example that developers run.
+#[path = "../../examples/sync-server/server.rs"]
+#[allow(dead_code)]
+pub mod server;
+
 mod concurrency;
 mod help;
 mod init;
 mod readme;
 mod roundtrip;
 mod sync_concurrency;
+mod sync_delivery;
 mod sync_queue;
+mod sync_server;
 mod telemetry_bad_input;
 mod telemetry_cost;
 mod telemetry_emit;

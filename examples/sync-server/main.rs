@@ -1,0 +1,3 @@
+//! (being built) `cargo run --example sync-server`.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! (being built) The reference sync server.
