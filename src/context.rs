@@ -8,6 +8,7 @@
 //! | `SPEC_KITTY_ID_SEED` | deterministic ULID randomness (an unsigned integer) |
 //! | `SPECIFY_REPO_ROOT` | project root to use when it contains `.kittify/` (as upstream) |
 //! | `SPEC_KITTY_SAAS_URL` | sync server URL, overriding `[sync] server_url` in config.toml |
+//! | `SPEC_KITTY_CA_FILE` | extra CA certificate (PEM) to trust for the sync server, overriding `[sync] ca_file` |
 //! | `SPEC_KITTY_SYNC_EVENTS` | `0` stops commands from queueing sync events (as `[sync] events = false`) |
 //! | `SPECIFY_FEATURE` | feature to act on when a command's `--feature` is not given (as upstream) |
 //! | `SPEC_KITTY_STRICT` | `1` makes fire-and-forget failures (telemetry writes) exit non-zero |
@@ -25,6 +26,15 @@ pub enum Clock {
     Fixed(DateTime<Utc>),
 }
 
+impl Clock {
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Context {
     /// The directory the command acts from (the process cwd, or `-C DIR`).
@@ -37,6 +47,8 @@ pub struct Context {
     pub feature_override: Option<String>,
     /// `$SPEC_KITTY_SAAS_URL`: the sync server, overriding `[sync] server_url`.
     pub server_url_override: Option<String>,
+    /// `$SPEC_KITTY_CA_FILE`: an extra CA to trust, overriding `[sync] ca_file`.
+    pub ca_file_override: Option<PathBuf>,
     /// `$SPEC_KITTY_SYNC_EVENTS=0` turns sync-event emission off for this process (as `[sync] events = false`).
     pub sync_events_disabled: bool,
     pub clock: Clock,
@@ -107,6 +119,7 @@ impl Context {
             repo_root_override: var("SPECIFY_REPO_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from),
             feature_override: text("SPECIFY_FEATURE"),
             server_url_override: text("SPEC_KITTY_SAAS_URL"),
+            ca_file_override: var("SPEC_KITTY_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
             sync_events_disabled: text("SPEC_KITTY_SYNC_EVENTS")
                 .is_some_and(|v| v == "0" || v.eq_ignore_ascii_case("false") || v.eq_ignore_ascii_case("off")),
             clock,
@@ -116,10 +129,7 @@ impl Context {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        match self.clock {
-            Clock::System => Utc::now(),
-            Clock::Fixed(at) => at,
-        }
+        self.clock.now()
     }
 
     /// A fresh ULID stamped with [`Context::now`].

@@ -165,8 +165,24 @@ pub fn publish(
     if events.is_empty() {
         return;
     }
-    for warning in crate::sync::emit(ctx, project, events, causation).warnings {
-        output::warn(&warning);
+    let emission = crate::sync::emit(ctx, project, events, causation);
+    for warning in &emission.warnings {
+        output::warn(warning);
+    }
+    if emission.queued > 0 || emission.spooled > 0 {
+        EVENTS_QUEUED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Set once this process queued sync events; the exit flush only runs for such commands.
+static EVENTS_QUEUED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The exit flush: when this command queued events, deliver the queue within `[sync] exit_flush_ms`
+/// (see `sync::runner::exit_flush` for when it is skipped). Runs after the command's output is
+/// written; it never prints and never changes the exit code, even if it panics.
+pub fn exit_flush(ctx: &Context) {
+    if EVENTS_QUEUED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::sync::runner::exit_flush(ctx)));
     }
 }
 

@@ -2,6 +2,7 @@
 //! and a `run` function that turns them into plain options for the core and renders the result.
 
 mod accept;
+mod auth;
 mod common;
 mod feature;
 mod implement;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
     name = "spec-kitty",
     version,
     about = "Spec-driven development for AI coding agents: telemetry, workflow and sync commands.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in).\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
 )]
 pub struct Cli {
     /// Run as if started in DIR.
@@ -49,6 +50,8 @@ pub enum Command {
     Accept(accept::AcceptArgs),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
+    /// Log in to the sync server, log out, show the session.
+    Auth(auth::AuthArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
@@ -84,17 +87,25 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         return Ok(());
     }
     let ctx = Context::from_env(cli.directory.as_deref())?;
-    match cli.command {
-        Command::Init(args) => init::run(&ctx, args),
-        Command::Sync(args) => sync::run(&ctx, args),
-        Command::Implement(args) => implement::run(&ctx, args),
-        Command::Merge(args) => merge::run(&ctx, args),
-        Command::Accept(args) => accept::run(&ctx, args),
+    let result = dispatch(&ctx, cli.command);
+    // Events the command queued get a short, bounded chance to reach the server before we exit.
+    common::exit_flush(&ctx);
+    result
+}
+
+fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::Sync(args) => sync::run(ctx, args),
+        Command::Auth(args) => auth::run(ctx, args),
+        Command::Implement(args) => implement::run(ctx, args),
+        Command::Merge(args) => merge::run(ctx, args),
+        Command::Accept(args) => accept::run(ctx, args),
         Command::Agent(agent) => match agent.command {
-            AgentCommand::Telemetry(args) => telemetry::run(&ctx, *args),
-            AgentCommand::Feature(args) => feature::run(&ctx, args),
-            AgentCommand::Tasks(args) => tasks::run(&ctx, args),
-            AgentCommand::Workflow(args) => workflow::run(&ctx, args),
+            AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),
+            AgentCommand::Feature(args) => feature::run(ctx, args),
+            AgentCommand::Tasks(args) => tasks::run(ctx, args),
+            AgentCommand::Workflow(args) => workflow::run(ctx, args),
         },
         Command::Completions(_) => unreachable!("handled above"),
     }

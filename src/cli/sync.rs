@@ -1,16 +1,29 @@
 //! `spec-kitty sync …`: the offline queue and delivery to the team server.
 
+use super::auth::runner_error;
 use super::common::print_json_line;
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::sync::config::{CONFIG_FILE, UserConfig};
+use crate::sync::delivery::{DeliveryReport, Progress, StopReason};
 use crate::sync::emit::{QUEUE_FILE, SPOOL_FILE};
 use crate::sync::event::diagnose_envelope;
+use crate::sync::http::ServerUrl;
 use crate::sync::queue::{OfflineQueue, QueueStats};
+use crate::sync::runner::{self, SyncNowOptions};
+use crate::sync::state::SyncState;
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// `sync now`: some events were rejected (they wait for a retry or are in the dead letters).
+pub const EXIT_REJECTED: u8 = 3;
+/// `sync now`: events could not be delivered (offline, not logged in, …); they are safe in the queue.
+pub const EXIT_UNDELIVERED: u8 = 4;
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -20,10 +33,48 @@ pub struct SyncArgs {
 
 #[derive(Debug, Subcommand)]
 enum SyncCommand {
+    /// Deliver every queued event to the sync server now.
+    #[command(after_help = "Exit codes: 0 every event delivered (or nothing to do); 3 some events were rejected \
+(they wait for a retry, or are in the dead letters after [sync] max_rejections); 4 events could not be \
+delivered because the server is unreachable or not configured, or you are not logged in: they are safe \
+in the queue; 1 a local problem (unreadable queue or config).")]
+    Now(NowArgs),
     /// Show the offline queue (depth, age, retries, dead letters, dropped events), auth and server.
     Status(StatusArgs),
+    /// Show or set the sync server URL ([sync] server_url in ~/.spec-kitty/config.toml).
+    Server(ServerArgs),
+    /// Move dead-lettered events back into the queue (all of them, or the given ids).
+    RetryDead(RetryDeadArgs),
     /// Re-validate every queued event against the payload rules.
     Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Args)]
+struct NowArgs {
+    /// Write a JSON report of the run (summary and every rejected event) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Minimum milliseconds between requests (default: [sync] batch_interval_ms, else none).
+    #[arg(long, value_name = "N", value_parser = super::common::parse_count)]
+    spacing_ms: Option<u64>,
+    /// Stop after this many seconds (events not delivered by then stay queued).
+    #[arg(long, value_name = "SECS", value_parser = super::common::parse_count)]
+    timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// The new server URL (https://…; http:// only for localhost). Without it, show the current one.
+    url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RetryDeadArgs {
+    /// Event ids to re-queue (default: every dead-lettered event).
+    event_ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +93,10 @@ struct DiagnoseArgs {
 
 pub fn run(ctx: &Context, args: SyncArgs) -> Result<(), CliError> {
     match args.command {
+        SyncCommand::Now(a) => now(ctx, a),
         SyncCommand::Status(a) => status(ctx, a),
+        SyncCommand::Server(a) => server(ctx, a),
+        SyncCommand::RetryDead(a) => retry_dead(ctx, a),
         SyncCommand::Diagnose(a) => diagnose(ctx, a),
     }
 }
@@ -76,7 +130,10 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     };
     let now = ctx.now().timestamp();
     let oldest_age = stats.oldest_enqueued_at.map(|t| (now - t).max(0));
-    let authenticated = crate::sync::credentials_team_slug(ctx).is_some();
+    let now_at = ctx.now();
+    let credentials = runner::credentials(ctx).ok().flatten();
+    let authenticated = credentials.as_ref().is_some_and(|c| c.is_authenticated(now_at));
+    let state = SyncState::load(&home);
     let spooled = spooled_events(&home);
     let server_url = crate::sync::server_url(ctx, &config);
     if args.json {
@@ -92,7 +149,19 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
                 "path": home.join(QUEUE_FILE).display().to_string(),
             },
             "connection": "Offline",
+            "last_sync": {
+                "last_attempt_at": utc_json(state.last_attempt_at),
+                "last_success_at": utc_json(state.last_success_at),
+                "consecutive_failures": state.consecutive_failures,
+                "backoff_until": utc_json(state.backoff_until.filter(|_| state.in_backoff(now_at))),
+                "last_error_category": state.last_error_category,
+            },
             "authenticated": authenticated,
+            "auth": {
+                "username": credentials.as_ref().map(|c| c.username.clone()),
+                "access_token_valid": credentials.as_ref().is_some_and(|c| c.access_valid(now_at)),
+                "refresh_token_valid": credentials.as_ref().is_some_and(|c| c.refresh_valid(now_at)),
+            },
             "server_url": server_url,
             "config_file": home.join(CONFIG_FILE).display().to_string(),
         }));
@@ -115,7 +184,23 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         rows.push(("Top types", top.join(", ")));
     }
     rows.push(("Connection", "Offline".into()));
-    rows.push(("Auth", if authenticated { "Authenticated".into() } else { "Not authenticated".into() }));
+    rows.push(("Last sync", state.last_success_at.map_or_else(|| "Never".to_owned(), utc_text)));
+    if state.consecutive_failures > 0 {
+        let mut failures = format!("{} consecutive", state.consecutive_failures);
+        if let Some(category) = &state.last_error_category {
+            failures.push_str(&format!(" (last: {category})"));
+        }
+        if let Some(until) = state.backoff_until.filter(|_| state.in_backoff(now_at)) {
+            failures.push_str(&format!("; exit flushes paused until {}", utc_text(until)));
+        }
+        rows.push(("Failures", failures));
+    }
+    let auth = match &credentials {
+        Some(c) if authenticated => format!("Authenticated as {}", c.username),
+        Some(_) => "Session expired (run `spec-kitty auth login`)".to_owned(),
+        None => "Not authenticated".to_owned(),
+    };
+    rows.push(("Auth", auth));
     rows.push(("Server URL", server_url.unwrap_or_else(|| "(not configured)".into())));
     rows.push(("Config file", home.join(CONFIG_FILE).display().to_string()));
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -170,4 +255,285 @@ fn diagnose(ctx: &Context, args: DiagnoseArgs) -> Result<(), CliError> {
     }
     output::print(&text)?;
     Ok(())
+}
+
+fn now(ctx: &Context, args: NowArgs) -> Result<(), CliError> {
+    let options = SyncNowOptions {
+        spacing: args.spacing_ms.map(Duration::from_millis),
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    let text = !args.json;
+    let mut indicator = ProgressLine::new(std::io::stderr().is_terminal());
+    let mut announced = false;
+    let mut progress = |p: &Progress| {
+        if text && !announced && p.total > 0 {
+            announced = true;
+            let _ = output::print(&format!("Syncing {} queued event(s)...\n", output::thousands(p.total as i64)));
+        }
+        indicator.update(p);
+    };
+    let report = runner::sync_now(ctx, &options, &mut progress).map_err(runner_error)?;
+    indicator.finish();
+    if let Some(path) = &args.report {
+        let generated_at = ctx.now().to_rfc3339_opts(SecondsFormat::Micros, false);
+        let text = serde_json::to_string_pretty(&failure_report(&report, &generated_at)).unwrap_or_default() + "\n";
+        std::fs::write(path, text)
+            .map_err(|e| CliError::failure(format!("cannot write the report {}: {e}", path.display())))?;
+    }
+    let code = exit_code(&report);
+    if args.json {
+        print_json_line(&now_json(&report, code))?;
+    } else {
+        output::print(&summary_text(&report, args.report.as_deref()))?;
+    }
+    match code {
+        0 => Ok(()),
+        code => Err(CliError { code, result_printed: true, ..outcome_error(&report) }),
+    }
+}
+
+/// The documented exit code of a `sync now` run.
+fn exit_code(report: &DeliveryReport) -> u8 {
+    match &report.stop {
+        StopReason::Failed { .. } => crate::error::EXIT_FAILURE,
+        StopReason::NotConfigured
+        | StopReason::NotLoggedIn { .. }
+        | StopReason::LoginRequired { .. }
+        | StopReason::Offline { .. }
+        | StopReason::Refused { .. }
+        | StopReason::Deadline => EXIT_UNDELIVERED,
+        StopReason::Stalled => EXIT_REJECTED,
+        StopReason::Drained if report.rejected > 0 || report.unanswered > 0 => EXIT_REJECTED,
+        StopReason::Drained => 0,
+    }
+}
+
+/// The stderr message (and hints) for a run that did not deliver everything.
+fn outcome_error(report: &DeliveryReport) -> CliError {
+    let safe = format!("{} event(s) are safe in the queue", report.remaining);
+    match &report.stop {
+        StopReason::Drained | StopReason::Stalled => {
+            let mut parts = Vec::new();
+            if report.rejected > 0 {
+                parts.push(format!("{} event(s) were rejected by the server", report.rejected));
+            }
+            if report.unanswered > 0 || report.stop == StopReason::Stalled {
+                parts.push(format!("the server did not answer for {} event(s)", report.unanswered));
+            }
+            let mut error = CliError::failure(parts.join("; "));
+            if report.dead_lettered > 0 {
+                error = error.hint(format!(
+                    "{} event(s) moved to the dead letters: see `spec-kitty sync status`, re-queue them with `spec-kitty sync retry-dead`",
+                    report.dead_lettered
+                ));
+            }
+            if report.remaining > 0 {
+                error = error.hint(format!("{safe}; the next `spec-kitty sync now` retries them"));
+            }
+            error
+        }
+        StopReason::NotConfigured => CliError::failure("no sync server is configured").hint(format!(
+            "{safe}; set a server with `spec-kitty sync server https://…`, then run `spec-kitty sync now`"
+        )),
+        StopReason::NotLoggedIn { .. } | StopReason::LoginRequired { .. } => CliError::failure(report.stop.describe())
+            .hint(format!("{safe}; run `spec-kitty auth login`, then `spec-kitty sync now`")),
+        StopReason::Offline { .. } | StopReason::Refused { .. } | StopReason::Deadline => {
+            CliError::failure(report.stop.describe())
+                .hint(format!("{safe}; run `spec-kitty sync now` again when the server is reachable"))
+        }
+        StopReason::Failed { detail } => CliError::failure(detail.clone()),
+    }
+}
+
+fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) -> String {
+    if report.total == 0 {
+        return "Queue is empty, nothing to sync.\n".into();
+    }
+    let mut text = String::new();
+    if report.spool.imported > 0 {
+        text.push_str(&format!("Imported {} spooled event(s) into the queue.\n", report.spool.imported));
+    }
+    text.push_str(&format!(
+        "Synced: {}, Duplicates: {}, Failed: {}\n",
+        report.delivered, report.duplicates, report.rejected
+    ));
+    for (category, count) in report.categories() {
+        text.push_str(&format!("  {}: {count}  -- {}\n", category.as_str(), category.action()));
+    }
+    if report.dead_lettered > 0 {
+        text.push_str(&format!("Moved to dead letters: {}\n", report.dead_lettered));
+    }
+    text.push_str(&format!("Remaining in queue: {}\n", report.remaining));
+    match report_file {
+        Some(path) if report.rejected > 0 => text.push_str(&format!("Failure report written to {}\n", path.display())),
+        Some(_) => text.push_str("No failures to report.\n"),
+        None => {}
+    }
+    text
+}
+
+fn categories_json(report: &DeliveryReport) -> Value {
+    let map: serde_json::Map<String, Value> =
+        report.categories().into_iter().map(|(c, n)| (c.as_str().to_owned(), Value::from(n))).collect();
+    Value::Object(map)
+}
+
+/// Upstream's `--report` file (§5.2).
+fn failure_report(report: &DeliveryReport, generated_at: &str) -> Value {
+    json!({
+        "generated_at": generated_at,
+        "summary": {
+            "total_events": report.total,
+            "synced": report.delivered,
+            "duplicates": report.duplicates,
+            "failed": report.rejected,
+            "categories": categories_json(report),
+        },
+        "failures": report.failures.iter().map(|f| json!({
+            "event_id": f.event_id, "error": f.error, "category": f.category.as_str(),
+        })).collect::<Vec<Value>>(),
+    })
+}
+
+fn now_json(report: &DeliveryReport, code: u8) -> Value {
+    json!({
+        "total": report.total,
+        "synced": report.delivered,
+        "duplicates": report.duplicates,
+        "failed": report.rejected,
+        "categories": categories_json(report),
+        "dead_lettered": report.dead_lettered,
+        "unanswered": report.unanswered,
+        "remaining": report.remaining,
+        "batches": report.batches,
+        "requests": report.requests,
+        "spool_imported": report.spool.imported,
+        "stop": report.stop.as_str(),
+        "detail": report.stop.describe(),
+        "exit_code": code,
+    })
+}
+
+/// The `\r`-rewritten progress line on a terminal's stderr.
+struct ProgressLine {
+    enabled: bool,
+    drawn: bool,
+}
+
+impl ProgressLine {
+    fn new(enabled: bool) -> Self {
+        ProgressLine { enabled, drawn: false }
+    }
+
+    fn update(&mut self, progress: &Progress) {
+        if self.enabled && progress.total > 0 {
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "\r\x1b[2K{}", render_progress(progress));
+            let _ = stderr.flush();
+            self.drawn = true;
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
+}
+
+/// `Syncing: 3,000/5,000 events [######------] 60% · 3 batches`
+pub fn render_progress(p: &Progress) -> String {
+    const WIDTH: u64 = 24;
+    let total = p.total.max(1);
+    let done = p.processed.min(total);
+    let filled = (done * WIDTH / total) as usize;
+    format!(
+        "Syncing: {}/{} events [{}{}] {}% · {} batch{}",
+        output::thousands(done as i64),
+        output::thousands(p.total as i64),
+        "#".repeat(filled),
+        "-".repeat(WIDTH as usize - filled),
+        done * 100 / total,
+        p.batches,
+        if p.batches == 1 { "" } else { "es" }
+    )
+}
+
+fn server(ctx: &Context, args: ServerArgs) -> Result<(), CliError> {
+    let home = home(ctx)?;
+    let config_path = home.join(CONFIG_FILE);
+    let Some(url) = args.url else {
+        let config = UserConfig::load(&home).map_err(|e| CliError::failure(e.to_string()))?;
+        let current = crate::sync::server_url(ctx, &config).unwrap_or_else(|| "(not configured)".into());
+        let source = if ctx.server_url_override.is_some() { " (from SPEC_KITTY_SAAS_URL)" } else { "" };
+        output::print(&format!("Server URL: {current}{source}\nConfig File: {}\n", config_path.display()))?;
+        return Ok(());
+    };
+    let url = ServerUrl::parse(&url).map_err(|e| CliError::invalid(e.to_string()))?;
+    crate::sync::config::set_server_url(&home, url.as_str()).map_err(|e| CliError::failure(e.to_string()))?;
+    output::print(&format!(
+        "✓ Sync server set to {url}\nRun 'spec-kitty auth login --force' to authenticate with the new server.\n"
+    ))?;
+    if let Some(env) = &ctx.server_url_override {
+        output::warn(&format!("SPEC_KITTY_SAAS_URL={env} overrides this setting while it is set"));
+    }
+    Ok(())
+}
+
+fn retry_dead(ctx: &Context, args: RetryDeadArgs) -> Result<(), CliError> {
+    let home = home(ctx)?;
+    let Some(mut queue) = existing_queue(&home)? else {
+        output::print("No dead-lettered events.\n")?;
+        return Ok(());
+    };
+    let dead = queue.dead_letters().map_err(|e| CliError::failure(e.to_string()))?;
+    let known: std::collections::HashSet<&str> = dead.iter().map(|(row, _)| row.event_id.as_str()).collect();
+    let unknown: Vec<&String> = args.event_ids.iter().filter(|id| !known.contains(id.as_str())).collect();
+    if !unknown.is_empty() {
+        let list: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        return Err(CliError::invalid(format!("not dead-lettered: {}", list.join(", ")))
+            .hint("`spec-kitty sync status --json` lists the dead letters' count; nothing was re-queued"));
+    }
+    if dead.is_empty() {
+        output::print("No dead-lettered events.\n")?;
+        return Ok(());
+    }
+    let ids = (!args.event_ids.is_empty()).then_some(args.event_ids.as_slice());
+    let moved = queue.requeue_dead_letters(ids, ctx.now().timestamp()).map_err(|e| CliError::failure(e.to_string()))?;
+    output::print(&format!("Re-queued {moved} dead-lettered event(s); run `spec-kitty sync now` to deliver them.\n"))?;
+    Ok(())
+}
+
+fn utc_text(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn utc_json(at: Option<DateTime<Utc>>) -> Value {
+    at.map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_shows_events_batches_and_a_bar() {
+        let p = Progress { total: 5000, processed: 3000, delivered: 3000, batches: 3 };
+        assert_eq!(render_progress(&p), "Syncing: 3,000/5,000 events [##############----------] 60% · 3 batches");
+        let one = Progress { total: 1, processed: 1, delivered: 1, batches: 1 };
+        assert!(render_progress(&one).ends_with("100% · 1 batch"));
+    }
+
+    #[test]
+    fn exit_codes_follow_the_stop_reason() {
+        let mut report = DeliveryReport::new(10, StopReason::Drained);
+        assert_eq!(exit_code(&report), 0);
+        report.rejected = 1;
+        assert_eq!(exit_code(&report), EXIT_REJECTED);
+        report.stop = StopReason::Offline { detail: "x".into() };
+        assert_eq!(exit_code(&report), EXIT_UNDELIVERED);
+        report.stop = StopReason::NotLoggedIn { detail: "x".into() };
+        assert_eq!(exit_code(&report), EXIT_UNDELIVERED);
+    }
 }

@@ -87,6 +87,7 @@ mod tests {
             repo_root_override: root_override.map(Path::to_owned),
             feature_override: None,
             server_url_override: None,
+            ca_file_override: None,
             sync_events_disabled: false,
             clock: Clock::System,
             ids: IdGenerator::seeded(0),

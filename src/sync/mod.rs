@@ -1,11 +1,18 @@
 //! Workflow events for the team dashboard: the eight event types, the machine-wide Lamport clock, the
-//! durable offline queue and queue-first emission.
+//! durable offline queue and queue-first emission; and their delivery to the team server: login and
+//! tokens (`auth`), the HTTP client and URL policy (`http`), the batch loop (`delivery`), the persisted
+//! delivery state (`state`) and the entry points commands call (`runner`).
 
+pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod emit;
 pub mod event;
+pub mod http;
 pub mod queue;
+pub mod runner;
+pub mod state;
 
 pub use emit::{Causation, Emission, emit};
 pub use event::SyncEvent;

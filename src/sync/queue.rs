@@ -96,6 +96,13 @@ pub struct QueueRow {
     pub retry_count: u32,
 }
 
+/// A row's place in FIFO order (enqueue time, then row id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QueuePosition {
+    timestamp: i64,
+    id: i64,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EnqueueOutcome {
     pub inserted: usize,
@@ -221,6 +228,43 @@ impl OfflineQueue {
                 });
             }
             Ok(batch)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// Like [`OfflineQueue::take_batch`], but only rows after `after` in FIFO order; also returns the
+    /// position of the last row taken. A delivery run walks the queue with it so each row is sent at
+    /// most once per run: rows the server rejected or did not answer stay queued without blocking the
+    /// rows behind them, and the run always ends.
+    pub fn take_batch_after(
+        &self,
+        after: Option<QueuePosition>,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<QueueRow>, Option<QueuePosition>), QueueError> {
+        let after = after.unwrap_or(QueuePosition { timestamp: i64::MIN, id: i64::MIN });
+        let result = (|| -> rusqlite::Result<(Vec<QueueRow>, Option<QueuePosition>)> {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT event_id, event_type, data, retry_count, timestamp, id FROM queue
+                 WHERE (timestamp, id) > (?1, ?2) ORDER BY timestamp ASC, id ASC LIMIT ?3",
+            )?;
+            let mut rows = statement.query(params![after.timestamp, after.id, max_count as i64])?;
+            let (mut batch, mut last, mut bytes) = (Vec::new(), None, 0);
+            while let Some(row) = rows.next()? {
+                let data: String = row.get(2)?;
+                if !batch.is_empty() && bytes + data.len() > max_bytes {
+                    break;
+                }
+                bytes += data.len();
+                last = Some(QueuePosition { timestamp: row.get(4)?, id: row.get(5)? });
+                batch.push(QueueRow {
+                    event_id: row.get(0)?,
+                    event_type: row.get(1)?,
+                    data,
+                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
+                });
+            }
+            Ok((batch, last))
         })();
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
     }
@@ -452,6 +496,21 @@ mod tests {
         assert_eq!(q.acknowledge(&[batch[0].event_id.clone()]).unwrap(), 1);
         assert_eq!(q.len().unwrap(), 2);
         assert_eq!(q.lamport_high_water().unwrap(), 3);
+    }
+
+    #[test]
+    fn take_batch_after_walks_the_queue_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = open(dir.path(), QueueLimits::default());
+        q.enqueue(&[event(1), event(2), event(3)], 100).unwrap();
+        let (first, at) = q.take_batch_after(None, 2, usize::MAX).unwrap();
+        assert_eq!(first.len(), 2);
+        let (rest, end) = q.take_batch_after(at, 2, usize::MAX).unwrap();
+        assert_eq!(rest.iter().map(|r| r.event_id.clone()).collect::<Vec<_>>(), [event(3).event_id]);
+        assert!(q.take_batch_after(end, 2, usize::MAX).unwrap().0.is_empty());
+        q.enqueue(&[event(4)], 99).unwrap();
+        assert!(q.take_batch_after(end, 2, usize::MAX).unwrap().0.is_empty(), "older rows wait for the next run");
+        assert_eq!(q.take_batch_after(None, 10, 1).unwrap().0.len(), 1, "the byte budget always admits one row");
     }
 
     #[test]

@@ -146,6 +146,7 @@ mod tests {
             repo_root_override: None,
             feature_override: None,
             server_url_override: None,
+            ca_file_override: None,
             sync_events_disabled: false,
             clock: Clock::Fixed("2026-02-16T11:12:33.324349Z".parse().unwrap()),
             ids: IdGenerator::seeded(1),

@@ -1,0 +1,1130 @@
+//! Delivering the offline queue to the server's batch endpoint (`POST /api/v1/events/batch/`).
+//!
+//! One run walks the queue once in FIFO order (a cursor, not "the head of the queue"), so an event the
+//! server rejects or leaves unanswered stays queued for the next run without blocking the events
+//! behind it, and the run always ends (upstream looped forever on a 200 with missing results, §5.3).
+//! A row leaves the queue only when the server answered `success` or `duplicate` for its id.
+//!
+//! Per request: at most `max_events` events and `max_bytes` of uncompressed JSON, gzip, a Bearer
+//! token. Answers:
+//! - 200: per-event results; `rejected` counts towards the dead-letter limit;
+//! - 401: refresh the session once and retry; a second 401 stops the run ("login required");
+//! - 429: wait `Retry-After`; 408/5xx, timeouts and dropped connections: exponential backoff with
+//!   jitter, a bounded number of consecutive attempts, and an overall deadline;
+//! - 413: halve the batch (and keep the smaller size for the rest of the run);
+//! - 400/422 for the whole batch: split it (first around the events the server named, then by
+//!   bisection) until the offending events are alone, and reject only those, with the server's text.
+//!
+//! Transient failures never count as rejections (upstream bumped every event's retry count during an
+//! outage, which dead-lettered healthy events).
+
+use super::auth::{AuthError, Secret, Session};
+use super::emit::SPOOL_FILE;
+use super::http::{describe, read_body, retry_after};
+use super::queue::{OfflineQueue, QueueError, QueuePosition, QueueRow, QueuedEvent};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const BATCH_PATH: &str = "api/v1/events/batch/";
+/// 1000 results of a few hundred bytes each fit easily; more is not a batch response.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// `{"events": [` + `]}` and the `, ` separators.
+const BODY_OVERHEAD: usize = 16;
+
+/// What the server answered to one POST.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum PostError {
+    /// The request did not get an answer (connect failure, timeout, dropped connection).
+    Transport(String),
+    /// No usable token.
+    Auth(AuthError),
+}
+
+/// Where batches go: [`HttpEndpoint`] in production, scripted fakes in tests.
+pub trait Endpoint {
+    /// POSTs a gzip-compressed `{"events": [...]}` body, giving up after `timeout`.
+    fn post(&mut self, gzipped: &[u8], timeout: Duration) -> impl Future<Output = Result<Reply, PostError>>;
+    /// Renews the credentials after a 401.
+    fn reauthenticate(&mut self) -> impl Future<Output = Result<(), AuthError>>;
+}
+
+/// The batch endpoint of the session's server.
+pub struct HttpEndpoint {
+    session: Session,
+}
+
+impl HttpEndpoint {
+    pub fn new(session: Session) -> HttpEndpoint {
+        HttpEndpoint { session }
+    }
+}
+
+impl Endpoint for HttpEndpoint {
+    async fn post(&mut self, gzipped: &[u8], timeout: Duration) -> Result<Reply, PostError> {
+        let token: Secret = self.session.access_token().await.map_err(PostError::Auth)?;
+        let url = self.session.server().endpoint(BATCH_PATH);
+        let response = self
+            .session
+            .http()
+            .post(url)
+            .bearer_auth(token.expose())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(gzipped.to_vec())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| PostError::Transport(describe(&e)))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = read_body(response, MAX_RESPONSE_BYTES).await.map_err(PostError::Transport)?;
+        Ok(Reply { status, retry_after, body })
+    }
+
+    async fn reauthenticate(&mut self) -> Result<(), AuthError> {
+        self.session.refresh().await
+    }
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Events per request (≤ 1000).
+    pub max_events: usize,
+    /// Uncompressed body bytes per request (the server refuses more than 1 MiB).
+    pub max_bytes: usize,
+    /// Minimum time between the starts of two requests.
+    pub spacing: Duration,
+    /// The run stops (events stay queued) when this passes; no request outlives it.
+    pub deadline: Option<Instant>,
+    pub request_timeout: Duration,
+    /// Consecutive failed attempts (network, 5xx, 429) before the run gives up as offline.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Batches in a row that settled no event (all results missing) before the run gives up.
+    pub max_idle_batches: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            max_events: super::config::MAX_BATCH_EVENTS,
+            max_bytes: super::config::DEFAULT_BATCH_MAX_BYTES,
+            spacing: Duration::ZERO,
+            deadline: None,
+            request_timeout: Duration::from_secs(30),
+            max_attempts: 6,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+            max_idle_batches: 3,
+        }
+    }
+}
+
+/// Upstream's `categorize_error`: the first matching keyword group wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorCategory {
+    SchemaMismatch,
+    AuthExpired,
+    ServerError,
+    Unknown,
+}
+
+impl ErrorCategory {
+    pub fn of(error: &str) -> ErrorCategory {
+        let text = error.to_lowercase();
+        let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+        if any(&["invalid", "schema", "field", "missing", "type"]) {
+            ErrorCategory::SchemaMismatch
+        } else if any(&["token", "expired", "unauthorized", "401"]) {
+            ErrorCategory::AuthExpired
+        } else if any(&["internal", "500", "timeout", "unavailable"]) {
+            ErrorCategory::ServerError
+        } else {
+            ErrorCategory::Unknown
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCategory::SchemaMismatch => "schema_mismatch",
+            ErrorCategory::AuthExpired => "auth_expired",
+            ErrorCategory::ServerError => "server_error",
+            ErrorCategory::Unknown => "unknown",
+        }
+    }
+
+    /// Upstream's suggested action.
+    pub fn action(self) -> &'static str {
+        match self {
+            ErrorCategory::SchemaMismatch => "Run `spec-kitty sync diagnose` to inspect invalid events",
+            ErrorCategory::AuthExpired => "Run `spec-kitty auth login` to refresh credentials",
+            ErrorCategory::ServerError => "Retry later or check server status",
+            ErrorCategory::Unknown => "Inspect the failure report for details: --report <file.json>",
+        }
+    }
+}
+
+/// One rejected event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub event_id: String,
+    pub error: String,
+    pub category: ErrorCategory,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every queued event was offered once.
+    Drained,
+    /// No server is configured.
+    NotConfigured,
+    /// No usable login for this server.
+    NotLoggedIn { detail: String },
+    /// The server refused our tokens even after a refresh, or the session expired.
+    LoginRequired { detail: String },
+    /// The server could not be reached (or kept failing) for `max_attempts` attempts.
+    Offline { detail: String },
+    /// The server refused the requests outright (403, 404, …).
+    Refused { status: u16, detail: String },
+    /// The deadline passed.
+    Deadline,
+    /// Several batches in a row got no result for any of their events.
+    Stalled,
+    /// A local problem (queue, credentials file).
+    Failed { detail: String },
+}
+
+impl StopReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StopReason::Drained => "drained",
+            StopReason::NotConfigured => "not_configured",
+            StopReason::NotLoggedIn { .. } => "not_logged_in",
+            StopReason::LoginRequired { .. } => "login_required",
+            StopReason::Offline { .. } => "offline",
+            StopReason::Refused { .. } => "refused",
+            StopReason::Deadline => "deadline",
+            StopReason::Stalled => "stalled",
+            StopReason::Failed { .. } => "failed",
+        }
+    }
+
+    /// The reason in a sentence, for people.
+    pub fn describe(&self) -> String {
+        match self {
+            StopReason::Drained => "all queued events were offered to the server".into(),
+            StopReason::NotConfigured => "no sync server is configured".into(),
+            StopReason::NotLoggedIn { detail } => format!("not logged in ({detail})"),
+            StopReason::LoginRequired { detail } => format!("login required ({detail})"),
+            StopReason::Offline { detail } => format!("the server is unreachable ({detail})"),
+            StopReason::Refused { status, detail } => format!("the server refused the request (HTTP {status}{detail})"),
+            StopReason::Deadline => "the time allowed for this sync ran out".into(),
+            StopReason::Stalled => "the server answered without results for the events sent".into(),
+            StopReason::Failed { detail } => detail.clone(),
+        }
+    }
+}
+
+/// Events found in the spool file and moved into the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolImport {
+    pub imported: usize,
+    pub duplicates: usize,
+    /// Lines that were not events; moved to `queue-spool.bad.jsonl`.
+    pub unreadable: usize,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Queued events when the run started.
+    pub total: u64,
+    pub delivered: u64,
+    pub duplicates: u64,
+    /// Rejections in this run (each also counts towards the event's dead-letter limit).
+    pub rejected: u64,
+    pub dead_lettered: u64,
+    /// Events the server did not answer for (left queued).
+    pub unanswered: u64,
+    /// Events still queued when the run ended.
+    pub remaining: u64,
+    pub batches: u64,
+    pub requests: u64,
+    pub failures: Vec<Failure>,
+    pub stop: StopReason,
+    pub spool: SpoolImport,
+}
+
+impl DeliveryReport {
+    pub fn new(total: u64, stop: StopReason) -> DeliveryReport {
+        DeliveryReport {
+            total,
+            delivered: 0,
+            duplicates: 0,
+            rejected: 0,
+            dead_lettered: 0,
+            unanswered: 0,
+            remaining: total,
+            batches: 0,
+            requests: 0,
+            failures: Vec::new(),
+            stop,
+            spool: SpoolImport::default(),
+        }
+    }
+
+    /// Rejections per category, most frequent first (upstream's summary order).
+    pub fn categories(&self) -> Vec<(ErrorCategory, u64)> {
+        let mut counts: HashMap<ErrorCategory, u64> = HashMap::new();
+        for failure in &self.failures {
+            *counts.entry(failure.category).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        counts
+    }
+}
+
+/// Progress after each settled request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub total: u64,
+    /// Events the server answered for (delivered, duplicate or rejected).
+    pub processed: u64,
+    pub delivered: u64,
+    pub batches: u64,
+}
+
+/// Delivers the queue through `endpoint`. Queue rows are only removed on `success`/`duplicate`.
+pub async fn deliver<E: Endpoint>(
+    queue: &mut OfflineQueue,
+    endpoint: &mut E,
+    options: &DeliveryOptions,
+    now_epoch: i64,
+    progress: &mut dyn FnMut(&Progress),
+) -> DeliveryReport {
+    let total = match queue.len() {
+        Ok(n) => n,
+        Err(e) => return DeliveryReport::new(0, StopReason::Failed { detail: e.to_string() }),
+    };
+    let mut run = Run {
+        queue,
+        endpoint,
+        options,
+        now_epoch,
+        report: DeliveryReport::new(total, StopReason::Drained),
+        max_events: options.max_events.clamp(1, super::config::MAX_BATCH_EVENTS),
+        max_bytes: options.max_bytes.max(1024),
+        failures_in_row: 0,
+        reauthenticated: false,
+        last_post: None,
+    };
+    let stop = run.walk(progress).await;
+    let mut report = run.report;
+    report.stop = stop;
+    report.remaining = queue.len().unwrap_or(report.remaining);
+    report
+}
+
+struct Run<'a, E> {
+    queue: &'a mut OfflineQueue,
+    endpoint: &'a mut E,
+    options: &'a DeliveryOptions,
+    now_epoch: i64,
+    report: DeliveryReport,
+    max_events: usize,
+    max_bytes: usize,
+    failures_in_row: u32,
+    /// A refresh happened since the last answered request: another 401 means the login is gone.
+    reauthenticated: bool,
+    last_post: Option<Instant>,
+}
+
+/// How the server answered for one group of events.
+enum Answer {
+    Results(HashMap<String, Verdict>),
+    TooLarge,
+    BadRequest(BadRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Delivered,
+    Duplicate,
+    Rejected(String),
+}
+
+impl<E: Endpoint> Run<'_, E> {
+    async fn walk(&mut self, progress: &mut dyn FnMut(&Progress)) -> StopReason {
+        let mut cursor: Option<QueuePosition> = None;
+        let mut idle_batches = 0;
+        self.notify(progress);
+        loop {
+            if self.past_deadline() {
+                return StopReason::Deadline;
+            }
+            let budget = self.max_bytes.saturating_sub(BODY_OVERHEAD + 2 * self.max_events);
+            let (rows, last) = match self.queue.take_batch_after(cursor, self.max_events, budget) {
+                Ok(taken) => taken,
+                Err(e) => return StopReason::Failed { detail: e.to_string() },
+            };
+            if rows.is_empty() {
+                return StopReason::Drained;
+            }
+            cursor = last;
+            let before = self.settled();
+            let outcome = self.send(rows, progress).await;
+            self.report.batches += 1;
+            self.notify(progress);
+            if let Err(stop) = outcome {
+                return stop;
+            }
+            if self.settled() == before {
+                idle_batches += 1;
+                if idle_batches >= self.options.max_idle_batches.max(1) {
+                    return StopReason::Stalled;
+                }
+            } else {
+                idle_batches = 0;
+            }
+        }
+    }
+
+    fn settled(&self) -> u64 {
+        self.report.delivered + self.report.duplicates + self.report.rejected
+    }
+
+    fn notify(&self, progress: &mut dyn FnMut(&Progress)) {
+        progress(&Progress {
+            total: self.report.total,
+            processed: self.settled(),
+            delivered: self.report.delivered + self.report.duplicates,
+            batches: self.report.batches,
+        });
+    }
+
+    /// Sends one batch, splitting it as the server requires, until every part has an answer.
+    async fn send(&mut self, rows: Vec<QueueRow>, progress: &mut dyn FnMut(&Progress)) -> Result<(), StopReason> {
+        // Rows that are not JSON objects would make the whole body invalid: reject them here.
+        let (rows, broken): (Vec<QueueRow>, Vec<QueueRow>) =
+            rows.into_iter().partition(|r| serde_json::from_str::<serde_json::Map<String, Value>>(&r.data).is_ok());
+        if !broken.is_empty() {
+            let verdict = Verdict::Rejected("the queued event is not a valid JSON object".into());
+            let verdicts = broken.iter().map(|r| (r.event_id.clone(), verdict.clone())).collect();
+            self.settle_rows(&broken, &verdicts)?;
+        }
+        let mut stack = vec![rows];
+        while let Some(mut part) = stack.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            if part.len() > self.max_events {
+                // A 413 earlier in this batch lowered the size: do not send a part known to be too big.
+                stack.push(part.split_off(self.max_events));
+            }
+            match self.post_part(&part).await? {
+                Answer::Results(verdicts) => self.settle_rows(&part, &verdicts)?,
+                Answer::TooLarge if part.len() == 1 => {
+                    let verdict = Verdict::Rejected("the event is larger than the server accepts (HTTP 413)".into());
+                    self.settle_rows(&part, &HashMap::from([(part[0].event_id.clone(), verdict)]))?;
+                }
+                Answer::TooLarge => {
+                    // Keep the smaller size for the rest of the run: the next batches would fail too.
+                    self.max_events = (part.len() / 2).max(1);
+                    self.max_bytes = (body_len(&part) / 2).max(1024);
+                    let mut first = part;
+                    let second = first.split_off(first.len() / 2);
+                    stack.push(second);
+                    stack.push(first);
+                }
+                Answer::BadRequest(bad) if part.len() == 1 => {
+                    let error = bad.error_for(&part[0].event_id);
+                    self.settle_rows(&part, &HashMap::from([(part[0].event_id.clone(), Verdict::Rejected(error))]))?;
+                }
+                Answer::BadRequest(bad) => {
+                    // Send the events the server named on their own, the rest together; without
+                    // names (or when they are wrong), bisect.
+                    let (named, rest): (Vec<QueueRow>, Vec<QueueRow>) =
+                        part.into_iter().partition(|r| bad.per_event.contains_key(&r.event_id));
+                    if !named.is_empty() && !rest.is_empty() {
+                        stack.push(rest);
+                        stack.extend(named.into_iter().rev().map(|r| vec![r]));
+                    } else {
+                        let mut first = if named.is_empty() { rest } else { named };
+                        let second = first.split_off(first.len() / 2);
+                        stack.push(second);
+                        stack.push(first);
+                    }
+                }
+            }
+            self.notify(progress);
+        }
+        Ok(())
+    }
+
+    /// Records the verdicts for `part`: acknowledged rows leave the queue, rejected ones count towards
+    /// the dead-letter limit, unanswered ones stay as they are.
+    fn settle_rows(&mut self, part: &[QueueRow], verdicts: &HashMap<String, Verdict>) -> Result<(), StopReason> {
+        let mut acknowledged = Vec::new();
+        let mut rejected = Vec::new();
+        for row in part {
+            match verdicts.get(&row.event_id) {
+                Some(Verdict::Delivered) => {
+                    self.report.delivered += 1;
+                    acknowledged.push(row.event_id.clone());
+                }
+                Some(Verdict::Duplicate) => {
+                    self.report.duplicates += 1;
+                    acknowledged.push(row.event_id.clone());
+                }
+                Some(Verdict::Rejected(error)) => rejected.push((row.event_id.clone(), error.clone())),
+                None => self.report.unanswered += 1,
+            }
+        }
+        let failed = |e: QueueError| StopReason::Failed { detail: e.to_string() };
+        if !acknowledged.is_empty() {
+            self.queue.acknowledge(&acknowledged).map_err(failed)?;
+        }
+        if !rejected.is_empty() {
+            let outcome = self.queue.reject(&rejected, self.now_epoch).map_err(failed)?;
+            self.report.dead_lettered += outcome.dead_lettered as u64;
+            self.report.rejected += rejected.len() as u64;
+            self.report.failures.extend(rejected.into_iter().map(|(event_id, error)| Failure {
+                category: ErrorCategory::of(&error),
+                event_id,
+                error,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Posts one part until the server gives an answer about its events (or the run must stop).
+    async fn post_part(&mut self, part: &[QueueRow]) -> Result<Answer, StopReason> {
+        let body = gzip(&body(part)).map_err(|e| StopReason::Failed { detail: format!("cannot compress: {e}") })?;
+        loop {
+            self.wait_for_spacing().await?;
+            let timeout =
+                self.time_left().map_or(self.options.request_timeout, |left| left.min(self.options.request_timeout));
+            if timeout.is_zero() {
+                return Err(StopReason::Deadline);
+            }
+            self.last_post = Some(Instant::now());
+            self.report.requests += 1;
+            // The endpoint applies the timeout to the request; this one also covers a token refresh.
+            let reply = match tokio::time::timeout(timeout, self.endpoint.post(&body, timeout)).await {
+                Err(_) if self.past_deadline() => return Err(StopReason::Deadline),
+                Err(_) => Err(PostError::Transport("timed out".into())),
+                Ok(reply) => reply,
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(PostError::Transport(detail)) => {
+                    self.pause_after_failure(detail, None).await?;
+                    continue;
+                }
+                Err(PostError::Auth(error)) => {
+                    self.after_auth_error(error).await?;
+                    continue;
+                }
+            };
+            match reply.status {
+                200..=299 => match parse_results(&reply.body) {
+                    Ok(verdicts) => {
+                        self.answered();
+                        return Ok(Answer::Results(verdicts));
+                    }
+                    Err(problem) => self.pause_after_failure(problem, None).await?,
+                },
+                400 | 422 => {
+                    self.answered();
+                    return Ok(Answer::BadRequest(parse_bad_request(&reply.body, reply.status)));
+                }
+                413 => {
+                    self.answered();
+                    return Ok(Answer::TooLarge);
+                }
+                401 => {
+                    if self.reauthenticated {
+                        return Err(StopReason::LoginRequired {
+                            detail: "the server refused a freshly refreshed token (HTTP 401)".into(),
+                        });
+                    }
+                    self.reauthenticated = true;
+                    if let Err(error) = self.endpoint.reauthenticate().await {
+                        self.reauthenticated = false;
+                        self.after_auth_error(error).await?;
+                    }
+                }
+                429 => self.pause_after_failure("rate limited (HTTP 429)".into(), reply.retry_after).await?,
+                408 | 500 | 502..=504 | 506..=599 => {
+                    self.pause_after_failure(format!("HTTP {}", reply.status), reply.retry_after).await?
+                }
+                status => {
+                    let detail = match status {
+                        403 => ": permission denied; check your team membership for this project".to_owned(),
+                        404 => ": no batch endpoint at this URL; check the server URL".to_owned(),
+                        _ => String::new(),
+                    };
+                    return Err(StopReason::Refused { status, detail });
+                }
+            }
+        }
+    }
+
+    /// The server answered about the events: the failure streak and the refresh allowance reset.
+    fn answered(&mut self) {
+        self.failures_in_row = 0;
+        self.reauthenticated = false;
+    }
+
+    async fn after_auth_error(&mut self, error: AuthError) -> Result<(), StopReason> {
+        match error {
+            e if e.is_transient() => self.pause_after_failure(e.to_string(), None).await,
+            e @ (AuthError::SessionExpired | AuthError::NotLoggedIn | AuthError::OtherServer { .. }) => {
+                Err(StopReason::LoginRequired { detail: e.to_string() })
+            }
+            e
+            @ (AuthError::InvalidCredentials | AuthError::UnexpectedStatus { .. } | AuthError::InvalidResponse(_)) => {
+                Err(StopReason::LoginRequired { detail: e.to_string() })
+            }
+            e => Err(StopReason::Failed { detail: e.to_string() }),
+        }
+    }
+
+    /// Counts a failed attempt and waits before the next one (the server's `Retry-After` when given,
+    /// else exponential backoff with jitter); gives up after `max_attempts` in a row.
+    async fn pause_after_failure(&mut self, detail: String, retry_after: Option<Duration>) -> Result<(), StopReason> {
+        self.failures_in_row += 1;
+        if self.failures_in_row >= self.options.max_attempts.max(1) {
+            return Err(StopReason::Offline {
+                detail: format!("{detail}; gave up after {} attempts in a row", self.failures_in_row),
+            });
+        }
+        let wait = match retry_after {
+            // Honour the server, within reason: a confused server must not park us for hours.
+            Some(wait) => wait.min(Duration::from_secs(300)),
+            None => jittered(backoff(self.options.backoff_base, self.options.backoff_cap, self.failures_in_row)),
+        };
+        if self.time_left().is_some_and(|left| left <= wait) {
+            return Err(StopReason::Deadline);
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    async fn wait_for_spacing(&self) -> Result<(), StopReason> {
+        let Some(last) = self.last_post else { return Ok(()) };
+        let ready = last + self.options.spacing;
+        if self.options.deadline.is_some_and(|deadline| ready >= deadline) {
+            return Err(StopReason::Deadline);
+        }
+        tokio::time::sleep_until(ready).await;
+        Ok(())
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        self.options.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.time_left().is_some_and(|left| left.is_zero())
+    }
+}
+
+/// `base · 2^(attempt-1)`, capped.
+fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(cap)
+}
+
+/// "Equal jitter": somewhere in [wait/2, wait], so clients that failed together do not retry together.
+fn jittered(wait: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let fraction = (hasher.finish() % 1000) as u32;
+    wait / 2 + (wait / 2) * fraction / 1000
+}
+
+/// `{"events": [<row>, <row>]}` with the rows exactly as queued.
+fn body(rows: &[QueueRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body_len(rows));
+    out.extend_from_slice(b"{\"events\": [");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(row.data.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn body_len(rows: &[QueueRow]) -> usize {
+    BODY_OVERHEAD + rows.iter().map(|r| r.data.len() + 2).sum::<usize>()
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    // Fast compression: JSON events shrink ~8× even at level 1, and throughput matters more.
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+/// `{"results": [{"event_id", "status", "error"?, "error_message"?}]}`. Results for ids not sent are
+/// ignored by the caller; a repeated id keeps its first result.
+fn parse_results(body: &[u8]) -> Result<HashMap<String, Verdict>, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| "the server's answer is not JSON".to_owned())?;
+    let results = value.get("results").and_then(Value::as_array).ok_or("the server's answer has no results list")?;
+    let mut verdicts = HashMap::with_capacity(results.len());
+    for result in results {
+        let Some(id) = result.get("event_id").and_then(Value::as_str) else { continue };
+        let status = result.get("status").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+        let verdict = match status.as_str() {
+            "success" | "accepted" | "warning" | "skipped" => Verdict::Delivered,
+            "duplicate" => Verdict::Duplicate,
+            _ => Verdict::Rejected(
+                ["error_message", "error"]
+                    .iter()
+                    .find_map(|k| result.get(*k).filter(|v| !v.is_null()).map(text_of))
+                    .unwrap_or_else(|| "Unknown error".to_owned()),
+            ),
+        };
+        verdicts.entry(id.to_owned()).or_insert(verdict);
+    }
+    Ok(verdicts)
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A whole-batch 400: `{"error": str, "details": [ {event_id, error|reason} ] | str}`.
+#[derive(Debug, Clone, Default)]
+struct BadRequest {
+    error: String,
+    per_event: HashMap<String, String>,
+}
+
+impl BadRequest {
+    fn error_for(&self, event_id: &str) -> String {
+        self.per_event.get(event_id).cloned().unwrap_or_else(|| self.error.clone())
+    }
+}
+
+fn parse_bad_request(body: &[u8], status: u16) -> BadRequest {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        // Not JSON: keep a short, printable excerpt of what the server said.
+        let text: String = String::from_utf8_lossy(body).chars().filter(|c| !c.is_control()).take(200).collect();
+        let error = if text.trim().is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {text}") };
+        return BadRequest { error, per_event: HashMap::new() };
+    };
+    let mut error = value.get("error").map(text_of).unwrap_or_else(|| format!("HTTP {status}"));
+    let mut details = value.get("details").cloned().unwrap_or(Value::Null);
+    if let Value::String(text) = &details {
+        match serde_json::from_str::<Value>(text) {
+            Ok(list @ Value::Array(_)) => details = list,
+            _ => error = format!("{error}\nDetails: {text}"),
+        }
+    }
+    let per_event = details
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| {
+                    let id = item.get("event_id")?.as_str()?;
+                    let text = item.get("error").or_else(|| item.get("reason")).map(text_of)?;
+                    Some((id.to_owned(), text))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    BadRequest { error, per_event }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot read the spool file {}: {source}", path.display())]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Moves events from `queue-spool.jsonl` (written when the queue was unusable) into the queue, then
+/// empties the file. The spool's own lock is held throughout, so an event appended meanwhile waits
+/// and is not truncated away. If the queue is full, the file is kept whole (re-importing is harmless:
+/// queued ids are ignored).
+pub fn import_spool(home: &Path, queue: &mut OfflineQueue, now_epoch: i64) -> Result<SpoolImport, SpoolError> {
+    let path = home.join(SPOOL_FILE);
+    let io = |source| SpoolError::Io { path: path.clone(), source };
+    let mut file = match std::fs::OpenOptions::new().read(true).write(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SpoolImport::default()),
+        Err(e) => return Err(io(e)),
+    };
+    file.lock().map_err(io)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io)?;
+    let mut events = Vec::new();
+    let mut bad = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match spooled_event(line) {
+            Some(event) => events.push(event),
+            None => {
+                bad.push_str(line);
+                bad.push('\n');
+            }
+        }
+    }
+    let mut import = SpoolImport::default();
+    if !events.is_empty() {
+        let outcome = queue.enqueue(&events, now_epoch)?;
+        import.imported = outcome.inserted;
+        import.duplicates = outcome.duplicates;
+        if outcome.dropped > 0 {
+            return Ok(import);
+        }
+    }
+    if !bad.is_empty() {
+        let bad_path = home.join("queue-spool.bad.jsonl");
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&bad_path).map_err(io)?;
+        log.write_all(bad.as_bytes()).map_err(io)?;
+        import.unreadable = bad.lines().count();
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    Ok(import)
+}
+
+fn spooled_event(line: &str) -> Option<QueuedEvent> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    Some(QueuedEvent {
+        event_id: value.get("event_id")?.as_str()?.to_owned(),
+        event_type: value.get("event_type")?.as_str()?.to_owned(),
+        lamport_clock: value.get("lamport_clock").and_then(Value::as_u64).unwrap_or(0),
+        data: line.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::queue::QueueLimits;
+    use flate2::read::GzDecoder;
+
+    fn queue(dir: &Path, n: usize, max_rejections: u32) -> OfflineQueue {
+        let limits = QueueLimits { max_rejections, ..QueueLimits::default() };
+        let mut q = OfflineQueue::open(&dir.join("queue.db"), limits).unwrap();
+        let events: Vec<QueuedEvent> = (0..n)
+            .map(|i| {
+                let id = format!("01KHRH{i:020}");
+                QueuedEvent {
+                    data: format!("{{\"event_id\": \"{id}\", \"event_type\": \"HistoryAdded\", \"n\": {i}}}"),
+                    event_id: id,
+                    event_type: "HistoryAdded".into(),
+                    lamport_clock: i as u64,
+                }
+            })
+            .collect();
+        q.enqueue(&events, 1).unwrap();
+        q
+    }
+
+    /// A scripted server: `answer` sees the event ids of each request and the request number.
+    struct Fake<F> {
+        answer: F,
+        requests: usize,
+        refreshes: usize,
+        refresh_fails: bool,
+    }
+
+    impl<F: FnMut(&[String], usize) -> Result<Reply, PostError>> Fake<F> {
+        fn new(answer: F) -> Self {
+            Fake { answer, requests: 0, refreshes: 0, refresh_fails: false }
+        }
+    }
+
+    impl<F: FnMut(&[String], usize) -> Result<Reply, PostError>> Endpoint for Fake<F> {
+        async fn post(&mut self, gzipped: &[u8], _timeout: Duration) -> Result<Reply, PostError> {
+            let mut text = String::new();
+            GzDecoder::new(gzipped).read_to_string(&mut text).unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap();
+            let ids: Vec<String> =
+                body["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect();
+            self.requests += 1;
+            (self.answer)(&ids, self.requests)
+        }
+
+        async fn reauthenticate(&mut self) -> Result<(), AuthError> {
+            self.refreshes += 1;
+            if self.refresh_fails { Err(AuthError::SessionExpired) } else { Ok(()) }
+        }
+    }
+
+    fn reply(status: u16, body: Value) -> Result<Reply, PostError> {
+        Ok(Reply { status, retry_after: None, body: body.to_string().into_bytes() })
+    }
+
+    fn results(ids: &[String], status: impl Fn(&str) -> &'static str) -> Result<Reply, PostError> {
+        let results: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"event_id": id, "status": status(id), "error": "invalid field lamport"}))
+            .collect();
+        reply(200, json!({ "results": results }))
+    }
+
+    fn fast() -> DeliveryOptions {
+        DeliveryOptions {
+            backoff_base: Duration::from_millis(1),
+            backoff_cap: Duration::from_millis(4),
+            ..Default::default()
+        }
+    }
+
+    async fn run<F: FnMut(&[String], usize) -> Result<Reply, PostError>>(
+        q: &mut OfflineQueue,
+        fake: &mut Fake<F>,
+        options: &DeliveryOptions,
+    ) -> DeliveryReport {
+        deliver(q, fake, options, 100, &mut |_| {}).await
+    }
+
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn batches_by_count_and_acknowledges_success_and_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 2500, 5);
+        let mut sizes = Vec::new();
+        let mut fake = Fake::new(|ids: &[String], _| {
+            sizes.push(ids.len());
+            results(ids, |id| if id.ends_with('7') { "duplicate" } else { "success" })
+        });
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!(report.stop, StopReason::Drained);
+        assert_eq!((report.delivered + report.duplicates, report.duplicates, report.remaining), (2500, 250, 0));
+        assert_eq!(sizes, [1000, 1000, 500]);
+        assert!(q.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_limits_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 100, 5);
+        let mut sizes = Vec::new();
+        let mut fake = Fake::new(|ids: &[String], _| {
+            sizes.push(ids.len());
+            results(ids, |_| "success")
+        });
+        let report = run(&mut q, &mut fake, &DeliveryOptions { max_bytes: 2000, ..fast() }).await;
+        assert_eq!(report.delivered, 100);
+        assert!(sizes.iter().all(|&n| n * 70 <= 2000), "{sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn rejections_count_towards_dead_letters_without_blocking_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 30, 2);
+        let poison = "01KHRH00000000000000000003".to_owned();
+        let mut fake =
+            Fake::new(|ids: &[String], _| results(ids, |id| if id.ends_with("03") { "rejected" } else { "success" }));
+        let first = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((first.delivered, first.rejected, first.dead_lettered, first.remaining), (29, 1, 0, 1));
+        assert_eq!(first.failures[0].event_id, poison);
+        assert_eq!(first.failures[0].category, ErrorCategory::SchemaMismatch);
+        let second = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((second.rejected, second.dead_lettered, second.remaining), (1, 1, 0));
+        assert_eq!(q.dead_letters().unwrap()[0].1.as_deref(), Some("invalid field lamport"));
+    }
+
+    #[tokio::test]
+    async fn missing_results_never_loop_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 5000, 5);
+        let mut fake = Fake::new(|_: &[String], _| reply(200, json!({"results": []})));
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!(report.stop, StopReason::Stalled);
+        assert_eq!((fake.requests, report.remaining, report.unanswered), (3, 5000, 3000));
+        // Partly answered batches make progress; the run still ends after one pass.
+        let mut fake = Fake::new(|ids: &[String], _| results(&ids[..1], |_| "success"));
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((report.stop, report.delivered, fake.requests), (StopReason::Drained, 5, 5));
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_400_is_split_until_the_poison_is_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 1000, 5);
+        let poison = "01KHRH00000000000000000500";
+        for named in [true, false] {
+            let mut fake = Fake::new(|ids: &[String], _| {
+                if ids.iter().any(|id| id == poison) {
+                    let details =
+                        if named { json!([{"event_id": poison, "error": "invalid lane"}]) } else { json!("bad") };
+                    reply(400, json!({"error": "Batch validation failed", "details": details}))
+                } else {
+                    results(ids, |_| "success")
+                }
+            });
+            let report = run(&mut q, &mut fake, &fast()).await;
+            assert_eq!(report.stop, StopReason::Drained);
+            assert_eq!((report.rejected, report.remaining), (1, 1));
+            let error = &report.failures[0].error;
+            if named {
+                assert_eq!(error, "invalid lane");
+                assert_eq!(fake.requests, 3, "the whole batch, the rest, the named event");
+            } else {
+                assert_eq!(error, "Batch validation failed\nDetails: bad");
+                assert!(fake.requests <= 2 * 10 + 1, "bisection: {}", fake.requests);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_413_halves_the_batch_for_the_rest_of_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 2000, 5);
+        let mut sizes = Vec::new();
+        let mut fake = Fake::new(|ids: &[String], _| {
+            sizes.push(ids.len());
+            if ids.len() > 300 {
+                reply(413, json!({"error": "payload_too_large"}))
+            } else {
+                results(ids, |_| "success")
+            }
+        });
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((report.stop, report.delivered), (StopReason::Drained, 2000));
+        assert_eq!(&sizes[..4], [1000, 500, 250, 250]);
+        assert!(sizes[4..].iter().all(|&n| n <= 250), "{sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn one_refresh_per_401_then_login_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 10, 5);
+        let mut fake =
+            Fake::new(|ids: &[String], n| if n == 1 { reply(401, json!({})) } else { results(ids, |_| "success") });
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((report.stop, report.delivered, fake.refreshes), (StopReason::Drained, 10, 1));
+
+        let mut q = queue(dir.path(), 10, 5);
+        let mut fake = Fake::new(|_: &[String], _| reply(401, json!({})));
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert!(matches!(report.stop, StopReason::LoginRequired { .. }), "{:?}", report.stop);
+        assert_eq!((fake.requests, fake.refreshes, report.remaining), (2, 1, 10));
+
+        let mut fake = Fake::new(|_: &[String], _| reply(401, json!({})));
+        fake.refresh_fails = true;
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert!(matches!(report.stop, StopReason::LoginRequired { .. }));
+        assert_eq!(q.len().unwrap(), 10, "nothing counted as rejected");
+        assert_eq!(q.take_batch(1, usize::MAX).unwrap()[0].retry_count, 0);
+    }
+
+    #[tokio::test]
+    async fn transient_failures_back_off_then_give_up_without_touching_retry_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 10, 5);
+        let mut fake = Fake::new(|ids: &[String], n| match n {
+            1 => reply(503, json!({})),
+            2 => Err(PostError::Transport("connection reset".into())),
+            3 => Ok(Reply { status: 429, retry_after: Some(Duration::from_millis(5)), body: Vec::new() }),
+            _ => results(ids, |_| "success"),
+        });
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((report.stop, report.delivered, report.requests), (StopReason::Drained, 10, 4));
+
+        let mut q = queue(dir.path(), 10, 5);
+        let mut fake = Fake::new(|_: &[String], _| Err(PostError::Transport("connection refused".into())));
+        let report = run(&mut q, &mut fake, &DeliveryOptions { max_attempts: 3, ..fast() }).await;
+        match &report.stop {
+            StopReason::Offline { detail } => assert!(detail.contains("connection refused"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((fake.requests, report.remaining), (3, 10));
+        assert_eq!(q.take_batch(1, usize::MAX).unwrap()[0].retry_count, 0);
+    }
+
+    #[tokio::test]
+    async fn the_deadline_ends_a_hanging_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 10, 5);
+        struct Hang;
+        impl Endpoint for Hang {
+            async fn post(&mut self, _: &[u8], _: Duration) -> Result<Reply, PostError> {
+                std::future::pending().await
+            }
+            async fn reauthenticate(&mut self) -> Result<(), AuthError> {
+                Ok(())
+            }
+        }
+        let start = std::time::Instant::now();
+        let options = DeliveryOptions { deadline: Some(Instant::now() + Duration::from_millis(200)), ..fast() };
+        let report = deliver(&mut q, &mut Hang, &options, 0, &mut |_| {}).await;
+        assert_eq!(report.stop, StopReason::Deadline);
+        assert!(start.elapsed() < Duration::from_millis(600), "{:?}", start.elapsed());
+        assert_eq!(report.remaining, 10);
+    }
+
+    #[tokio::test]
+    async fn unparseable_rows_are_rejected_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 3, 1);
+        q.enqueue(
+            &[QueuedEvent { event_id: "X".into(), event_type: "T".into(), data: "{not json".into(), lamport_clock: 0 }],
+            1,
+        )
+        .unwrap();
+        let mut fake = Fake::new(|ids: &[String], _| results(ids, |_| "success"));
+        let report = run(&mut q, &mut fake, &fast()).await;
+        assert_eq!((report.delivered, report.rejected, report.dead_lettered, report.remaining), (3, 1, 1, 0));
+    }
+
+    #[test]
+    fn categories_follow_upstreams_keywords() {
+        assert_eq!(ErrorCategory::of("Missing field wp_id"), ErrorCategory::SchemaMismatch);
+        assert_eq!(ErrorCategory::of("Token expired"), ErrorCategory::AuthExpired);
+        assert_eq!(ErrorCategory::of("Internal server error"), ErrorCategory::ServerError);
+        assert_eq!(ErrorCategory::of("nope"), ErrorCategory::Unknown);
+    }
+
+    #[test]
+    fn the_spool_moves_into_the_queue_and_is_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 0, 5);
+        std::fs::write(
+            dir.path().join(SPOOL_FILE),
+            "{\"event_id\": \"01A\", \"event_type\": \"HistoryAdded\", \"lamport_clock\": 4}\nnot json\n\n",
+        )
+        .unwrap();
+        let import = import_spool(dir.path(), &mut q, 5).unwrap();
+        assert_eq!(import, SpoolImport { imported: 1, duplicates: 0, unreadable: 1 });
+        assert_eq!(std::fs::read_to_string(dir.path().join(SPOOL_FILE)).unwrap(), "");
+        assert_eq!(std::fs::read_to_string(dir.path().join("queue-spool.bad.jsonl")).unwrap(), "not json\n");
+        assert_eq!(q.len().unwrap(), 1);
+        assert_eq!(import_spool(dir.path(), &mut q, 5).unwrap(), SpoolImport::default());
+    }
+}

@@ -1,0 +1,242 @@
+//! The entry points commands call: `sync now`, the exit flush of short commands, and login. They
+//! resolve the environment (home, config, server URL, credentials, CA file), run the async core on a
+//! small runtime, and record the outcome in the state file. Nothing here prints.
+
+use super::auth::{self, AuthError, CredentialStore, Credentials, Secret, Session};
+use super::config::{BACKGROUND_BATCH_INTERVAL, ConfigError, UserConfig};
+use super::delivery::{self, DeliveryOptions, DeliveryReport, HttpEndpoint, Progress, SpoolError, StopReason};
+use super::emit::QUEUE_FILE;
+use super::http::{self, HttpError, HttpSettings, ServerUrl, UrlError};
+use super::queue::{OfflineQueue, QueueError};
+use super::state::{Attempt, SyncState};
+use crate::context::Context;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Connecting to a healthy server takes milliseconds; one that needs longer is treated as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Serialises exit flushes: when one process is already delivering, the others need not.
+const FLUSH_LOCK_FILE: &str = "sync.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("no home directory for spec-kitty's state (set HOME or SPEC_KITTY_HOME)")]
+    NoHome,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("no sync server is configured")]
+    NotConfigured,
+}
+
+/// Options of an explicit `sync now`.
+#[derive(Debug, Clone, Default)]
+pub struct SyncNowOptions {
+    /// Spacing between requests; default: `[sync] batch_interval_ms`, else none.
+    pub spacing: Option<Duration>,
+    /// Give up (events stay queued) after this long.
+    pub timeout: Option<Duration>,
+}
+
+fn home(ctx: &Context) -> Result<&Path, RunnerError> {
+    ctx.home.as_deref().ok_or(RunnerError::NoHome)
+}
+
+/// `$SPEC_KITTY_SAAS_URL`, else `[sync] server_url`, checked against the URL policy.
+pub fn server(ctx: &Context, config: &UserConfig) -> Result<Option<ServerUrl>, UrlError> {
+    super::server_url(ctx, config).map(|url| ServerUrl::parse(&url)).transpose()
+}
+
+/// `$SPEC_KITTY_CA_FILE`, else `[sync] ca_file` (relative paths are relative to the spec-kitty home).
+pub fn ca_file(ctx: &Context, config: &UserConfig) -> Option<PathBuf> {
+    match (&ctx.ca_file_override, &config.sync.ca_file, &ctx.home) {
+        (Some(path), _, _) => Some(path.clone()),
+        (None, Some(path), Some(home)) => Some(home.join(path)),
+        (None, Some(path), None) => Some(path.clone()),
+        (None, None, _) => None,
+    }
+}
+
+fn client(
+    ctx: &Context,
+    config: &UserConfig,
+    connect: Duration,
+    request: Duration,
+) -> Result<reqwest::Client, HttpError> {
+    http::client(&HttpSettings { ca_file: ca_file(ctx, config), connect_timeout: connect, request_timeout: request })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, RunnerError> {
+    http::runtime().map_err(RunnerError::Runtime)
+}
+
+/// Logs in to the configured server and stores the credentials.
+pub fn login(ctx: &Context, username: &str, password: &Secret) -> Result<(ServerUrl, Credentials), RunnerError> {
+    let home = home(ctx)?;
+    let config = UserConfig::load(home)?;
+    let server = server(ctx, &config)?.ok_or(RunnerError::NotConfigured)?;
+    let http = client(ctx, &config, CONNECT_TIMEOUT, config.request_timeout())?;
+    let store = CredentialStore::new(home);
+    let credentials = runtime()?.block_on(auth::login(&http, &server, &store, username, password, ctx.clock))?;
+    // A new login is a new chance: forget the backoff a lost session may have left behind.
+    let mut state = SyncState::load(home);
+    if state.backoff_until.is_some() {
+        state.backoff_until = None;
+        state.consecutive_failures = 0;
+        let _ = state.save(home);
+    }
+    Ok((server, credentials))
+}
+
+/// Deletes the stored credentials; returns them (for "Cleared credentials for: …") when there were any.
+pub fn logout(ctx: &Context) -> Result<Option<Credentials>, RunnerError> {
+    let store = CredentialStore::new(home(ctx)?);
+    let lock = store.lock_blocking(auth::LOCK_TIMEOUT)?;
+    let credentials = lock.load()?;
+    lock.clear()?;
+    Ok(credentials)
+}
+
+/// The stored credentials, if any.
+pub fn credentials(ctx: &Context) -> Result<Option<Credentials>, RunnerError> {
+    Ok(CredentialStore::new(home(ctx)?).load()?)
+}
+
+/// Delivers the whole queue now (`spec-kitty sync now`).
+pub fn sync_now(
+    ctx: &Context,
+    options: &SyncNowOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<DeliveryReport, RunnerError> {
+    let home = home(ctx)?;
+    let config = UserConfig::load(home)?;
+    let mut queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits())?;
+    let spool = delivery::import_spool(home, &mut queue, ctx.now().timestamp())?;
+    let total = queue.len()?;
+    let early = |stop| DeliveryReport { spool: spool.clone(), ..DeliveryReport::new(total, stop) };
+    if total == 0 {
+        return Ok(early(StopReason::Drained));
+    }
+    let Some(server) = server(ctx, &config)? else {
+        return Ok(early(StopReason::NotConfigured));
+    };
+    let http = client(ctx, &config, CONNECT_TIMEOUT, config.request_timeout())?;
+    let session = match Session::open(http, server, CredentialStore::new(home), ctx.clock) {
+        Ok(session) => session,
+        Err(e @ (AuthError::NotLoggedIn | AuthError::OtherServer { .. })) => {
+            return Ok(early(StopReason::NotLoggedIn { detail: e.to_string() }));
+        }
+        Err(e @ AuthError::SessionExpired) => return Ok(early(StopReason::LoginRequired { detail: e.to_string() })),
+        Err(e) => return Err(e.into()),
+    };
+    let runtime = runtime()?;
+    let delivery_options = DeliveryOptions {
+        max_events: config.batch_max_events(),
+        max_bytes: config.batch_max_bytes(),
+        spacing: options.spacing.or(config.batch_interval()).unwrap_or(Duration::ZERO),
+        request_timeout: config.request_timeout(),
+        ..DeliveryOptions::default()
+    };
+    let mut report = runtime.block_on(async {
+        let options =
+            DeliveryOptions { deadline: options.timeout.map(|t| tokio::time::Instant::now() + t), ..delivery_options };
+        let mut endpoint = HttpEndpoint::new(session);
+        delivery::deliver(&mut queue, &mut endpoint, &options, ctx.now().timestamp(), progress).await
+    });
+    // Do not wait for connection tasks (or a stuck DNS lookup) to wind down.
+    runtime.shutdown_background();
+    report.spool = spool;
+    record(home, &report, ctx);
+    Ok(report)
+}
+
+/// The default spacing of background delivery (one batch per 5 s, FR-033) unless configured.
+pub fn background_spacing(config: &UserConfig) -> Duration {
+    config.batch_interval().unwrap_or(BACKGROUND_BATCH_INTERVAL)
+}
+
+/// After a workflow command queued events: deliver what is queued within `[sync] exit_flush_ms`
+/// (default 2 s), if a server is configured, we are logged in to it, and the last attempts did not
+/// put us in a backoff window. Never fails and never prints; a failure only extends the backoff.
+pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
+    let started = std::time::Instant::now();
+    if ctx.sync_events_disabled {
+        return None;
+    }
+    let home = ctx.home.as_deref()?;
+    let config = UserConfig::load(home).ok()?;
+    let budget = config.exit_flush_budget();
+    if !config.sync.events || budget.is_zero() {
+        return None;
+    }
+    let server = server(ctx, &config).ok()??;
+    let store = CredentialStore::new(home);
+    let credentials = store.load().ok()??;
+    if !credentials.issued_by(&server) || !credentials.is_authenticated(ctx.now()) {
+        return None;
+    }
+    if SyncState::load(home).in_backoff(ctx.now()) {
+        return None;
+    }
+    let _flushing = try_lock(&home.join(FLUSH_LOCK_FILE))?;
+    let mut queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits()).ok()?;
+    let spool = delivery::import_spool(home, &mut queue, ctx.now().timestamp()).unwrap_or_default();
+    if queue.is_empty().ok()? {
+        return None;
+    }
+    let left = budget.checked_sub(started.elapsed())?;
+    let http = client(ctx, &config, left.min(CONNECT_TIMEOUT), left).ok()?;
+    let session = Session::open(http, server, store, ctx.clock).ok()?;
+    let runtime = runtime().ok()?;
+    let report = runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + left;
+        let options = DeliveryOptions {
+            max_events: config.batch_max_events(),
+            max_bytes: config.batch_max_bytes(),
+            deadline: Some(deadline),
+            request_timeout: left,
+            // One failure is enough to know the server is not there right now; the backoff in the
+            // state file keeps the next commands from trying again straight away.
+            max_attempts: 1,
+            ..DeliveryOptions::default()
+        };
+        let mut endpoint = HttpEndpoint::new(session);
+        let mut quiet = |_: &Progress| {};
+        let run = delivery::deliver(&mut queue, &mut endpoint, &options, ctx.now().timestamp(), &mut quiet);
+        // `deliver` honours the deadline itself; this guard covers anything that might not.
+        tokio::time::timeout_at(deadline + Duration::from_millis(50), run).await.ok()
+    });
+    runtime.shutdown_background();
+    let mut report = report.unwrap_or_else(|| DeliveryReport::new(0, StopReason::Deadline));
+    report.spool = spool;
+    record(home, &report, ctx);
+    Some(report)
+}
+
+/// Records an attempt that reached (or failed to reach) the server in the state file.
+fn record(home: &Path, report: &DeliveryReport, ctx: &Context) {
+    let attempt = match &report.stop {
+        StopReason::NotConfigured | StopReason::NotLoggedIn { .. } => return,
+        StopReason::Drained => Attempt::Reached { delivered: report.delivered + report.duplicates },
+        other => Attempt::Failed { category: other.as_str().to_owned(), detail: other.describe() },
+    };
+    SyncState::update(home, &attempt, ctx.now());
+}
+
+/// An exclusive lock without waiting; `None` when someone else holds it.
+fn try_lock(path: &Path) -> Option<std::fs::File> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
+    file.try_lock().ok()?;
+    Some(file)
+}
