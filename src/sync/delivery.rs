@@ -520,21 +520,25 @@ impl<E: Endpoint> Run<'_, E> {
         let body = gzip(&body(part)).map_err(|e| StopReason::Failed { detail: format!("cannot compress: {e}") })?;
         loop {
             self.wait_for_spacing().await?;
-            let timeout =
-                self.time_left().map_or(self.options.request_timeout, |left| left.min(self.options.request_timeout));
+            let left = self.time_left();
+            let timeout = left.map_or(self.options.request_timeout, |left| left.min(self.options.request_timeout));
             if timeout.is_zero() {
                 return Err(StopReason::Deadline);
             }
+            // When the deadline is what bounds this request, running out of time is the deadline.
+            let bounded_by_deadline = left.is_some_and(|left| left <= self.options.request_timeout);
             self.last_post = Some(Instant::now());
             self.report.requests += 1;
             // The endpoint applies the timeout to the request; this one also covers a token refresh.
             let reply = match tokio::time::timeout(timeout, self.endpoint.post(&body, timeout)).await {
-                Err(_) if self.past_deadline() => return Err(StopReason::Deadline),
                 Err(_) => Err(PostError::Transport("timed out".into())),
                 Ok(reply) => reply,
             };
             let reply = match reply {
                 Ok(reply) => reply,
+                Err(PostError::Transport(_)) if bounded_by_deadline && self.nearly_past_deadline() => {
+                    return Err(StopReason::Deadline);
+                }
                 Err(PostError::Transport(detail)) => {
                     self.pause_after_failure(detail, None).await?;
                     continue;
@@ -614,7 +618,10 @@ impl<E: Endpoint> Run<'_, E> {
         self.failures_in_row += 1;
         if self.failures_in_row >= self.options.max_attempts.max(1) {
             return Err(StopReason::Offline {
-                detail: format!("{detail}; gave up after {} attempts in a row", self.failures_in_row),
+                detail: match self.failures_in_row {
+                    1 => detail,
+                    n => format!("{detail}; gave up after {n} attempts in a row"),
+                },
             });
         }
         let wait = match retry_after {
@@ -641,6 +648,11 @@ impl<E: Endpoint> Run<'_, E> {
 
     fn time_left(&self) -> Option<Duration> {
         self.options.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Within timer precision of the deadline.
+    fn nearly_past_deadline(&self) -> bool {
+        self.time_left().is_some_and(|left| left < Duration::from_millis(20))
     }
 
     fn past_deadline(&self) -> bool {
