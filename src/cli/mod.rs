@@ -82,13 +82,27 @@ pub struct CompletionsArgs {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    run_then(cli, |_| {})
+}
+
+/// Runs a parsed command line and hands its result to `report` (main prints errors there) before the
+/// exit flush: events the command queued get a short, bounded chance to reach the server, and the user
+/// does not wait for that to see the outcome.
+pub fn run_then(cli: Cli, report: impl FnOnce(&Result<(), CliError>)) -> Result<(), CliError> {
     if let Command::Completions(args) = &cli.command {
         clap_complete::generate(args.shell, &mut Cli::command(), "spec-kitty", &mut std::io::stdout());
         return Ok(());
     }
-    let ctx = Context::from_env(cli.directory.as_deref())?;
+    let ctx = match Context::from_env(cli.directory.as_deref()) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            let result = Err(e.into());
+            report(&result);
+            return result;
+        }
+    };
     let result = dispatch(&ctx, cli.command);
-    // Events the command queued get a short, bounded chance to reach the server before we exit.
+    report(&result);
     common::exit_flush(&ctx);
     result
 }

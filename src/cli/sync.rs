@@ -303,7 +303,7 @@ fn exit_code(report: &DeliveryReport) -> u8 {
         | StopReason::Refused { .. }
         | StopReason::Deadline => EXIT_UNDELIVERED,
         StopReason::Stalled => EXIT_REJECTED,
-        StopReason::Drained if report.rejected > 0 || report.unanswered > 0 => EXIT_REJECTED,
+        StopReason::Drained if report.rejected > 0 || report.unanswered > 0 || report.held_back > 0 => EXIT_REJECTED,
         StopReason::Drained => 0,
     }
 }
@@ -320,6 +320,13 @@ fn outcome_error(report: &DeliveryReport) -> CliError {
             if report.unanswered > 0 || report.stop == StopReason::Stalled {
                 parts.push(format!("the server did not answer for {} event(s)", report.unanswered));
             }
+            if report.held_back > 0 {
+                parts.push(format!(
+                    "{} event(s) belong to another team's login ({}) and were not sent with this one",
+                    report.held_back,
+                    teams(report)
+                ));
+            }
             let mut error = CliError::failure(parts.join("; "));
             if report.dead_lettered > 0 {
                 error = error.hint(format!(
@@ -329,6 +336,10 @@ fn outcome_error(report: &DeliveryReport) -> CliError {
             }
             if report.remaining > 0 {
                 error = error.hint(format!("{safe}; the next `spec-kitty sync now` retries them"));
+            }
+            if report.held_back > 0 {
+                error =
+                    error.hint(format!("log in to the account of team {} to deliver the held events", teams(report)));
             }
             error
         }
@@ -363,6 +374,9 @@ fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) 
     if report.dead_lettered > 0 {
         text.push_str(&format!("Moved to dead letters: {}\n", report.dead_lettered));
     }
+    if report.held_back > 0 {
+        text.push_str(&format!("Held for another team's login: {} ({})\n", report.held_back, teams(report)));
+    }
     text.push_str(&format!("Remaining in queue: {}\n", report.remaining));
     match report_file {
         Some(path) if report.rejected > 0 => text.push_str(&format!("Failure report written to {}\n", path.display())),
@@ -370,6 +384,10 @@ fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) 
         None => {}
     }
     text
+}
+
+fn teams(report: &DeliveryReport) -> String {
+    report.held_for_teams.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 fn categories_json(report: &DeliveryReport) -> Value {
@@ -404,6 +422,7 @@ fn now_json(report: &DeliveryReport, code: u8) -> Value {
         "categories": categories_json(report),
         "dead_lettered": report.dead_lettered,
         "unanswered": report.unanswered,
+        "held_back": report.held_back,
         "remaining": report.remaining,
         "batches": report.batches,
         "requests": report.requests,

@@ -433,6 +433,10 @@ impl Session {
         &self.http
     }
 
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     /// The access token to present, refreshed first when the local clock says it has expired.
     pub async fn access_token(&mut self) -> Result<Secret, AuthError> {
         if !self.credentials.access_valid(self.clock.now()) {

@@ -60,6 +60,8 @@ pub trait Endpoint {
     fn post(&mut self, gzipped: &[u8], timeout: Duration) -> impl Future<Output = Result<Reply, PostError>>;
     /// Renews the credentials after a 401.
     fn reauthenticate(&mut self) -> impl Future<Output = Result<(), AuthError>>;
+    /// The logged-in team, when the server named one.
+    fn team(&self) -> Option<String>;
 }
 
 /// The batch endpoint of the session's server.
@@ -97,6 +99,10 @@ impl Endpoint for HttpEndpoint {
 
     async fn reauthenticate(&mut self) -> Result<(), AuthError> {
         self.session.refresh().await
+    }
+
+    fn team(&self) -> Option<String> {
+        self.session.credentials().team_slug.clone()
     }
 }
 
@@ -263,6 +269,9 @@ pub struct DeliveryReport {
     pub dead_lettered: u64,
     /// Events the server did not answer for (left queued).
     pub unanswered: u64,
+    /// Events left queued because they belong to another team's login.
+    pub held_back: u64,
+    pub held_for_teams: std::collections::BTreeSet<String>,
     /// Events still queued when the run ended.
     pub remaining: u64,
     pub batches: u64,
@@ -281,6 +290,8 @@ impl DeliveryReport {
             rejected: 0,
             dead_lettered: 0,
             unanswered: 0,
+            held_back: 0,
+            held_for_teams: Default::default(),
             remaining: total,
             batches: 0,
             requests: 0,
@@ -422,15 +433,31 @@ impl<E: Endpoint> Run<'_, E> {
 
     /// Sends one batch, splitting it as the server requires, until every part has an answer.
     async fn send(&mut self, rows: Vec<QueueRow>, progress: &mut dyn FnMut(&Progress)) -> Result<(), StopReason> {
-        // Rows that are not JSON objects would make the whole body invalid: reject them here.
-        let (rows, broken): (Vec<QueueRow>, Vec<QueueRow>) =
-            rows.into_iter().partition(|r| serde_json::from_str::<serde_json::Map<String, Value>>(&r.data).is_ok());
-        if !broken.is_empty() {
-            let verdict = Verdict::Rejected("the queued event is not a valid JSON object".into());
-            let verdicts = broken.iter().map(|r| (r.event_id.clone(), verdict.clone())).collect();
-            self.settle_rows(&broken, &verdicts)?;
+        let team = self.endpoint.team();
+        let mut sendable = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
+        for row in rows {
+            match screen(row, team.as_deref()) {
+                Screen::Send(row) => sendable.push(row),
+                Screen::Hold { team } => {
+                    self.report.held_back += 1;
+                    self.report.held_for_teams.insert(team);
+                }
+                Screen::Refuse(row, error) => refused.push((row.event_id, error)),
+            }
         }
-        let mut stack = vec![rows];
+        if !refused.is_empty() {
+            let buried =
+                self.queue.bury(&refused, self.now_epoch).map_err(|e| StopReason::Failed { detail: e.to_string() })?;
+            self.report.rejected += refused.len() as u64;
+            self.report.dead_lettered += buried as u64;
+            self.report.failures.extend(refused.into_iter().map(|(event_id, error)| Failure {
+                category: ErrorCategory::of(&error),
+                event_id,
+                error,
+            }));
+        }
+        let mut stack = vec![sendable];
         while let Some(mut part) = stack.pop() {
             if part.is_empty() {
                 continue;
@@ -660,6 +687,42 @@ impl<E: Endpoint> Run<'_, E> {
     }
 }
 
+/// What happens to a queued row before it is sent.
+enum Screen {
+    Send(QueueRow),
+    /// Stamped for another team than the session's: sending it with this login would file it under
+    /// the wrong account (upstream's account-switch bug, §12.12). It stays queued for that login.
+    Hold {
+        team: String,
+    },
+    /// Never to be sent as it is; straight to the dead letters with this reason.
+    Refuse(QueueRow, String),
+}
+
+/// Checks a row against the session: it must be a JSON object with a project identity (the contract
+/// says events without `project_uuid` are never transmitted; upstream sent them, §12.9), and it must
+/// belong to the logged-in team. Events queued while logged out (`team_slug: "local"`) get the
+/// session's team, which is what FR-028b asks for once the team is known.
+fn screen(mut row: QueueRow, team: Option<&str>) -> Screen {
+    let Ok(mut event) = serde_json::from_str::<serde_json::Map<String, Value>>(&row.data) else {
+        return Screen::Refuse(row, "the queued event is not a valid JSON object".into());
+    };
+    if event.get("project_uuid").and_then(Value::as_str).is_none_or(|u| u.trim().is_empty()) {
+        let error = "missing project_uuid: the event was recorded outside a spec-kitty project, and such events are never transmitted";
+        return Screen::Refuse(row, error.into());
+    }
+    let own = event.get("team_slug").and_then(Value::as_str).filter(|t| !t.is_empty() && *t != "local");
+    match (own, team) {
+        (Some(own), Some(team)) if own != team => Screen::Hold { team: own.to_owned() },
+        (None, Some(team)) => {
+            event.insert("team_slug".into(), Value::String(team.to_owned()));
+            row.data = Value::Object(event).to_string();
+            Screen::Send(row)
+        }
+        _ => Screen::Send(row),
+    }
+}
+
 /// `base · 2^(attempt-1)`, capped.
 fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -853,7 +916,9 @@ mod tests {
             .map(|i| {
                 let id = format!("01KHRH{i:020}");
                 QueuedEvent {
-                    data: format!("{{\"event_id\": \"{id}\", \"event_type\": \"HistoryAdded\", \"n\": {i}}}"),
+                    data: format!(
+                        "{{\"event_id\": \"{id}\", \"event_type\": \"HistoryAdded\", \"n\": {i}, \"team_slug\": \"local\", \"project_uuid\": \"p\"}}"
+                    ),
                     event_id: id,
                     event_type: "HistoryAdded".into(),
                     lamport_clock: i as u64,
@@ -870,11 +935,12 @@ mod tests {
         requests: usize,
         refreshes: usize,
         refresh_fails: bool,
+        sent: Vec<Value>,
     }
 
     impl<F: FnMut(&[String], usize) -> Result<Reply, PostError>> Fake<F> {
         fn new(answer: F) -> Self {
-            Fake { answer, requests: 0, refreshes: 0, refresh_fails: false }
+            Fake { answer, requests: 0, refreshes: 0, refresh_fails: false, sent: Vec::new() }
         }
     }
 
@@ -885,6 +951,7 @@ mod tests {
             let body: Value = serde_json::from_str(&text).unwrap();
             let ids: Vec<String> =
                 body["events"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect();
+            self.sent.extend(body["events"].as_array().unwrap().iter().cloned());
             self.requests += 1;
             (self.answer)(&ids, self.requests)
         }
@@ -892,6 +959,10 @@ mod tests {
         async fn reauthenticate(&mut self) -> Result<(), AuthError> {
             self.refreshes += 1;
             if self.refresh_fails { Err(AuthError::SessionExpired) } else { Ok(()) }
+        }
+
+        fn team(&self) -> Option<String> {
+            Some("acme".into())
         }
     }
 
@@ -1092,6 +1163,9 @@ mod tests {
             async fn reauthenticate(&mut self) -> Result<(), AuthError> {
                 Ok(())
             }
+            fn team(&self) -> Option<String> {
+                None
+            }
         }
         let start = std::time::Instant::now();
         let options = DeliveryOptions { deadline: Some(Instant::now() + Duration::from_millis(200)), ..fast() };
@@ -1113,6 +1187,39 @@ mod tests {
         let mut fake = Fake::new(|ids: &[String], _| results(ids, |_| "success"));
         let report = run(&mut q, &mut fake, &fast()).await;
         assert_eq!((report.delivered, report.rejected, report.dead_lettered, report.remaining), (3, 1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn events_need_a_project_and_go_only_to_their_own_team() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queue(dir.path(), 2, 5);
+        let extra = |id: &str, tail: &str| QueuedEvent {
+            event_id: id.into(),
+            event_type: "HistoryAdded".into(),
+            data: format!("{{\"event_id\": \"{id}\"{tail}}}"),
+            lamport_clock: 0,
+        };
+        q.enqueue(
+            &[
+                extra("NOPROJECT", ", \"project_uuid\": null, \"team_slug\": \"acme\""),
+                extra("OTHERTEAM", ", \"project_uuid\": \"p\", \"team_slug\": \"beta\""),
+                extra("OWNTEAM", ", \"project_uuid\": \"p\", \"team_slug\": \"acme\""),
+            ],
+            2,
+        )
+        .unwrap();
+        let mut teams = Vec::new();
+        let mut fake = Fake::new(|ids: &[String], _| results(ids, |_| "success"));
+        let report = deliver(&mut q, &mut fake, &fast(), 100, &mut |_| {}).await;
+        assert_eq!((report.delivered, report.rejected, report.dead_lettered, report.held_back), (3, 1, 1, 1));
+        assert_eq!(report.held_for_teams.iter().collect::<Vec<_>>(), ["beta"]);
+        assert!(report.failures[0].error.starts_with("missing project_uuid"), "{:?}", report.failures);
+        assert_eq!(q.all_rows().unwrap().iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(), ["OTHERTEAM"]);
+        assert_eq!(q.dead_letters().unwrap()[0].0.event_id, "NOPROJECT");
+        // Events queued while logged out are sent with the session's team.
+        let sent = fake.sent.clone();
+        teams.extend(sent.iter().map(|e| e["team_slug"].as_str().unwrap().to_owned()));
+        assert_eq!(teams, ["acme", "acme", "acme"]);
     }
 
     #[test]

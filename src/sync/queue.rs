@@ -326,6 +326,27 @@ impl OfflineQueue {
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
     }
 
+    /// Moves events straight to the dead letters, without using up their rejections: for events that
+    /// must never be sent as they are (e.g. without a project identity). Returns how many moved.
+    pub fn bury(&mut self, events: &[(String, String)], now_epoch: i64) -> Result<usize, QueueError> {
+        let result = (|| -> rusqlite::Result<usize> {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut moved = 0;
+            for (id, error) in events {
+                moved += tx.execute(
+                    "INSERT OR REPLACE INTO dead_letters (event_id, event_type, data, timestamp, retry_count, last_error, dead_at)
+                     SELECT event_id, event_type, data, timestamp, COALESCE(retry_count, 0), ?2, ?3 FROM queue WHERE event_id = ?1",
+                    params![id, error, now_epoch],
+                )?;
+                tx.execute("DELETE FROM queue WHERE event_id = ?1", [id])?;
+                tx.execute("DELETE FROM delivery_attempts WHERE event_id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(moved)
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
     /// Moves dead letters back into the queue with a fresh retry budget (all of them, or the given ids).
     pub fn requeue_dead_letters(&mut self, event_ids: Option<&[String]>, now_epoch: i64) -> Result<usize, QueueError> {
         let result = (|| -> rusqlite::Result<usize> {
@@ -511,6 +532,16 @@ mod tests {
         q.enqueue(&[event(4)], 99).unwrap();
         assert!(q.take_batch_after(end, 2, usize::MAX).unwrap().0.is_empty(), "older rows wait for the next run");
         assert_eq!(q.take_batch_after(None, 10, 1).unwrap().0.len(), 1, "the byte budget always admits one row");
+    }
+
+    #[test]
+    fn buried_events_go_straight_to_the_dead_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = open(dir.path(), QueueLimits::default());
+        q.enqueue(&[event(1), event(2)], 0).unwrap();
+        assert_eq!(q.bury(&[(event(1).event_id, "never sent".into()), ("unknown".into(), "x".into())], 5).unwrap(), 1);
+        assert_eq!(q.len().unwrap(), 1);
+        assert_eq!(q.dead_letters().unwrap()[0].1.as_deref(), Some("never sent"));
     }
 
     #[test]

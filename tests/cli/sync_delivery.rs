@@ -66,7 +66,7 @@ fn ulid(n: u64) -> String {
 /// A HistoryAdded envelope as the CLI queues it.
 fn envelope(event_id: &str, n: u64) -> String {
     format!(
-        "{{\"event_id\": \"{event_id}\", \"event_type\": \"HistoryAdded\", \"aggregate_id\": \"WP01\", \"aggregate_type\": \"WorkPackage\", \"payload\": {{\"wp_id\": \"WP01\", \"entry_type\": \"note\", \"entry_content\": \"offline note {n}\", \"author\": \"user\"}}, \"node_id\": \"10de6763124b\", \"lamport_clock\": {n}, \"causation_id\": null, \"timestamp\": \"2026-02-16T11:12:33+00:00\", \"team_slug\": \"local\", \"project_uuid\": null, \"project_slug\": null, \"git_branch\": null, \"head_commit_sha\": null, \"repo_slug\": null}}"
+        "{{\"event_id\": \"{event_id}\", \"event_type\": \"HistoryAdded\", \"aggregate_id\": \"WP01\", \"aggregate_type\": \"WorkPackage\", \"payload\": {{\"wp_id\": \"WP01\", \"entry_type\": \"note\", \"entry_content\": \"offline note {n}\", \"author\": \"user\"}}, \"node_id\": \"10de6763124b\", \"lamport_clock\": {n}, \"causation_id\": null, \"timestamp\": \"2026-02-16T11:12:33+00:00\", \"team_slug\": \"local\", \"project_uuid\": \"550e8400-e29b-41d4-a716-446655440000\", \"project_slug\": \"demo\", \"git_branch\": null, \"head_commit_sha\": null, \"repo_slug\": null}}"
     )
 }
 
@@ -199,6 +199,9 @@ fn events_queued_offline_are_delivered_gzipped_with_a_bearer_token() {
     assert_eq!((report["synced"].as_u64(), report["remaining"].as_u64()), (Some(50), Some(0)), "{report}");
     assert_eq!(report["exit_code"], 0);
     assert_eq!(server.stored_event_ids(), ids);
+    let teams: BTreeSet<String> =
+        server.stored_events().iter().map(|e| e["team_slug"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(teams, BTreeSet::from(["acme".to_owned()]), "queued while logged out, sent with the login's team");
     let batches = batch_requests(&server);
     assert_eq!(batches.len(), 1);
     assert!(batches[0].authorization_present);
