@@ -277,7 +277,7 @@ fn now(ctx: &Context, args: NowArgs) -> Result<(), CliError> {
     if let Some(path) = &args.report {
         let generated_at = ctx.now().to_rfc3339_opts(SecondsFormat::Micros, false);
         let text = serde_json::to_string_pretty(&failure_report(&report, &generated_at)).unwrap_or_default() + "\n";
-        std::fs::write(path, text)
+        std::fs::write(ctx.cwd.join(path), text)
             .map_err(|e| CliError::failure(format!("cannot write the report {}: {e}", path.display())))?;
     }
     let code = exit_code(&report);

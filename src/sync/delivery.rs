@@ -400,14 +400,15 @@ impl<E: Endpoint> Run<'_, E> {
                 return StopReason::Drained;
             }
             cursor = last;
-            let before = self.settled();
+            let (settled, unanswered) = (self.settled(), self.report.unanswered);
             let outcome = self.send(rows, progress).await;
             self.report.batches += 1;
             self.notify(progress);
             if let Err(stop) = outcome {
                 return stop;
             }
-            if self.settled() == before {
+            // Idle: the server answered, but for none of the events (held-back rows do not count).
+            if self.settled() == settled && self.report.unanswered > unanswered {
                 idle_batches += 1;
                 if idle_batches >= self.options.max_idle_batches.max(1) {
                     return StopReason::Stalled;
@@ -598,7 +599,13 @@ impl<E: Endpoint> Run<'_, E> {
                         });
                     }
                     self.reauthenticated = true;
-                    if let Err(error) = self.endpoint.reauthenticate().await {
+                    let left = self.time_left();
+                    let renewal = self.endpoint.reauthenticate();
+                    let renewed = match left {
+                        Some(left) => tokio::time::timeout(left, renewal).await.map_err(|_| StopReason::Deadline)?,
+                        None => renewal.await,
+                    };
+                    if let Err(error) = renewed {
                         self.reauthenticated = false;
                         self.after_auth_error(error).await?;
                     }
@@ -628,14 +635,12 @@ impl<E: Endpoint> Run<'_, E> {
     async fn after_auth_error(&mut self, error: AuthError) -> Result<(), StopReason> {
         match error {
             e if e.is_transient() => self.pause_after_failure(e.to_string(), None).await,
-            e @ (AuthError::SessionExpired | AuthError::NotLoggedIn | AuthError::OtherServer { .. }) => {
-                Err(StopReason::LoginRequired { detail: e.to_string() })
+            // The credentials file or its lock: a local problem, not a login problem.
+            e @ (AuthError::Storage { .. } | AuthError::LockTimeout { .. }) => {
+                Err(StopReason::Failed { detail: e.to_string() })
             }
-            e
-            @ (AuthError::InvalidCredentials | AuthError::UnexpectedStatus { .. } | AuthError::InvalidResponse(_)) => {
-                Err(StopReason::LoginRequired { detail: e.to_string() })
-            }
-            e => Err(StopReason::Failed { detail: e.to_string() }),
+            // Expired, revoked, logged out elsewhere, or a server that will not renew: log in again.
+            e => Err(StopReason::LoginRequired { detail: e.to_string() }),
         }
     }
 
