@@ -520,6 +520,46 @@ fn a_poison_event_fails_the_whole_batch_with_details() {
     });
 }
 
+#[test]
+fn a_forbidden_team_space_gets_403_after_authentication() {
+    let server = spawn(config().with_faults(Faults { forbidden: true, ..Faults::default() }));
+    let client = http();
+    block_on(async {
+        let url = server.url();
+        let (access, _) = login(&client, url).await;
+        let r = post_events(&client, url, &access, &[envelope(&id(1))]).await;
+        assert_eq!(r.status, 403);
+        assert!(r.body["detail"].is_string());
+        assert_eq!(post_raw(&client, url, None, br#"{"events": []}"#.to_vec(), false).await.status, 401);
+        assert_eq!(server.event_count(), 0);
+    });
+}
+
+#[test]
+fn a_results_limit_answers_for_part_of_the_batch_only() {
+    let server = spawn(config().with_faults(Faults { results_limit: Some(2), ..Faults::default() }));
+    let client = http();
+    block_on(async {
+        let url = server.url();
+        let (access, _) = login(&client, url).await;
+        let events: Vec<Value> = (1..=5).map(|n| envelope(&id(n))).collect();
+        let r = post_events(&client, url, &access, &events).await;
+        assert_eq!(statuses(&r.body), [(id(1), "success".into()), (id(2), "success".into())]);
+        assert_eq!(server.stored_event_ids(), [id(1), id(2)].into(), "the unanswered rest is not stored");
+
+        // Upstream's endless-loop trigger: 200, no results, nothing processed.
+        server.set_faults(Faults { results_limit: Some(0), ..Faults::default() });
+        server.take_requests();
+        let r = post_events(&client, url, &access, &events).await;
+        assert_eq!((r.status, r.body), (200, json!({"results": []})));
+        assert_eq!(server.event_count(), 2);
+        let logged = server.take_requests();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].fault, Some(FaultKind::MissingResults));
+        assert!(server.requests().is_empty());
+    });
+}
+
 /// The outcome of each of `n` empty batches: the status, or 0 when the response was cut off.
 async fn outcomes(client: &reqwest::Client, url: &str, access: &str, n: usize) -> Vec<u16> {
     let mut seen = Vec::new();
