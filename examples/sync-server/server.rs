@@ -125,6 +125,12 @@ impl ServerConfig {
 /// Misbehaviour to inject. Random decisions come from `seed` and the number of the batch request
 /// (counted from the last [`ServerHandle::set_faults`]), so a sequential client sees the same faults
 /// on every run.
+///
+/// `hang` and `latency` apply to every request. A batch request meets the rest in this order, each
+/// ending it: `rate_limit_every` (429) → `error_rate` (5xx) → authentication (401) → `forbidden` (403)
+/// → body limits and syntax (413/415/400) → `poison_event_ids` (400) → `results_limit` → storage →
+/// `drop_rate`. So throttled and 5xx batches are never processed (like a gateway failing), while a
+/// dropped one always was.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Probability (0..1) that a batch request gets 500, 502 or 503 before it is processed.
@@ -151,15 +157,22 @@ pub struct Faults {
     pub seed: u64,
 }
 
-/// A fault the server injected into a request.
+/// A fault the server injected into a request (see [`Faults`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
+    /// Never answered.
     Hang,
+    /// Processed, then the response was cut off.
     Drop,
+    /// 500, 502 or 503.
     ServerError,
+    /// 429.
     RateLimited,
+    /// Whole-batch 400.
     Poison,
+    /// 403.
     Forbidden,
+    /// 200 with results for only part of the batch.
     MissingResults,
 }
 
@@ -174,6 +187,8 @@ pub struct RequestRecord {
     pub authorization_present: bool,
     /// Body size as received (compressed, if it was).
     pub body_bytes: usize,
+    /// Events in a batch body, when the server got as far as decoding it (after authentication).
+    pub events: Option<usize>,
     pub fault: Option<FaultKind>,
 }
 
@@ -181,6 +196,9 @@ impl fmt::Display for RequestRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = if self.status == 0 { "---".to_owned() } else { self.status.to_string() };
         write!(f, "{} {} {status} {}B", self.method, self.path_and_query, self.body_bytes)?;
+        if let Some(events) = self.events {
+            write!(f, " {events} events")?;
+        }
         if self.authorization_present {
             f.write_str(" bearer")?;
         }
@@ -631,6 +649,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         status: 0,
         authorization_present: parts.headers.contains_key(header::AUTHORIZATION),
         body_bytes: 0,
+        events: None,
         fault: None,
     };
     let bytes = match read_body(body, shared.config.request_body_limit()).await {
@@ -665,6 +684,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     record.status = response.status().as_u16();
     record.fault = response.extensions().get::<FaultKind>().copied();
+    record.events = response.extensions().get::<EventCount>().map(|count| count.0);
     shared.record(record);
     response
 }
@@ -706,8 +726,28 @@ async fn ws_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resu
     Ok(json_response(StatusCode::OK, json!({"ws_token": shared.issue_ws_token(), "expires_in": expires_in})))
 }
 
-/// `POST /api/v1/events/batch/`. Faults first (as a flaky gateway would), then auth, then the body.
-async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Result<Response, Reject> {
+/// How many events a batch body held, passed from the handler to the request log.
+#[derive(Clone, Copy)]
+struct EventCount(usize);
+
+/// `POST /api/v1/events/batch/`.
+async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut count = None;
+    let mut response = process_batch(&shared, &headers, &body, &mut count).into_response();
+    if let Some(count) = count {
+        response.extensions_mut().insert(EventCount(count));
+    }
+    response
+}
+
+/// Faults first (as a flaky gateway would), then auth, then the body; the order is documented on
+/// [`Faults`]. `count` learns the number of events once the body is decoded.
+fn process_batch(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    count: &mut Option<usize>,
+) -> Result<Response, Reject> {
     let plan = shared.plan_batch();
     if plan.rate_limited {
         let mut response = json_response(
@@ -721,7 +761,7 @@ async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         let response = json_response(status, json!({"detail": "Injected server error"}));
         return Err(with_fault(response, FaultKind::ServerError).into());
     }
-    shared.authenticate(&headers)?;
+    shared.authenticate(headers)?;
     let (forbidden, results_limit) = {
         let state = lock(&shared.faults);
         (state.faults.forbidden, state.faults.results_limit)
@@ -733,8 +773,9 @@ async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         );
         return Err(with_fault(response, FaultKind::Forbidden).into());
     }
-    let mut events = decode_batch(&headers, &body, shared.config.max_batch_bytes)?;
-    if let Some(response) = poisoned(&shared, &events) {
+    let mut events = decode_batch(headers, body, shared.config.max_batch_bytes)?;
+    *count = Some(events.len());
+    if let Some(response) = poisoned(shared, &events) {
         return Err(with_fault(response, FaultKind::Poison).into());
     }
     let truncated = results_limit.is_some_and(|limit| limit < events.len());

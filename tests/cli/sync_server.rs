@@ -511,6 +511,7 @@ fn a_poison_event_fails_the_whole_batch_with_details() {
         assert_eq!(details[0]["event_id"], poison.as_str());
         assert!(details[0]["error"].as_str().unwrap().contains("invalid"));
         assert_eq!(server.event_count(), 0, "all-or-nothing");
+        assert_eq!(server.requests().last().unwrap().events, Some(3));
 
         // Bisected halves: the healthy part goes through, the poison alone keeps failing.
         let healthy = post_events(&client, url, &access, &[envelope(&id(1)), envelope(&id(3))]).await;
@@ -835,6 +836,8 @@ fn the_request_log_never_holds_token_values() {
         ]
     );
     assert!(records[3].body_bytes > 0);
+    assert_eq!(records[3].events, Some(1));
+    assert!(records.iter().enumerate().all(|(i, r)| (i == 3) == r.events.is_some()));
     let rendered = records.iter().map(|r| format!("{r:?} {r}")).collect::<String>();
     assert!(tokens.iter().all(|t| !rendered.contains(t.as_str())));
     assert!(!server.token_seen_in_url());
