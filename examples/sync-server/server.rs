@@ -125,6 +125,12 @@ impl ServerConfig {
 /// Misbehaviour to inject. Random decisions come from `seed` and the number of the batch request
 /// (counted from the last [`ServerHandle::set_faults`]), so a sequential client sees the same faults
 /// on every run.
+///
+/// `hang` and `latency` apply to every request. A batch request meets the rest in this order, each
+/// ending it: `rate_limit_every` (429) → `error_rate` (5xx) → authentication (401) → `forbidden` (403)
+/// → body limits and syntax (413/415/400) → `poison_event_ids` (400) → `results_limit` → storage →
+/// `drop_rate`. So throttled and 5xx batches are never processed (like a gateway failing), while a
+/// dropped one always was.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Probability (0..1) that a batch request gets 500, 502 or 503 before it is processed.
@@ -141,17 +147,33 @@ pub struct Faults {
     pub poison_event_ids: BTreeSet<String>,
     /// Read every request and never answer (until shutdown).
     pub hang: bool,
+    /// Authenticated batch requests get 403, as the SaaS answers for a team space the user may not
+    /// sync to (upstream issue #889).
+    pub forbidden: bool,
+    /// Process and answer at most this many events of each batch; the rest are neither stored nor
+    /// mentioned in `results`. `Some(0)` is a 200 with an empty result list for any batch, the answer
+    /// that sent upstream's client into an endless loop (sync.md §5.3).
+    pub results_limit: Option<usize>,
     pub seed: u64,
 }
 
-/// A fault the server injected into a request.
+/// A fault the server injected into a request (see [`Faults`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
+    /// Never answered.
     Hang,
+    /// Processed, then the response was cut off.
     Drop,
+    /// 500, 502 or 503.
     ServerError,
+    /// 429.
     RateLimited,
+    /// Whole-batch 400.
     Poison,
+    /// 403.
+    Forbidden,
+    /// 200 with results for only part of the batch.
+    MissingResults,
 }
 
 /// One request as the server saw it. Never holds a token value.
@@ -165,6 +187,8 @@ pub struct RequestRecord {
     pub authorization_present: bool,
     /// Body size as received (compressed, if it was).
     pub body_bytes: usize,
+    /// Events in a batch body, when the server got as far as decoding it (after authentication).
+    pub events: Option<usize>,
     pub fault: Option<FaultKind>,
 }
 
@@ -172,6 +196,9 @@ impl fmt::Display for RequestRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = if self.status == 0 { "---".to_owned() } else { self.status.to_string() };
         write!(f, "{} {} {status} {}B", self.method, self.path_and_query, self.body_bytes)?;
+        if let Some(events) = self.events {
+            write!(f, " {events} events")?;
+        }
         if self.authorization_present {
             f.write_str(" bearer")?;
         }
@@ -206,29 +233,36 @@ pub async fn start(config: ServerConfig) -> io::Result<ServerHandle> {
     let shared = Arc::new(Shared::new(config, store));
     let app = router(shared.clone());
     let (done_tx, done) = mpsc::channel();
-    let stop = {
-        let shared = shared.clone();
-        async move { shared.stopped().await }
-    };
     let url = match tls {
         None => {
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-                let _ = done_tx.send(());
-            });
+            serve_in_background(listener, app, shared.clone(), done_tx);
             format!("http://127.0.0.1:{}", addr.port())
         }
         Some(acceptor) => {
-            let listener = TlsListener::new(listener, acceptor, shared.clone());
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-                let _ = done_tx.send(());
-            });
+            serve_in_background(
+                TlsListener::new(listener, addr, acceptor, shared.clone()),
+                app,
+                shared.clone(),
+                done_tx,
+            );
             // The certificate names `localhost`; the socket is still loopback-only.
             format!("https://localhost:{}", addr.port())
         }
     };
     Ok(ServerHandle { shared, addr, url, done: Mutex::new(done), runtime: None })
+}
+
+/// Serves until shutdown is requested, then reports on `done`.
+fn serve_in_background<L>(listener: L, app: Router, shared: Arc<Shared>, done: mpsc::Sender<()>)
+where
+    L: axum::serve::Listener,
+    L::Addr: fmt::Debug,
+{
+    tokio::spawn(async move {
+        let stop = shared.clone();
+        let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.stopped().await }).await;
+        let _ = done.send(());
+    });
 }
 
 impl ServerHandle {
@@ -290,6 +324,11 @@ impl ServerHandle {
 
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// The requests logged so far, clearing the log (to count what one step of a test sends).
+    pub fn take_requests(&self) -> Vec<RequestRecord> {
+        std::mem::take(&mut *lock(&self.shared.requests))
     }
 
     /// Whether any request URL carried an access, refresh or ws token this server issued.
@@ -610,14 +649,20 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         status: 0,
         authorization_present: parts.headers.contains_key(header::AUTHORIZATION),
         body_bytes: 0,
+        events: None,
         fault: None,
     };
-    let limit = shared.config.request_body_limit();
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        let response = payload_too_large(shared.config.max_batch_bytes);
-        record.status = response.status().as_u16();
-        shared.record(record);
-        return response;
+    let bytes = match read_body(body, shared.config.request_body_limit()).await {
+        Ok(Some(bytes)) => bytes,
+        outcome => {
+            let response = match outcome {
+                Ok(_) => payload_too_large(shared.config.max_batch_bytes),
+                Err(e) => json_response(StatusCode::BAD_REQUEST, json!({"detail": format!("reading the body: {e}")})),
+            };
+            record.status = response.status().as_u16();
+            shared.record(record);
+            return response;
+        }
     };
     record.body_bytes = bytes.len();
     let (hang, latency) = {
@@ -639,8 +684,24 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     record.status = response.status().as_u16();
     record.fault = response.extensions().get::<FaultKind>().copied();
+    record.events = response.extensions().get::<EventCount>().map(|count| count.0);
     shared.record(record);
     response
+}
+
+/// The whole body, or `None` as soon as it exceeds `limit` (the rest is never read).
+async fn read_body(body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
+    use futures_util::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut data = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if data.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(Some(Bytes::from(data)))
 }
 
 async fn login(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Response, Reject> {
@@ -665,8 +726,28 @@ async fn ws_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resu
     Ok(json_response(StatusCode::OK, json!({"ws_token": shared.issue_ws_token(), "expires_in": expires_in})))
 }
 
-/// `POST /api/v1/events/batch/`. Faults first (as a flaky gateway would), then auth, then the body.
-async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Result<Response, Reject> {
+/// How many events a batch body held, passed from the handler to the request log.
+#[derive(Clone, Copy)]
+struct EventCount(usize);
+
+/// `POST /api/v1/events/batch/`.
+async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut count = None;
+    let mut response = process_batch(&shared, &headers, &body, &mut count).into_response();
+    if let Some(count) = count {
+        response.extensions_mut().insert(EventCount(count));
+    }
+    response
+}
+
+/// Faults first (as a flaky gateway would), then auth, then the body; the order is documented on
+/// [`Faults`]. `count` learns the number of events once the body is decoded.
+fn process_batch(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    count: &mut Option<usize>,
+) -> Result<Response, Reject> {
     let plan = shared.plan_batch();
     if plan.rate_limited {
         let mut response = json_response(
@@ -680,10 +761,26 @@ async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         let response = json_response(status, json!({"detail": "Injected server error"}));
         return Err(with_fault(response, FaultKind::ServerError).into());
     }
-    shared.authenticate(&headers)?;
-    let events = decode_batch(&headers, &body, shared.config.max_batch_bytes)?;
-    if let Some(response) = poisoned(&shared, &events) {
+    shared.authenticate(headers)?;
+    let (forbidden, results_limit) = {
+        let state = lock(&shared.faults);
+        (state.faults.forbidden, state.faults.results_limit)
+    };
+    if forbidden {
+        let response = json_response(
+            StatusCode::FORBIDDEN,
+            json!({"detail": "You do not have permission to perform this action."}),
+        );
+        return Err(with_fault(response, FaultKind::Forbidden).into());
+    }
+    let mut events = decode_batch(headers, body, shared.config.max_batch_bytes)?;
+    *count = Some(events.len());
+    if let Some(response) = poisoned(shared, &events) {
         return Err(with_fault(response, FaultKind::Poison).into());
+    }
+    let truncated = results_limit.is_some_and(|limit| limit < events.len());
+    if let Some(limit) = results_limit {
+        events.truncate(limit);
     }
     let results = shared.ingest(&events, "batch").map_err(|e| {
         json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({"detail": format!("event store: {e}")}))
@@ -694,7 +791,7 @@ async fn batch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     }
     let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(response)
+    Ok(if truncated { with_fault(response, FaultKind::MissingResults) } else { response })
 }
 
 /// The events of a batch body: gzip or identity, bounded after decompression.
@@ -1125,8 +1222,7 @@ struct TlsListener {
 }
 
 impl TlsListener {
-    fn new(tcp: TcpListener, acceptor: tokio_rustls::TlsAcceptor, shared: Arc<Shared>) -> Self {
-        let local = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    fn new(tcp: TcpListener, local: SocketAddr, acceptor: tokio_rustls::TlsAcceptor, shared: Arc<Shared>) -> Self {
         let (tx, sessions) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             loop {

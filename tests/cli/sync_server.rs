@@ -18,11 +18,12 @@ fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
 }
 
-/// Fast WebSocket heartbeats so the protocol tests finish in milliseconds.
+/// Fast WebSocket pings so the protocol tests finish in milliseconds; a pong timeout generous enough
+/// that a loaded machine does not close sockets the tests still use.
 fn config() -> ServerConfig {
     ServerConfig {
         ws_ping_interval: Duration::from_millis(50),
-        ws_pong_timeout: Duration::from_millis(300),
+        ws_pong_timeout: Duration::from_secs(10),
         ..ServerConfig::default()
     }
 }
@@ -511,12 +512,53 @@ fn a_poison_event_fails_the_whole_batch_with_details() {
         assert_eq!(details[0]["event_id"], poison.as_str());
         assert!(details[0]["error"].as_str().unwrap().contains("invalid"));
         assert_eq!(server.event_count(), 0, "all-or-nothing");
+        assert_eq!(server.requests().last().unwrap().events, Some(3));
 
         // Bisected halves: the healthy part goes through, the poison alone keeps failing.
         let healthy = post_events(&client, url, &access, &[envelope(&id(1)), envelope(&id(3))]).await;
         assert_eq!(healthy.status, 200);
         assert_eq!(post_events(&client, url, &access, &[envelope(&poison)]).await.status, 400);
         assert_eq!(server.stored_event_ids(), [id(1), id(3)].into());
+    });
+}
+
+#[test]
+fn a_forbidden_team_space_gets_403_after_authentication() {
+    let server = spawn(config().with_faults(Faults { forbidden: true, ..Faults::default() }));
+    let client = http();
+    block_on(async {
+        let url = server.url();
+        let (access, _) = login(&client, url).await;
+        let r = post_events(&client, url, &access, &[envelope(&id(1))]).await;
+        assert_eq!(r.status, 403);
+        assert!(r.body["detail"].is_string());
+        assert_eq!(post_raw(&client, url, None, br#"{"events": []}"#.to_vec(), false).await.status, 401);
+        assert_eq!(server.event_count(), 0);
+    });
+}
+
+#[test]
+fn a_results_limit_answers_for_part_of_the_batch_only() {
+    let server = spawn(config().with_faults(Faults { results_limit: Some(2), ..Faults::default() }));
+    let client = http();
+    block_on(async {
+        let url = server.url();
+        let (access, _) = login(&client, url).await;
+        let events: Vec<Value> = (1..=5).map(|n| envelope(&id(n))).collect();
+        let r = post_events(&client, url, &access, &events).await;
+        assert_eq!(statuses(&r.body), [(id(1), "success".into()), (id(2), "success".into())]);
+        assert_eq!(server.stored_event_ids(), [id(1), id(2)].into(), "the unanswered rest is not stored");
+
+        // Upstream's endless-loop trigger: 200, no results, nothing processed.
+        server.set_faults(Faults { results_limit: Some(0), ..Faults::default() });
+        server.take_requests();
+        let r = post_events(&client, url, &access, &events).await;
+        assert_eq!((r.status, r.body), (200, json!({"results": []})));
+        assert_eq!(server.event_count(), 2);
+        let logged = server.take_requests();
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].fault, Some(FaultKind::MissingResults));
+        assert!(server.requests().is_empty());
     });
 }
 
@@ -657,18 +699,15 @@ fn websocket_speaks_the_protocol_with_header_auth() {
         let pong = json!({"type": "pong", "timestamp": ping["timestamp"]});
         socket.send(Message::Text(pong.to_string().into())).await.unwrap();
 
-        // Inbound frames are bare envelopes: stored, deduplicated, never acknowledged.
-        for _ in 0..2 {
-            socket.send(Message::Text(envelope(&id(1)).to_string().into())).await.unwrap();
-        }
+        // Inbound frames are bare envelopes: stored, deduplicated, never acknowledged. Frames are
+        // handled in order, so once the last one has arrived the others have been handled too.
         socket.send(Message::Text(r#"{"no": "event"}"#.into())).await.unwrap();
-        assert!(server.wait_for_ws_event(&id(1), Duration::from_secs(3)).await);
-        let settle = Instant::now() + Duration::from_secs(3);
-        while server.ws_received().len() < 2 && Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        for n in [1, 1, 2] {
+            socket.send(Message::Text(envelope(&id(n)).to_string().into())).await.unwrap();
         }
-        assert_eq!(server.ws_received(), [id(1), id(1)]);
-        assert_eq!(server.stored_event_ids(), [id(1)].into());
+        assert!(server.wait_for_ws_event(&id(2), Duration::from_secs(5)).await);
+        assert_eq!(server.ws_received(), [id(1), id(1), id(2)]);
+        assert_eq!(server.stored_event_ids(), [id(1), id(2)].into());
         assert_eq!(server.delivery_count(&id(1)), 2);
         assert_eq!(server.ws_rejected(), ["missing field: event_id"]);
         assert!(server.ws_pongs() >= 1);
@@ -683,6 +722,8 @@ fn websocket_speaks_the_protocol_with_header_auth() {
             assert_eq!(handshake_status(refused), 401, "bearer {bearer:?}");
         }
     });
+    assert!(server.wait_for_ws_event_blocking(&id(2), Duration::ZERO));
+    assert!(!server.wait_for_ws_event_blocking(&id(9), Duration::from_millis(20)));
     assert!(!server.token_seen_in_url());
 }
 
@@ -709,7 +750,7 @@ fn websocket_refuses_tokens_in_the_url() {
 
 #[test]
 fn websocket_closes_when_pings_go_unanswered() {
-    let server = spawn(config());
+    let server = spawn(ServerConfig { ws_pong_timeout: Duration::from_millis(200), ..config() });
     let client = http();
     block_on(async {
         let url = server.url();
@@ -795,6 +836,8 @@ fn the_request_log_never_holds_token_values() {
         ]
     );
     assert!(records[3].body_bytes > 0);
+    assert_eq!(records[3].events, Some(1));
+    assert!(records.iter().enumerate().all(|(i, r)| (i == 3) == r.events.is_some()));
     let rendered = records.iter().map(|r| format!("{r:?} {r}")).collect::<String>();
     assert!(tokens.iter().all(|t| !rendered.contains(t.as_str())));
     assert!(!server.token_seen_in_url());
