@@ -235,6 +235,8 @@ fn thousands_of_events_go_in_batches_of_at_most_1000_with_progress_on_a_terminal
     let batches = batch_requests(&server);
     assert_eq!(batches.len(), 6, "ceil(5500 / 1000) requests");
     assert!(batches.iter().all(|r| r.status == 200 && r.authorization_present));
+    let sizes: Vec<usize> = batches.iter().map(|r| r.events.unwrap()).collect();
+    assert_eq!(sizes, [1000, 1000, 1000, 1000, 1000, 500]);
 
     queue_events(&env, 10_000, 1_200);
     let (run, report) = sync_now_json(&env);
@@ -335,6 +337,7 @@ fn chaos_every_event_but_the_poison_one_is_stored_exactly_once() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].0, poison);
     assert_eq!(dead[0].1.as_deref(), Some("invalid field: payload rejected by server validation"));
+    assert!(batch_requests(&server).iter().all(|r| r.events.is_none_or(|n| n <= 1000)));
     let faults: Vec<FaultKind> = server.requests().iter().filter_map(|r| r.fault).collect();
     assert!(faults.contains(&FaultKind::ServerError) && faults.contains(&FaultKind::Drop), "{faults:?}");
     assert!(server.requests().iter().any(|r| r.path_and_query == REFRESH && r.status == 200), "tokens were refreshed");
@@ -620,4 +623,41 @@ fn login_logout_and_their_messages() {
     );
     assert_eq!(env.run(&["auth", "logout"]).ok().stdout, "ℹ️  No active session. Already logged out.\n");
     assert!(!state_dir(&env).join("credentials").exists());
+}
+
+/// A server that answers 200 without results for the events (upstream looped forever on it, §5.3) or
+/// refuses the team (403) ends `sync now` promptly, with the events still queued.
+#[test]
+fn missing_results_and_refusals_end_the_run_with_events_kept() {
+    let server = spawn(ServerConfig::default());
+    let env = TestEnv::new();
+    configure(&env, server.url(), "exit_flush_ms = 0\n");
+    login(&env);
+    queue_events(&env, 0, 5_000);
+
+    server.set_faults(Faults { results_limit: Some(0), ..Faults::default() });
+    let run = env.run(&["sync", "now"]).expect_code(3);
+    assert!(run.stderr.contains("the server did not answer for 3000 event(s)"), "{}", run.stderr);
+    assert_eq!(batch_requests(&server).len(), 3, "three batches without any answer end the run");
+    assert_eq!(queued(&env).len(), 5_000);
+
+    // Partial answers are progress: the run walks the whole queue once, then stops.
+    server.take_requests();
+    server.set_faults(Faults { results_limit: Some(400), ..Faults::default() });
+    let (run, report) = sync_now_json(&env);
+    assert_eq!(run.code, 3);
+    assert_eq!((report["synced"].as_u64(), report["unanswered"].as_u64()), (Some(2_000), Some(3_000)), "{report}");
+    assert_eq!(batch_requests(&server).len(), 5);
+    let mut runs = 1;
+    while env.run(&["sync", "now"]).code != 0 {
+        runs += 1;
+        assert!(runs < 10, "partial answers converge");
+    }
+    assert_eq!(server.event_count(), 5_000);
+
+    queue_events(&env, 10_000, 10);
+    server.set_faults(Faults { forbidden: true, ..Faults::default() });
+    let run = env.run(&["sync", "now"]).expect_code(4);
+    assert!(run.stderr.contains("HTTP 403: permission denied"), "{}", run.stderr);
+    assert!(run.stderr.contains("10 event(s) are safe in the queue"), "{}", run.stderr);
 }
