@@ -35,6 +35,8 @@ use tokio::time::Instant;
 pub const BATCH_PATH: &str = "api/v1/events/batch/";
 /// 1000 results of a few hundred bytes each fit easily; more is not a batch response.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Attempts in a row when no connection can be made and none has been this run (nobody listening).
+const UNREACHABLE_ATTEMPTS: u32 = 3;
 /// `{"events": [` + `]}` and the `, ` separators.
 const BODY_OVERHEAD: usize = 16;
 
@@ -48,8 +50,10 @@ pub struct Reply {
 
 #[derive(Debug)]
 pub enum PostError {
-    /// The request did not get an answer (connect failure, timeout, dropped connection).
+    /// The request did not get an answer (timeout, dropped connection, …).
     Transport(String),
+    /// No connection could be made at all (refused, unresolvable, TLS handshake failed).
+    Unreachable(String),
     /// No usable token.
     Auth(AuthError),
 }
@@ -90,7 +94,9 @@ impl Endpoint for HttpEndpoint {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| PostError::Transport(describe(&e)))?;
+            .map_err(|e| {
+                if e.is_connect() { PostError::Unreachable(describe(&e)) } else { PostError::Transport(describe(&e)) }
+            })?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let body = read_body(response, MAX_RESPONSE_BYTES).await.map_err(PostError::Transport)?;
@@ -345,6 +351,7 @@ pub async fn deliver<E: Endpoint>(
         max_bytes: options.max_bytes.max(1024),
         failures_in_row: 0,
         reauthenticated: false,
+        reached_server: false,
         last_post: None,
     };
     let stop = run.walk(progress).await;
@@ -365,6 +372,8 @@ struct Run<'a, E> {
     failures_in_row: u32,
     /// A refresh happened since the last answered request: another 401 means the login is gone.
     reauthenticated: bool,
+    /// Some request of this run got an HTTP answer.
+    reached_server: bool,
     last_post: Option<Instant>,
 }
 
@@ -563,11 +572,22 @@ impl<E: Endpoint> Run<'_, E> {
                 Ok(reply) => reply,
             };
             let reply = match reply {
-                Ok(reply) => reply,
-                Err(PostError::Transport(_)) if bounded_by_deadline && self.nearly_past_deadline() => {
+                Ok(reply) => {
+                    self.reached_server = true;
+                    reply
+                }
+                Err(PostError::Transport(_) | PostError::Unreachable(_))
+                    if bounded_by_deadline && self.nearly_past_deadline() =>
+                {
                     return Err(StopReason::Deadline);
                 }
-                Err(PostError::Transport(detail)) => {
+                Err(PostError::Unreachable(detail)) if !self.reached_server => {
+                    // Nobody is listening and nobody has been this run: a few quick tries settle it,
+                    // rather than the full backoff meant for a server that is up but struggling.
+                    self.pause_after_failure_within(detail, None, UNREACHABLE_ATTEMPTS).await?;
+                    continue;
+                }
+                Err(PostError::Transport(detail) | PostError::Unreachable(detail)) => {
                     self.pause_after_failure(detail, None).await?;
                     continue;
                 }
@@ -647,8 +667,18 @@ impl<E: Endpoint> Run<'_, E> {
     /// Counts a failed attempt and waits before the next one (the server's `Retry-After` when given,
     /// else exponential backoff with jitter); gives up after `max_attempts` in a row.
     async fn pause_after_failure(&mut self, detail: String, retry_after: Option<Duration>) -> Result<(), StopReason> {
+        self.pause_after_failure_within(detail, retry_after, u32::MAX).await
+    }
+
+    /// As [`Run::pause_after_failure`], with at most `limit` attempts in a row.
+    async fn pause_after_failure_within(
+        &mut self,
+        detail: String,
+        retry_after: Option<Duration>,
+        limit: u32,
+    ) -> Result<(), StopReason> {
         self.failures_in_row += 1;
-        if self.failures_in_row >= self.options.max_attempts.max(1) {
+        if self.failures_in_row >= self.options.max_attempts.min(limit).max(1) {
             return Err(StopReason::Offline {
                 detail: match self.failures_in_row {
                     1 => detail,
@@ -1146,13 +1176,18 @@ mod tests {
         assert_eq!((report.stop, report.delivered, report.requests), (StopReason::Drained, 10, 4));
 
         let mut q = queue(dir.path(), 10, 5);
-        let mut fake = Fake::new(|_: &[String], _| Err(PostError::Transport("connection refused".into())));
-        let report = run(&mut q, &mut fake, &DeliveryOptions { max_attempts: 3, ..fast() }).await;
+        let mut fake = Fake::new(|_: &[String], _| Err(PostError::Transport("connection reset".into())));
+        let report = run(&mut q, &mut fake, &DeliveryOptions { max_attempts: 5, ..fast() }).await;
         match &report.stop {
-            StopReason::Offline { detail } => assert!(detail.contains("connection refused"), "{detail}"),
+            StopReason::Offline { detail } => assert!(detail.contains("connection reset"), "{detail}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!((fake.requests, report.remaining), (3, 10));
+        assert_eq!((fake.requests, report.remaining), (5, 10));
+        // Nobody listening at all: fewer tries.
+        let mut fake = Fake::new(|_: &[String], _| Err(PostError::Unreachable("connection refused".into())));
+        let report = run(&mut q, &mut fake, &DeliveryOptions { max_attempts: 6, ..fast() }).await;
+        assert!(matches!(report.stop, StopReason::Offline { .. }));
+        assert_eq!(fake.requests, 3);
         assert_eq!(q.take_batch(1, usize::MAX).unwrap()[0].retry_count, 0);
     }
 
