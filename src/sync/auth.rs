@@ -275,6 +275,15 @@ pub async fn login(
     Ok(credentials)
 }
 
+/// How a refresh got its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// We exchanged the refresh token for a new pair.
+    Rotated,
+    /// Another process had already rotated them; we took its pair from the file.
+    Adopted,
+}
+
 /// Renews the tokens `stale` holds (`POST /api/v1/token/refresh/`), coordinating with other processes
 /// through the credentials lock; returns the credentials to use from now on.
 pub async fn refresh(
@@ -283,12 +292,12 @@ pub async fn refresh(
     store: &CredentialStore,
     stale: &Credentials,
     clock: Clock,
-) -> Result<Credentials, AuthError> {
+) -> Result<(Credentials, Renewal), AuthError> {
     let lock = store.lock(LOCK_TIMEOUT).await?;
     let current = lock.load()?.ok_or(AuthError::NotLoggedIn)?;
     if current.access != stale.access || current.refresh != stale.refresh {
         // Another process refreshed (or logged in) while we waited: its tokens are the live ones.
-        return Ok(current);
+        return Ok((current, Renewal::Adopted));
     }
     if !current.issued_by(server) {
         return Err(other_server(&current, server));
@@ -307,7 +316,7 @@ pub async fn refresh(
     let grant = parse_grant(&reply)?;
     let renewed = grant.into_credentials(current.username.clone(), current.team_slug.clone(), server, clock.now());
     lock.save(&renewed)?;
-    Ok(renewed)
+    Ok((renewed, Renewal::Rotated))
 }
 
 fn other_server(credentials: &Credentials, server: &ServerUrl) -> AuthError {
@@ -446,9 +455,11 @@ impl Session {
     }
 
     /// Renews the tokens (after the server answered 401).
-    pub async fn refresh(&mut self) -> Result<(), AuthError> {
-        self.credentials = refresh(&self.http, &self.server, &self.store, &self.credentials, self.clock).await?;
-        Ok(())
+    pub async fn refresh(&mut self) -> Result<Renewal, AuthError> {
+        let (credentials, renewal) =
+            refresh(&self.http, &self.server, &self.store, &self.credentials, self.clock).await?;
+        self.credentials = credentials;
+        Ok(renewal)
     }
 }
 

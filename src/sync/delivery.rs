@@ -18,7 +18,7 @@
 //! Transient failures never count as rejections (upstream bumped every event's retry count during an
 //! outage, which dead-lettered healthy events).
 
-use super::auth::{AuthError, Secret, Session};
+use super::auth::{AuthError, Renewal, Secret, Session};
 use super::emit::SPOOL_FILE;
 use super::http::{describe, read_body, retry_after};
 use super::queue::{OfflineQueue, QueueError, QueuePosition, QueueRow, QueuedEvent};
@@ -35,6 +35,8 @@ use tokio::time::Instant;
 pub const BATCH_PATH: &str = "api/v1/events/batch/";
 /// 1000 results of a few hundred bytes each fit easily; more is not a batch response.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Token renewals one run may make; far more than token lifetimes ever need.
+const MAX_RENEWALS: u32 = 16;
 /// Attempts in a row when no connection can be made and none has been this run (nobody listening).
 const UNREACHABLE_ATTEMPTS: u32 = 3;
 /// `{"events": [` + `]}` and the `, ` separators.
@@ -63,7 +65,7 @@ pub trait Endpoint {
     /// POSTs a gzip-compressed `{"events": [...]}` body, giving up after `timeout`.
     fn post(&mut self, gzipped: &[u8], timeout: Duration) -> impl Future<Output = Result<Reply, PostError>>;
     /// Renews the credentials after a 401.
-    fn reauthenticate(&mut self) -> impl Future<Output = Result<(), AuthError>>;
+    fn reauthenticate(&mut self) -> impl Future<Output = Result<Renewal, AuthError>>;
     /// The logged-in team, when the server named one.
     fn team(&self) -> Option<String>;
 }
@@ -103,7 +105,7 @@ impl Endpoint for HttpEndpoint {
         Ok(Reply { status, retry_after, body })
     }
 
-    async fn reauthenticate(&mut self) -> Result<(), AuthError> {
+    async fn reauthenticate(&mut self) -> Result<Renewal, AuthError> {
         self.session.refresh().await
     }
 
@@ -352,6 +354,7 @@ pub async fn deliver<E: Endpoint>(
         failures_in_row: 0,
         reauthenticated: false,
         reached_server: false,
+        renewals: 0,
         last_post: None,
     };
     let stop = run.walk(progress).await;
@@ -374,6 +377,8 @@ struct Run<'a, E> {
     reauthenticated: bool,
     /// Some request of this run got an HTTP answer.
     reached_server: bool,
+    /// Token renewals this run (bounded, whatever other processes do).
+    renewals: u32,
     last_post: Option<Instant>,
 }
 
@@ -613,21 +618,25 @@ impl<E: Endpoint> Run<'_, E> {
                     return Ok(Answer::TooLarge);
                 }
                 401 => {
-                    if self.reauthenticated {
+                    if self.reauthenticated || self.renewals >= MAX_RENEWALS {
                         return Err(StopReason::LoginRequired {
                             detail: "the server refused a freshly refreshed token (HTTP 401)".into(),
                         });
                     }
-                    self.reauthenticated = true;
+                    self.renewals += 1;
                     let left = self.time_left();
                     let renewal = self.endpoint.reauthenticate();
                     let renewed = match left {
                         Some(left) => tokio::time::timeout(left, renewal).await.map_err(|_| StopReason::Deadline)?,
                         None => renewal.await,
                     };
-                    if let Err(error) = renewed {
-                        self.reauthenticated = false;
-                        self.after_auth_error(error).await?;
+                    match renewed {
+                        // Our own rotation: if the server refuses even this token, the login is gone.
+                        Ok(Renewal::Rotated) => self.reauthenticated = true,
+                        // Another process's fresh pair: it may itself have been revoked since, so a
+                        // rotation of our own is still allowed.
+                        Ok(Renewal::Adopted) => {}
+                        Err(error) => self.after_auth_error(error).await?,
                     }
                 }
                 429 => self.pause_after_failure("rate limited (HTTP 429)".into(), reply.retry_after).await?,
@@ -991,9 +1000,9 @@ mod tests {
             (self.answer)(&ids, self.requests)
         }
 
-        async fn reauthenticate(&mut self) -> Result<(), AuthError> {
+        async fn reauthenticate(&mut self) -> Result<Renewal, AuthError> {
             self.refreshes += 1;
-            if self.refresh_fails { Err(AuthError::SessionExpired) } else { Ok(()) }
+            if self.refresh_fails { Err(AuthError::SessionExpired) } else { Ok(Renewal::Rotated) }
         }
 
         fn team(&self) -> Option<String> {
@@ -1200,8 +1209,8 @@ mod tests {
             async fn post(&mut self, _: &[u8], _: Duration) -> Result<Reply, PostError> {
                 std::future::pending().await
             }
-            async fn reauthenticate(&mut self) -> Result<(), AuthError> {
-                Ok(())
+            async fn reauthenticate(&mut self) -> Result<Renewal, AuthError> {
+                Ok(Renewal::Rotated)
             }
             fn team(&self) -> Option<String> {
                 None

@@ -358,7 +358,7 @@ fn two_processes_refreshing_at_once_both_stay_logged_in() {
     let ids: BTreeSet<String> = queue_events(&env, 0, 40).into_iter().collect();
     server.expire_access_tokens();
     // Latency on every request makes both batches fail with 401 before either refresh completes.
-    server.set_faults(Faults { latency: Duration::from_millis(300), ..Faults::default() });
+    server.set_faults(Faults { latency: Duration::from_millis(500), ..Faults::default() });
 
     let children: Vec<_> = (0..2)
         .map(|_| {
