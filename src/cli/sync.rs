@@ -360,6 +360,10 @@ fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) 
     if report.total == 0 {
         return "Queue is empty, nothing to sync.\n".into();
     }
+    if report.requests == 0 && report.rejected == 0 && report.stop != StopReason::Drained {
+        // Nothing was attempted (no server, no login): the error says why and how many wait.
+        return String::new();
+    }
     let mut text = String::new();
     if report.spool.imported > 0 {
         text.push_str(&format!("Imported {} spooled event(s) into the queue.\n", report.spool.imported));
