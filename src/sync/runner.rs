@@ -77,8 +77,13 @@ fn client(
     http::client(&HttpSettings { ca_file: ca_file(ctx, config), connect_timeout: connect, request_timeout: request })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, RunnerError> {
-    http::runtime().map_err(RunnerError::Runtime)
+/// Runs `work` on a fresh single-threaded runtime, then drops the runtime without waiting for
+/// leftover tasks (idle connections, a stuck DNS lookup): every wait is bounded by `work` itself.
+fn block_on<F: std::future::Future>(work: F) -> Result<F::Output, RunnerError> {
+    let runtime = http::runtime().map_err(RunnerError::Runtime)?;
+    let output = runtime.block_on(work);
+    runtime.shutdown_background();
+    Ok(output)
 }
 
 /// Logs in to the configured server and stores the credentials.
@@ -88,7 +93,7 @@ pub fn login(ctx: &Context, username: &str, password: &Secret) -> Result<(Server
     let server = server(ctx, &config)?.ok_or(RunnerError::NotConfigured)?;
     let http = client(ctx, &config, CONNECT_TIMEOUT, config.request_timeout())?;
     let store = CredentialStore::new(home);
-    let credentials = runtime()?.block_on(auth::login(&http, &server, &store, username, password, ctx.clock))?;
+    let credentials = block_on(auth::login(&http, &server, &store, username, password, ctx.clock))??;
     // A new login is a new chance: forget the backoff a lost session may have left behind.
     let mut state = SyncState::load(home);
     if state.backoff_until.is_some() {
@@ -140,7 +145,6 @@ pub fn sync_now(
         Err(e @ AuthError::SessionExpired) => return Ok(early(StopReason::LoginRequired { detail: e.to_string() })),
         Err(e) => return Err(e.into()),
     };
-    let runtime = runtime()?;
     let delivery_options = DeliveryOptions {
         max_events: config.batch_max_events(),
         max_bytes: config.batch_max_bytes(),
@@ -148,14 +152,12 @@ pub fn sync_now(
         request_timeout: config.request_timeout(),
         ..DeliveryOptions::default()
     };
-    let mut report = runtime.block_on(async {
+    let mut report = block_on(async {
         let options =
             DeliveryOptions { deadline: options.timeout.map(|t| tokio::time::Instant::now() + t), ..delivery_options };
         let mut endpoint = HttpEndpoint::new(session);
         delivery::deliver(&mut queue, &mut endpoint, &options, ctx.now().timestamp(), progress).await
-    });
-    // Do not wait for connection tasks (or a stuck DNS lookup) to wind down.
-    runtime.shutdown_background();
+    })?;
     report.spool = spool;
     record(home, &report, ctx);
     Ok(report)
@@ -198,8 +200,7 @@ pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
     let left = budget.checked_sub(started.elapsed())?;
     let http = client(ctx, &config, left.min(CONNECT_TIMEOUT), left).ok()?;
     let session = Session::open(http, server, store, ctx.clock).ok()?;
-    let runtime = runtime().ok()?;
-    let report = runtime.block_on(async {
+    let report = block_on(async {
         let deadline = tokio::time::Instant::now() + left;
         let options = DeliveryOptions {
             max_events: config.batch_max_events(),
@@ -216,8 +217,8 @@ pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
         let run = delivery::deliver(&mut queue, &mut endpoint, &options, ctx.now().timestamp(), &mut quiet);
         // `deliver` honours the deadline itself; this guard covers anything that might not.
         tokio::time::timeout_at(deadline + Duration::from_millis(50), run).await.ok()
-    });
-    runtime.shutdown_background();
+    })
+    .ok()?;
     let mut report = report.unwrap_or_else(|| DeliveryReport::new(0, StopReason::Deadline));
     report.spool = spool;
     record(home, &report, ctx);
