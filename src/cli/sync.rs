@@ -155,6 +155,7 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
                 "consecutive_failures": state.consecutive_failures,
                 "backoff_until": utc_json(state.backoff_until.filter(|_| state.in_backoff(now_at))),
                 "last_error_category": state.last_error_category,
+                "last_error": state.last_error,
             },
             "authenticated": authenticated,
             "auth": {
@@ -194,6 +195,9 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             failures.push_str(&format!("; exit flushes paused until {}", utc_text(until)));
         }
         rows.push(("Failures", failures));
+        if let Some(error) = &state.last_error {
+            rows.push(("Last error", error.clone()));
+        }
     }
     let auth = match &credentials {
         Some(c) if authenticated => format!("Authenticated as {}", c.username),
