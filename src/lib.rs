@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod git;
+pub mod orchestrator;
 pub mod project;
 pub mod store;
 pub mod sync;

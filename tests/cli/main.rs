@@ -11,6 +11,7 @@ pub mod server;
 mod concurrency;
 mod help;
 mod init;
+mod orchestrate;
 mod readme;
 mod roundtrip;
 mod sync_concurrency;
