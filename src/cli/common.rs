@@ -9,6 +9,7 @@ use crate::project::Project;
 use crate::telemetry::{ExecutionRecord, Role};
 use clap::Args;
 use serde_json::Value;
+use std::io::{IsTerminal, Write};
 
 /// The project the command runs in, or a failure with a hint.
 pub fn discover(ctx: &Context) -> Result<Project, CliError> {
@@ -178,11 +179,37 @@ pub fn publish(
 static EVENTS_QUEUED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The exit flush: when this command queued events, deliver the queue within `[sync] exit_flush_ms`
-/// (see `sync::runner::exit_flush` for when it is skipped). Runs after the command's output is
-/// written; it never prints and never changes the exit code, even if it panics.
+/// (see `sync::runner::exit_flush` for when it is skipped — e.g. while a `sync daemon` runs). Runs
+/// after the command's output is written; it never changes the exit code, even if it panics. Then,
+/// on a terminal only, the one-line sync indicator (FR-038).
 pub fn exit_flush(ctx: &Context) {
     if EVENTS_QUEUED.swap(false, std::sync::atomic::Ordering::Relaxed) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::sync::runner::exit_flush(ctx)));
+        if std::io::stderr().is_terminal() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| show_sync_indicator(ctx)));
+        }
+    }
+}
+
+/// `[sync: Connected]` or `[sync: Offline — 3 event(s) queued]` on stderr: the running service's
+/// connection (Offline without one) and what waits in the queue. Never on stdout, never on a pipe
+/// (agents and scripts parse command output; the indicator is for people).
+fn show_sync_indicator(ctx: &Context) {
+    use crate::sync::{config::UserConfig, daemon, emit::QUEUE_FILE, queue::OfflineQueue};
+    let Some(home) = ctx.home.as_deref() else { return };
+    let status = daemon::running(home).map_or(daemon::ConnectionStatus::Offline, |h| h.connection);
+    let limits = UserConfig::load(home).map(|c| c.queue_limits()).unwrap_or_default();
+    let queued = OfflineQueue::open(&home.join(QUEUE_FILE), limits).and_then(|q| q.len()).unwrap_or(0);
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "{}", sync_indicator(status, queued));
+}
+
+/// The indicator's text. Connected says nothing more: the events are on their way as they are queued.
+pub fn sync_indicator(status: crate::sync::daemon::ConnectionStatus, queued: u64) -> String {
+    match (status, queued) {
+        (crate::sync::daemon::ConnectionStatus::Connected, _) => format!("[sync: {status}]"),
+        (_, 0) => format!("[sync: {status} — all events delivered]"),
+        (_, n) => format!("[sync: {status} — {n} event(s) queued]"),
     }
 }
 
@@ -215,4 +242,21 @@ pub fn logged(
         publish(ctx, project.as_ref(), &[event], crate::sync::Causation::None);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::daemon::ConnectionStatus;
+
+    #[test]
+    fn the_sync_indicator_names_the_status_and_what_waits() {
+        assert_eq!(sync_indicator(ConnectionStatus::Connected, 3), "[sync: Connected]");
+        assert_eq!(sync_indicator(ConnectionStatus::Offline, 3), "[sync: Offline — 3 event(s) queued]");
+        assert_eq!(
+            sync_indicator(ConnectionStatus::OfflineBatchMode, 1),
+            "[sync: Offline-BatchMode — 1 event(s) queued]"
+        );
+        assert_eq!(sync_indicator(ConnectionStatus::Reconnecting, 0), "[sync: Reconnecting — all events delivered]");
+    }
 }

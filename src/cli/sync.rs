@@ -6,12 +6,14 @@ use super::output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::sync::config::{CONFIG_FILE, UserConfig};
+use crate::sync::daemon::{self, ConnectionStatus, Heartbeat, Presence};
 use crate::sync::delivery::{DeliveryReport, Progress, StopReason};
 use crate::sync::emit::{QUEUE_FILE, SPOOL_FILE};
 use crate::sync::event::diagnose_envelope;
 use crate::sync::http::ServerUrl;
 use crate::sync::queue::{OfflineQueue, QueueStats};
 use crate::sync::runner::{self, SyncNowOptions};
+use crate::sync::service::{self, DaemonError, ServiceEvent, ServiceOptions};
 use crate::sync::state::SyncState;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
@@ -47,6 +49,28 @@ in the queue; 1 a local problem (unreadable queue or config).")]
     RetryDead(RetryDeadArgs),
     /// Re-validate every queued event against the payload rules.
     Diagnose(DiagnoseArgs),
+    /// Run the background sync service in the foreground until SIGINT/SIGTERM: hold the WebSocket, push
+    /// new events within a second, deliver the queue by batch; `sync status` shows it.
+    #[command(after_help = "One service runs per spec-kitty home (a second one refuses to start). It logs one line \
+per notable event on stderr. While it runs, workflow commands skip their exit flush. Settings: [sync] \
+daemon_interval_secs (batch interval, default 300), batch_interval_ms (spacing between requests, default \
+5000 here), websocket (default true), exit_flush_ms (the final flush on stop).")]
+    Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args)]
+struct DaemonArgs {
+    /// Seconds between batch deliveries when nothing triggers one sooner (default: [sync]
+    /// daemon_interval_secs, else 300).
+    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    interval: Option<u64>,
+}
+
+fn parse_interval(text: &str) -> Result<u64, String> {
+    match super::common::parse_count(text)? {
+        0 => Err("the interval must be at least 1 second".into()),
+        n => Ok(n),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +122,7 @@ pub fn run(ctx: &Context, args: SyncArgs) -> Result<(), CliError> {
         SyncCommand::Server(a) => server(ctx, a),
         SyncCommand::RetryDead(a) => retry_dead(ctx, a),
         SyncCommand::Diagnose(a) => diagnose(ctx, a),
+        SyncCommand::Daemon(a) => run_daemon(ctx, a),
     }
 }
 
@@ -136,6 +161,9 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let state = SyncState::load(&home);
     let spooled = spooled_events(&home);
     let server_url = crate::sync::server_url(ctx, &config);
+    // Liveness is a matter of real time, whatever SPEC_KITTY_NOW pins.
+    let wall_now = Utc::now();
+    let presence = daemon::presence(&home, wall_now);
     if args.json {
         return print_json_line(&json!({
             "queue": {
@@ -148,7 +176,8 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
                 "top_event_types": stats.top_event_types.iter().map(|(t, n)| json!({"event_type": t, "count": n})).collect::<Vec<Value>>(),
                 "path": home.join(QUEUE_FILE).display().to_string(),
             },
-            "connection": "Offline",
+            "connection": connection_json(&presence),
+            "daemon": daemon_json(&presence, wall_now),
             "last_sync": {
                 "last_attempt_at": utc_json(state.last_attempt_at),
                 "last_success_at": utc_json(state.last_success_at),
@@ -184,7 +213,8 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         let top: Vec<String> = stats.top_event_types.iter().map(|(t, n)| format!("{t} ({n})")).collect();
         rows.push(("Top types", top.join(", ")));
     }
-    rows.push(("Connection", "Offline".into()));
+    rows.push(("Connection", connection_text(&presence)));
+    rows.push(("Daemon", daemon_text(&presence, wall_now)));
     rows.push(("Last sync", state.last_success_at.map_or_else(|| "Never".to_owned(), utc_text)));
     if state.consecutive_failures > 0 {
         let mut failures = format!("{} consecutive", state.consecutive_failures);
@@ -217,6 +247,132 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     }
     output::print(&text)?;
     Ok(())
+}
+
+/// The connection as the running service reports it; Offline without one (FR-036, FR-037).
+fn connection_text(presence: &Presence) -> String {
+    match presence.running() {
+        Some(Heartbeat { connection: status @ ConnectionStatus::Connected, .. }) => status.to_string(),
+        Some(Heartbeat { connection, connection_detail: Some(detail), .. }) => format!("{connection} ({detail})"),
+        Some(heartbeat) => heartbeat.connection.to_string(),
+        None => ConnectionStatus::Offline.to_string(),
+    }
+}
+
+fn daemon_text(presence: &Presence, now: DateTime<Utc>) -> String {
+    match presence {
+        Presence::Running(h) => format!(
+            "running (pid {}, `spec-kitty {}`, heartbeat {} ago, {} event(s) pushed)",
+            h.pid,
+            h.command,
+            human_duration(h.age(now).as_secs() as i64),
+            h.events_pushed
+        ),
+        Presence::Stale(h) => format!("not running (stale heartbeat of pid {}; start one with `spec-kitty sync daemon`)", h.pid),
+        Presence::Absent => "not running (start one with `spec-kitty sync daemon`)".into(),
+    }
+}
+
+fn connection_json(presence: &Presence) -> Value {
+    match presence.running() {
+        Some(h) => json!({
+            "status": h.connection.as_str(),
+            "detail": h.connection_detail,
+            "last_push_at": utc_json(h.last_push_at),
+            "events_pushed": h.events_pushed,
+        }),
+        None => json!({"status": ConnectionStatus::Offline.as_str(), "detail": null, "last_push_at": null, "events_pushed": 0}),
+    }
+}
+
+fn daemon_json(presence: &Presence, now: DateTime<Utc>) -> Value {
+    match presence {
+        Presence::Running(h) => json!({
+            "running": true,
+            "pid": h.pid,
+            "command": h.command,
+            "started_at": utc_json(h.started_at),
+            "heartbeat_at": utc_json(h.heartbeat_at),
+            "heartbeat_age_seconds": h.age(now).as_secs(),
+            "interval_secs": h.interval_secs,
+            "server_url": h.server_url,
+            "last_batch_at": utc_json(h.last_batch_at),
+            "last_batch_outcome": h.last_batch_outcome,
+        }),
+        Presence::Stale(h) => json!({"running": false, "stale_pid": h.pid}),
+        Presence::Absent => json!({"running": false, "stale_pid": null}),
+    }
+}
+
+fn run_daemon(ctx: &Context, args: DaemonArgs) -> Result<(), CliError> {
+    let options = ServiceOptions { interval: args.interval.map(Duration::from_secs), ..ServiceOptions::new("sync daemon") };
+    let observer: service::Observer = Box::new(|event| {
+        // Never panics on a closed stderr (eprintln! would).
+        let line = format!("{} {}\n", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), describe_service_event(event));
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    });
+    service::run_daemon(ctx, options, observer).map_err(|error| match error {
+        DaemonError::Runner(e) => runner_error(e),
+        e @ DaemonError::AlreadyRunning { .. } => CliError::failure(e.to_string())
+            .hint("`spec-kitty sync status` shows it; stop it with SIGTERM (kill <pid>) before starting another"),
+        e => CliError::failure(e.to_string()),
+    })
+}
+
+/// One line of the daemon's log (stderr).
+pub fn describe_service_event(event: &ServiceEvent) -> String {
+    let seconds = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+    match event {
+        ServiceEvent::Started { pid, home, interval, spacing } => format!(
+            "sync daemon started (pid {pid}) for {}; batch delivery every {}s, at most one request per {}",
+            home.display(),
+            interval.as_secs(),
+            seconds(*spacing)
+        ),
+        ServiceEvent::Passive { holder } => match holder {
+            Some(h) => format!("another sync service runs (pid {}, `spec-kitty {}`); waiting", h.pid, h.command),
+            None => "another sync service runs; waiting".into(),
+        },
+        ServiceEvent::TookOver => "the other sync service stopped; taking over".into(),
+        ServiceEvent::Connection { status, detail: Some(detail) } => format!("connection: {status} ({detail})"),
+        ServiceEvent::Connection { status, detail: None } => format!("connection: {status}"),
+        ServiceEvent::SocketOpened { url, snapshot_work_packages, unexpected_first_frame } => {
+            let mut line = format!("WebSocket open: {url}");
+            if let Some(n) = snapshot_work_packages {
+                line.push_str(&format!(" (snapshot: {n} work package(s))"));
+            }
+            if let Some(kind) = unexpected_first_frame {
+                line.push_str(&format!("; expected a snapshot first, got {kind}"));
+            }
+            line
+        }
+        ServiceEvent::Pushed { events } => format!("pushed {events} event(s) over the WebSocket"),
+        ServiceEvent::Delivered { delivered, duplicates, rejected, dead_lettered, remaining } => {
+            let mut line = format!("batch: {delivered} delivered, {duplicates} already there, {rejected} rejected");
+            if *dead_lettered > 0 {
+                line.push_str(&format!(" ({dead_lettered} moved to the dead letters)"));
+            }
+            line.push_str(&format!("; {remaining} left in the queue"));
+            line
+        }
+        ServiceEvent::NotDelivered { reason, detail, remaining, retry_in } => {
+            let next = match retry_in {
+                Some(wait) => format!("next try in {}", seconds(*wait)),
+                None if matches!(*reason, "not_logged_in" | "login_required") => {
+                    "waiting for `spec-kitty auth login`".to_owned()
+                }
+                None if *reason == "not_configured" => "waiting for `spec-kitty sync server URL`".to_owned(),
+                None => "next try at the next interval".to_owned(),
+            };
+            format!("batch not delivered: {detail}; {remaining} event(s) stay queued; {next}")
+        }
+        ServiceEvent::Problem(text) => format!("warning: {text}"),
+        ServiceEvent::Stopping => "stopping".into(),
+        ServiceEvent::FinalFlush { delivered, remaining, outcome } => {
+            format!("final flush: {delivered} delivered, {remaining} left in the queue ({outcome})")
+        }
+        ServiceEvent::Stopped => "sync daemon stopped".into(),
+    }
 }
 
 fn human_duration(seconds: i64) -> String {

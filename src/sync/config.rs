@@ -13,6 +13,8 @@
 //! batch_interval_ms = 0     # minimum spacing between requests (default: none for `sync now`, 5 s background)
 //! exit_flush_ms = 2000      # how long a workflow command may spend delivering its events; 0 disables
 //! request_timeout_ms = 30000  # one HTTP request, connect included
+//! daemon_interval_secs = 300  # the background service's batch interval when nothing else triggers one
+//! websocket = true          # false: the background service delivers by batch only (no WebSocket)
 //! ```
 
 use super::queue::{DEFAULT_MAX_EVENTS, DEFAULT_MAX_REJECTIONS, QueueLimits};
@@ -27,6 +29,8 @@ pub const MAX_BATCH_EVENTS: usize = 1000;
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 900 * 1024;
 /// Background delivery sends at most one batch per this interval (FR-033); `sync now` does not wait.
 pub const BACKGROUND_BATCH_INTERVAL: Duration = Duration::from_secs(5);
+/// The background service delivers the queue at least this often (upstream's and atuin's 5 minutes).
+pub const DEFAULT_DAEMON_INTERVAL_SECS: u64 = 300;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -49,6 +53,8 @@ pub struct SyncSettings {
     pub batch_interval_ms: Option<u64>,
     pub exit_flush_ms: u64,
     pub request_timeout_ms: u64,
+    pub daemon_interval_secs: u64,
+    pub websocket: bool,
 }
 
 impl Default for SyncSettings {
@@ -65,6 +71,8 @@ impl Default for SyncSettings {
             batch_interval_ms: None,
             exit_flush_ms: 2000,
             request_timeout_ms: 30_000,
+            daemon_interval_secs: DEFAULT_DAEMON_INTERVAL_SECS,
+            websocket: true,
         }
     }
 }
@@ -116,6 +124,11 @@ impl UserConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.sync.request_timeout_ms.max(100))
+    }
+
+    /// How often the background service delivers when no new event asks for it sooner (at least 1 s).
+    pub fn daemon_interval(&self) -> Duration {
+        Duration::from_secs(self.sync.daemon_interval_secs.max(1))
     }
 }
 
@@ -169,6 +182,10 @@ mod tests {
         assert_eq!((config.batch_max_events(), config.batch_max_bytes()), (1000, 4096));
         assert_eq!(config.batch_interval(), None);
         assert_eq!(config.exit_flush_budget(), Duration::from_secs(2));
+        assert_eq!(config.daemon_interval(), Duration::from_secs(300));
+        config.sync.daemon_interval_secs = 0;
+        assert_eq!(config.daemon_interval(), Duration::from_secs(1));
+        assert!(config.sync.websocket);
     }
 
     #[test]

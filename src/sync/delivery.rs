@@ -743,6 +743,16 @@ enum Screen {
     Refuse(QueueRow, String),
 }
 
+/// The row as it may be sent with the login of `team` (see [`screen`]), or `None` when it must not be
+/// sent now (another team's event, or one never to be transmitted). The WebSocket fast path uses it so
+/// that a pushed envelope is byte for byte what the batch will send.
+pub fn sendable(row: QueueRow, team: Option<&str>) -> Option<QueueRow> {
+    match screen(row, team) {
+        Screen::Send(row) => Some(row),
+        Screen::Hold { .. } | Screen::Refuse(..) => None,
+    }
+}
+
 /// Checks a row against the session: it must be a JSON object with a project identity (the contract
 /// says events without `project_uuid` are never transmitted; upstream sent them, §12.9), and it must
 /// belong to the logged-in team. Events queued while logged out (`team_slug: "local"`) get the
@@ -768,13 +778,13 @@ fn screen(mut row: QueueRow, team: Option<&str>) -> Screen {
 }
 
 /// `base · 2^(attempt-1)`, capped.
-fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
     let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(cap)
 }
 
 /// "Equal jitter": somewhere in [wait/2, wait], so clients that failed together do not retry together.
-fn jittered(wait: Duration) -> Duration {
+pub(crate) fn jittered(wait: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher

@@ -1,18 +1,23 @@
 //! Workflow events for the team dashboard: the eight event types, the machine-wide Lamport clock, the
 //! durable offline queue and queue-first emission; and their delivery to the team server: login and
 //! tokens (`auth`), the HTTP client and URL policy (`http`), the batch loop (`delivery`), the persisted
-//! delivery state (`state`) and the entry points commands call (`runner`).
+//! delivery state (`state`) and the entry points commands call (`runner`); and the background service
+//! (`service`: `sync daemon` and the service inside `orchestrate`) with its WebSocket fast path (`ws`)
+//! and its lock and heartbeat file (`daemon`).
 
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod delivery;
 pub mod emit;
 pub mod event;
 pub mod http;
 pub mod queue;
 pub mod runner;
+pub mod service;
 pub mod state;
+pub mod ws;
 
 pub use emit::{Causation, Emission, emit};
 pub use event::SyncEvent;

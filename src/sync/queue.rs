@@ -269,6 +269,55 @@ impl OfflineQueue {
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
     }
 
+    /// Rows inserted after row id `after` (row ids grow in commit order, whatever the enqueuing
+    /// processes' clocks say), at most `max_count` and (beyond the first row) `max_bytes` of data, with
+    /// the id of the last row returned (`after` when none). The background service pushes new events
+    /// over its WebSocket with it.
+    pub fn rows_after_row_id(
+        &self,
+        after: i64,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<QueueRow>, i64), QueueError> {
+        let result = (|| -> rusqlite::Result<(Vec<QueueRow>, i64)> {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT event_id, event_type, data, retry_count, id FROM queue WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let mut rows = statement.query(params![after, max_count as i64])?;
+            let (mut batch, mut last, mut bytes) = (Vec::new(), after, 0);
+            while let Some(row) = rows.next()? {
+                let data: String = row.get(2)?;
+                if !batch.is_empty() && bytes + data.len() > max_bytes {
+                    break;
+                }
+                bytes += data.len();
+                last = row.get(4)?;
+                batch.push(QueueRow {
+                    event_id: row.get(0)?,
+                    event_type: row.get(1)?,
+                    data,
+                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
+                });
+            }
+            Ok((batch, last))
+        })();
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// The largest row id ever used (0 for a new queue): rows inserted later have larger ids.
+    pub fn last_row_id(&self) -> Result<i64, QueueError> {
+        let result = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM queue", [], |r| r.get::<_, i64>(0));
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
+    /// SQLite's `PRAGMA data_version`: changes whenever another connection commits to the database.
+    /// Reading it costs no I/O beyond the WAL index, so the background service polls it to notice new
+    /// events within a fraction of a second.
+    pub fn data_version(&self) -> Result<i64, QueueError> {
+        let result = self.conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0));
+        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+    }
+
     /// Removes delivered events (the server said `success` or `duplicate`).
     pub fn acknowledge(&mut self, event_ids: &[String]) -> Result<usize, QueueError> {
         let result = (|| -> rusqlite::Result<usize> {
@@ -502,6 +551,29 @@ mod tests {
 
     fn open(dir: &Path, limits: QueueLimits) -> OfflineQueue {
         OfflineQueue::open(&dir.join("queue.db"), limits).unwrap()
+    }
+
+    #[test]
+    fn new_rows_are_found_by_row_id_and_other_connections_commits_by_data_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = open(dir.path(), QueueLimits::default());
+        let mut writer = open(dir.path(), QueueLimits::default());
+        assert_eq!(reader.last_row_id().unwrap(), 0);
+        let version = reader.data_version().unwrap();
+        // An older enqueue time does not hide a row that was committed later.
+        writer.enqueue(&[event(1)], 200).unwrap();
+        writer.enqueue(&[event(2), event(3)], 100).unwrap();
+        assert_ne!(reader.data_version().unwrap(), version, "another connection committed");
+        let (rows, last) = reader.rows_after_row_id(0, 10, usize::MAX).unwrap();
+        assert_eq!(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>(), ["{\"n\": 1}", "{\"n\": 2}", "{\"n\": 3}"]);
+        assert_eq!(last, reader.last_row_id().unwrap());
+        let (first, after_first) = reader.rows_after_row_id(0, 10, 1).unwrap();
+        assert_eq!(first.len(), 1, "the byte budget always admits one row");
+        assert_eq!(reader.rows_after_row_id(after_first, 10, usize::MAX).unwrap().0.len(), 2);
+        assert_eq!(reader.rows_after_row_id(last, 10, usize::MAX).unwrap(), (vec![], last));
+        let version = reader.data_version().unwrap();
+        reader.len().unwrap();
+        assert_eq!(reader.data_version().unwrap(), version, "reading changes nothing");
     }
 
     #[test]

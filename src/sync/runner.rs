@@ -9,7 +9,8 @@ use super::emit::QUEUE_FILE;
 use super::http::{self, HttpError, HttpSettings, ServerUrl, UrlError};
 use super::queue::{OfflineQueue, QueueError};
 use super::state::{Attempt, SyncState};
-use crate::context::Context;
+use crate::context::{Clock, Context};
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,8 +61,12 @@ pub fn server(ctx: &Context, config: &UserConfig) -> Result<Option<ServerUrl>, U
 
 /// `$SPEC_KITTY_CA_FILE`, else `[sync] ca_file` (relative paths are relative to the spec-kitty home).
 pub fn ca_file(ctx: &Context, config: &UserConfig) -> Option<PathBuf> {
-    match (&ctx.ca_file_override, &config.sync.ca_file, &ctx.home) {
-        (Some(path), _, _) => Some(path.clone()),
+    resolve_ca_file(ctx.ca_file_override.as_deref(), config, ctx.home.as_deref())
+}
+
+fn resolve_ca_file(explicit: Option<&Path>, config: &UserConfig, home: Option<&Path>) -> Option<PathBuf> {
+    match (explicit, &config.sync.ca_file, home) {
+        (Some(path), _, _) => Some(path.to_owned()),
         (None, Some(path), Some(home)) => Some(home.join(path)),
         (None, Some(path), None) => Some(path.clone()),
         (None, None, _) => None,
@@ -75,6 +80,60 @@ fn client(
     request: Duration,
 ) -> Result<reqwest::Client, HttpError> {
     http::client(&HttpSettings { ca_file: ca_file(ctx, config), connect_timeout: connect, request_timeout: request })
+}
+
+/// The environment of sync work, taken from the context once: owned, cheap to clone and `Send`, so a
+/// long-lived service (the daemon, or the one inside `orchestrate`) can keep it. It re-reads
+/// config.toml and the credentials whenever it uses them, so `sync server` and `auth login` take effect
+/// without a restart; the environment overrides are fixed for the process, as for every command.
+#[derive(Debug, Clone)]
+pub struct SyncEnv {
+    pub home: PathBuf,
+    pub clock: Clock,
+    server_url_override: Option<String>,
+    ca_file_override: Option<PathBuf>,
+}
+
+impl SyncEnv {
+    pub fn from_context(ctx: &Context) -> Result<SyncEnv, RunnerError> {
+        Ok(SyncEnv {
+            home: home(ctx)?.to_owned(),
+            clock: ctx.clock,
+            server_url_override: ctx.server_url_override.clone(),
+            ca_file_override: ctx.ca_file_override.clone(),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn config(&self) -> Result<UserConfig, ConfigError> {
+        UserConfig::load(&self.home)
+    }
+
+    /// As [`server`]: the override, else `[sync] server_url`, checked against the URL policy.
+    pub fn server(&self, config: &UserConfig) -> Result<Option<ServerUrl>, UrlError> {
+        let url = self.server_url_override.clone().or_else(|| config.sync.server_url.clone());
+        url.map(|url| ServerUrl::parse(&url)).transpose()
+    }
+
+    pub fn ca_file(&self, config: &UserConfig) -> Option<PathBuf> {
+        resolve_ca_file(self.ca_file_override.as_deref(), config, Some(&self.home))
+    }
+
+    pub fn client(&self, config: &UserConfig, connect: Duration, request: Duration) -> Result<reqwest::Client, HttpError> {
+        let settings = HttpSettings { ca_file: self.ca_file(config), connect_timeout: connect, request_timeout: request };
+        http::client(&settings)
+    }
+
+    pub fn credential_store(&self) -> CredentialStore {
+        CredentialStore::new(&self.home)
+    }
+
+    pub fn queue_path(&self) -> PathBuf {
+        self.home.join(QUEUE_FILE)
+    }
 }
 
 /// Runs `work` on a fresh single-threaded runtime, then drops the runtime without waiting for
@@ -124,20 +183,40 @@ pub fn sync_now(
     options: &SyncNowOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<DeliveryReport, RunnerError> {
-    let home = home(ctx)?;
-    let config = UserConfig::load(home)?;
-    let mut queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits())?;
-    let spool = delivery::import_spool(home, &mut queue, ctx.now().timestamp())?;
+    let env = SyncEnv::from_context(ctx)?;
+    let delivery_options = |config: &UserConfig| DeliveryOptions {
+        max_events: config.batch_max_events(),
+        max_bytes: config.batch_max_bytes(),
+        spacing: options.spacing.or(config.batch_interval()).unwrap_or(Duration::ZERO),
+        request_timeout: config.request_timeout(),
+        deadline: options.timeout.map(|t| tokio::time::Instant::now() + t),
+        ..DeliveryOptions::default()
+    };
+    block_on(deliver_queue(&env, delivery_options, progress))?
+}
+
+/// The async core of `sync now` and of the background service's batch runs: imports spooled events,
+/// then, when a server is configured and we are logged in to it, delivers the queue with the options
+/// `options` makes from the current config, and records the attempt in the state file. Without a
+/// server or a login it returns at once with the reason (nothing is recorded: nothing was tried).
+pub async fn deliver_queue(
+    env: &SyncEnv,
+    options: impl FnOnce(&UserConfig) -> DeliveryOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<DeliveryReport, RunnerError> {
+    let config = env.config()?;
+    let mut queue = OfflineQueue::open(&env.queue_path(), config.queue_limits())?;
+    let spool = delivery::import_spool(&env.home, &mut queue, env.now().timestamp())?;
     let total = queue.len()?;
     let early = |stop| DeliveryReport { spool: spool.clone(), ..DeliveryReport::new(total, stop) };
     if total == 0 {
         return Ok(early(StopReason::Drained));
     }
-    let Some(server) = server(ctx, &config)? else {
+    let Some(server) = env.server(&config)? else {
         return Ok(early(StopReason::NotConfigured));
     };
-    let http = client(ctx, &config, CONNECT_TIMEOUT, config.request_timeout())?;
-    let session = match Session::open(http, server, CredentialStore::new(home), ctx.clock) {
+    let http = env.client(&config, CONNECT_TIMEOUT, config.request_timeout())?;
+    let session = match Session::open(http, server, env.credential_store(), env.clock) {
         Ok(session) => session,
         Err(e @ (AuthError::NotLoggedIn | AuthError::OtherServer { .. })) => {
             return Ok(early(StopReason::NotLoggedIn { detail: e.to_string() }));
@@ -145,21 +224,11 @@ pub fn sync_now(
         Err(e @ AuthError::SessionExpired) => return Ok(early(StopReason::LoginRequired { detail: e.to_string() })),
         Err(e) => return Err(e.into()),
     };
-    let delivery_options = DeliveryOptions {
-        max_events: config.batch_max_events(),
-        max_bytes: config.batch_max_bytes(),
-        spacing: options.spacing.or(config.batch_interval()).unwrap_or(Duration::ZERO),
-        request_timeout: config.request_timeout(),
-        ..DeliveryOptions::default()
-    };
-    let mut report = block_on(async {
-        let options =
-            DeliveryOptions { deadline: options.timeout.map(|t| tokio::time::Instant::now() + t), ..delivery_options };
-        let mut endpoint = HttpEndpoint::new(session);
-        delivery::deliver(&mut queue, &mut endpoint, &options, ctx.now().timestamp(), progress).await
-    })?;
+    let options = options(&config);
+    let mut endpoint = HttpEndpoint::new(session);
+    let mut report = delivery::deliver(&mut queue, &mut endpoint, &options, env.now().timestamp(), progress).await;
     report.spool = spool;
-    record(home, &report, ctx);
+    record(&env.home, &report, env.now());
     Ok(report)
 }
 
@@ -180,6 +249,11 @@ pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
     let config = UserConfig::load(home).ok()?;
     let budget = config.exit_flush_budget();
     if !config.sync.events || budget.is_zero() {
+        return None;
+    }
+    // A live background service (`sync daemon`, or the one inside `orchestrate`) pushes the events
+    // within a second of their being queued: this command need not spend any time on the network.
+    if super::daemon::running(home).is_some() {
         return None;
     }
     let server = server(ctx, &config).ok()??;
@@ -221,18 +295,18 @@ pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
     .ok()?;
     let mut report = report.unwrap_or_else(|| DeliveryReport::new(0, StopReason::Deadline));
     report.spool = spool;
-    record(home, &report, ctx);
+    record(home, &report, ctx.now());
     Some(report)
 }
 
 /// Records an attempt that reached (or failed to reach) the server in the state file.
-fn record(home: &Path, report: &DeliveryReport, ctx: &Context) {
+pub(crate) fn record(home: &Path, report: &DeliveryReport, now: DateTime<Utc>) {
     let attempt = match &report.stop {
         StopReason::NotConfigured | StopReason::NotLoggedIn { .. } => return,
         StopReason::Drained => Attempt::Reached { delivered: report.delivered + report.duplicates },
         other => Attempt::Failed { category: other.as_str().to_owned(), detail: other.describe() },
     };
-    SyncState::update(home, &attempt, ctx.now());
+    SyncState::update(home, &attempt, now);
 }
 
 /// An exclusive lock without waiting; `None` when someone else holds it.

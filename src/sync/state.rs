@@ -89,8 +89,9 @@ impl SyncState {
     }
 }
 
-/// Optional times as RFC 3339 strings (chrono is built without serde support).
-mod rfc3339 {
+/// Optional times as RFC 3339 strings (chrono is built without serde support); also used by the
+/// background service's heartbeat file.
+pub(crate) mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
