@@ -217,7 +217,8 @@ mod tests {
     #[test]
     fn a_fresh_heartbeat_of_a_live_process_is_a_running_service() {
         let dir = tempfile::tempdir().unwrap();
-        let now = Utc::now();
+        // Whole seconds: the file keeps microseconds.
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
         assert_eq!(presence(dir.path(), now), Presence::Absent);
         let mine = beat(std::process::id(), now);
         write(dir.path(), &mine).unwrap();

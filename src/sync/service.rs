@@ -738,9 +738,11 @@ mod tests {
         assert_eq!(s.next_run(), now + Duration::from_secs(300), "nothing wanted: the periodic run");
         s.want(now + Duration::from_secs(1));
         assert_eq!(s.next_run(), now + Duration::from_secs(5), "at most one run per spacing");
-        assert_eq!(s.finished(RunClass::Done, now + Duration::from_secs(2)), None);
-        s.want(now + Duration::from_secs(9));
-        assert_eq!(s.next_run(), now + Duration::from_secs(9));
+        s.started(now + Duration::from_secs(5));
+        assert_eq!(s.finished(RunClass::Done, now + Duration::from_secs(6)), None);
+        assert_eq!(s.next_run(), now + Duration::from_secs(306), "the interval counts from the end of a run");
+        s.want(now + Duration::from_secs(12));
+        assert_eq!(s.next_run(), now + Duration::from_secs(12));
     }
 
     #[test]
