@@ -268,7 +268,9 @@ fn daemon_text(presence: &Presence, now: DateTime<Utc>) -> String {
             human_duration(h.age(now).as_secs() as i64),
             h.events_pushed
         ),
-        Presence::Stale(h) => format!("not running (stale heartbeat of pid {}; start one with `spec-kitty sync daemon`)", h.pid),
+        Presence::Stale(h) => {
+            format!("not running (stale heartbeat of pid {}; start one with `spec-kitty sync daemon`)", h.pid)
+        }
         Presence::Absent => "not running (start one with `spec-kitty sync daemon`)".into(),
     }
 }
@@ -281,7 +283,9 @@ fn connection_json(presence: &Presence) -> Value {
             "last_push_at": utc_json(h.last_push_at),
             "events_pushed": h.events_pushed,
         }),
-        None => json!({"status": ConnectionStatus::Offline.as_str(), "detail": null, "last_push_at": null, "events_pushed": 0}),
+        None => {
+            json!({"status": ConnectionStatus::Offline.as_str(), "detail": null, "last_push_at": null, "events_pushed": 0})
+        }
     }
 }
 
@@ -305,7 +309,8 @@ fn daemon_json(presence: &Presence, now: DateTime<Utc>) -> Value {
 }
 
 fn run_daemon(ctx: &Context, args: DaemonArgs) -> Result<(), CliError> {
-    let options = ServiceOptions { interval: args.interval.map(Duration::from_secs), ..ServiceOptions::new("sync daemon") };
+    let options =
+        ServiceOptions { interval: args.interval.map(Duration::from_secs), ..ServiceOptions::new("sync daemon") };
     let observer: service::Observer = Box::new(|event| {
         // Never panics on a closed stderr (eprintln! would).
         let line = format!("{} {}\n", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), describe_service_event(event));

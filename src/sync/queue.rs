@@ -565,7 +565,10 @@ mod tests {
         writer.enqueue(&[event(2), event(3)], 100).unwrap();
         assert_ne!(reader.data_version().unwrap(), version, "another connection committed");
         let (rows, last) = reader.rows_after_row_id(0, 10, usize::MAX).unwrap();
-        assert_eq!(rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>(), ["{\"n\": 1}", "{\"n\": 2}", "{\"n\": 3}"]);
+        assert_eq!(
+            rows.iter().map(|r| r.data.as_str()).collect::<Vec<_>>(),
+            ["{\"n\": 1}", "{\"n\": 2}", "{\"n\": 3}"]
+        );
         assert_eq!(last, reader.last_row_id().unwrap());
         let (first, after_first) = reader.rows_after_row_id(0, 10, 1).unwrap();
         assert_eq!(first.len(), 1, "the byte budget always admits one row");

@@ -122,8 +122,14 @@ impl SyncEnv {
         resolve_ca_file(self.ca_file_override.as_deref(), config, Some(&self.home))
     }
 
-    pub fn client(&self, config: &UserConfig, connect: Duration, request: Duration) -> Result<reqwest::Client, HttpError> {
-        let settings = HttpSettings { ca_file: self.ca_file(config), connect_timeout: connect, request_timeout: request };
+    pub fn client(
+        &self,
+        config: &UserConfig,
+        connect: Duration,
+        request: Duration,
+    ) -> Result<reqwest::Client, HttpError> {
+        let settings =
+            HttpSettings { ca_file: self.ca_file(config), connect_timeout: connect, request_timeout: request };
         http::client(&settings)
     }
 

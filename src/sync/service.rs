@@ -77,22 +77,53 @@ impl ServiceOptions {
 /// Something worth a line in the daemon's log. Never carries a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceEvent {
-    Started { pid: u32, home: PathBuf, interval: Duration, spacing: Duration },
+    Started {
+        pid: u32,
+        home: PathBuf,
+        interval: Duration,
+        spacing: Duration,
+    },
     /// Another service holds the lock; this one waits and takes over if it goes away.
-    Passive { holder: Option<Heartbeat> },
+    Passive {
+        holder: Option<Heartbeat>,
+    },
     TookOver,
-    Connection { status: ConnectionStatus, detail: Option<String> },
-    SocketOpened { url: String, snapshot_work_packages: Option<usize>, unexpected_first_frame: Option<String> },
-    Pushed { events: usize },
+    Connection {
+        status: ConnectionStatus,
+        detail: Option<String>,
+    },
+    SocketOpened {
+        url: String,
+        snapshot_work_packages: Option<usize>,
+        unexpected_first_frame: Option<String>,
+    },
+    Pushed {
+        events: usize,
+    },
     /// A batch run ended with every queued event offered to the server.
-    Delivered { delivered: u64, duplicates: u64, rejected: u64, dead_lettered: u64, remaining: u64 },
+    Delivered {
+        delivered: u64,
+        duplicates: u64,
+        rejected: u64,
+        dead_lettered: u64,
+        remaining: u64,
+    },
     /// A batch run could not deliver; the next one starts after `retry_in` (`None`: after a login or
     /// config change, or the interval).
-    NotDelivered { reason: &'static str, detail: String, remaining: u64, retry_in: Option<Duration> },
+    NotDelivered {
+        reason: &'static str,
+        detail: String,
+        remaining: u64,
+        retry_in: Option<Duration>,
+    },
     /// A local problem (unreadable queue, config or heartbeat file).
     Problem(String),
     Stopping,
-    FinalFlush { delivered: u64, remaining: u64, outcome: &'static str },
+    FinalFlush {
+        delivered: u64,
+        remaining: u64,
+        outcome: &'static str,
+    },
     Stopped,
 }
 
@@ -215,11 +246,13 @@ struct Reader {
     /// The last row id seen; rows past it are new.
     cursor: i64,
     version: Option<i64>,
+    /// Reading failed once (said once).
+    failed: bool,
 }
 
 impl Reader {
     fn new(path: PathBuf) -> Reader {
-        Reader { path, queue: None, cursor: 0, version: None }
+        Reader { path, queue: None, cursor: 0, version: None, failed: false }
     }
 
     /// Rows committed since the last call (at most [`PUSH_MAX_EVENTS`]; beyond that the cursor jumps to
@@ -380,7 +413,6 @@ impl Service {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut next_beat = Instant::now() + daemon::HEARTBEAT_INTERVAL;
         let mut batch: Option<JoinHandle<Result<DeliveryReport, RunnerError>>> = None;
-        let mut reader_failed = false;
 
         loop {
             let next_run = schedule.next_run();
@@ -397,22 +429,7 @@ impl Service {
                         changed.send_modify(|n| *n += 1);
                         schedule.unblock(now);
                     }
-                    match reader.new_rows(&config) {
-                        Ok(rows) if rows.is_empty() => {}
-                        Ok(rows) => {
-                            let connected = self.heartbeat.connection == ConnectionStatus::Connected;
-                            if connected && outbox.try_send(rows).is_ok() {
-                                schedule.want(now + ACK_DELAY);
-                            } else {
-                                schedule.want(now);
-                            }
-                        }
-                        Err(e) if !reader_failed => {
-                            reader_failed = true;
-                            self.emit(ServiceEvent::Problem(format!("{e}; new events go by batch only")));
-                        }
-                        Err(_) => {}
-                    }
+                    self.push_new_events(&mut reader, &config, &outbox, &mut schedule);
                     if now >= next_beat {
                         next_beat = now + daemon::HEARTBEAT_INTERVAL;
                         self.beat();
@@ -423,6 +440,9 @@ impl Service {
                     self.on_batch_done(done, &mut schedule);
                 }
                 () = tokio::time::sleep_until(next_run), if batch.is_none() => {
+                    // Events committed since the last poll go over the socket first: the batch would
+                    // otherwise deliver (and dequeue) them before they were ever pushed.
+                    self.push_new_events(&mut reader, &config, &outbox, &mut schedule);
                     schedule.started(Instant::now());
                     batch = Some(tokio::task::spawn_local(background_run(self.env.clone())));
                 }
@@ -440,6 +460,34 @@ impl Service {
         let config = self.config();
         self.final_flush(&config).await;
         daemon::remove(&self.env.home, self.heartbeat.pid);
+    }
+
+    /// Pushes the events committed since the last look over the socket (when it is open) and asks for
+    /// the batch that will acknowledge them; without a socket, asks for a batch at once.
+    fn push_new_events(
+        &mut self,
+        reader: &mut Reader,
+        config: &UserConfig,
+        outbox: &mpsc::Sender<Vec<QueueRow>>,
+        schedule: &mut Schedule,
+    ) {
+        let now = Instant::now();
+        match reader.new_rows(config) {
+            Ok(rows) if rows.is_empty() => {}
+            Ok(rows) => {
+                let connected = self.heartbeat.connection == ConnectionStatus::Connected;
+                if connected && outbox.try_send(rows).is_ok() {
+                    schedule.want(now + ACK_DELAY);
+                } else {
+                    schedule.want(now);
+                }
+            }
+            Err(e) if !reader.failed => {
+                reader.failed = true;
+                self.emit(ServiceEvent::Problem(format!("{e}; new events go by batch only")));
+            }
+            Err(_) => {}
+        }
     }
 
     fn set_status(&mut self, status: ConnectionStatus, detail: Option<String>) {
@@ -581,8 +629,8 @@ async fn background_run(env: SyncEnv) -> Result<DeliveryReport, RunnerError> {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// Another service holds the lock of this home.
-    #[error("a sync service is already running for {}{}", home.display(), describe_holder(holder.as_ref()))]
-    AlreadyRunning { home: PathBuf, holder: Option<Heartbeat> },
+    #[error("a sync service is already running for {}{}", home.display(), describe_holder(holder.as_deref()))]
+    AlreadyRunning { home: PathBuf, holder: Option<Box<Heartbeat>> },
     #[error("cannot take the sync service lock in {}: {source}", home.display())]
     Lock { home: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -607,7 +655,9 @@ pub fn run_daemon(ctx: &Context, options: ServiceOptions, observer: Observer) ->
     let env = SyncEnv::from_context(ctx)?;
     let lock = match ServiceLock::try_acquire(&env.home) {
         Ok(Some(lock)) => lock,
-        Ok(None) => return Err(DaemonError::AlreadyRunning { holder: daemon::read(&env.home), home: env.home }),
+        Ok(None) => {
+            return Err(DaemonError::AlreadyRunning { holder: daemon::read(&env.home).map(Box::new), home: env.home });
+        }
         Err(source) => return Err(DaemonError::Lock { home: env.home, source }),
     };
     let runtime = super::http::runtime().map_err(DaemonError::Runtime)?;

@@ -216,7 +216,9 @@ async fn handshake(url: &str, token: &Secret, tls: Arc<rustls::ClientConfig>) ->
     // Keeps the value out of any debug rendering of the request.
     bearer.set_sensitive(true);
     request.headers_mut().insert(header::AUTHORIZATION, bearer);
-    request.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(concat!("spec-kitty/", env!("CARGO_PKG_VERSION"))));
+    request
+        .headers_mut()
+        .insert(header::USER_AGENT, HeaderValue::from_static(concat!("spec-kitty/", env!("CARGO_PKG_VERSION"))));
     let connector = if url.starts_with("wss://") { Connector::Rustls(tls) } else { Connector::Plain };
     let (socket, _response) =
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await?;
@@ -294,7 +296,12 @@ impl LinkChannels {
         *self.stop.borrow() || self.stop.has_changed().is_err()
     }
 
-    fn report(&self, last: &mut Option<(ConnectionStatus, Option<String>)>, status: ConnectionStatus, detail: Option<String>) {
+    fn report(
+        &self,
+        last: &mut Option<(ConnectionStatus, Option<String>)>,
+        status: ConnectionStatus,
+        detail: Option<String>,
+    ) {
         let next = Some((status, detail.clone()));
         if *last != next {
             *last = next;
@@ -427,8 +434,8 @@ fn prepare(env: &SyncEnv) -> Result<(Session, Arc<rustls::ClientConfig>), Prepar
         Err(e) => return Err(Prepare::Offline(e.to_string())),
     };
     let http = env.client(&config, CONNECT_TIMEOUT, TOKEN_TIMEOUT).map_err(|e| Prepare::Offline(e.to_string()))?;
-    let session = Session::open(http, server, env.credential_store(), env.clock)
-        .map_err(|e| Prepare::Offline(e.to_string()))?;
+    let session =
+        Session::open(http, server, env.credential_store(), env.clock).map_err(|e| Prepare::Offline(e.to_string()))?;
     if !config.sync.websocket {
         return Err(Prepare::BatchOnly("the WebSocket is turned off ([sync] websocket = false)".into()));
     }

@@ -15,6 +15,7 @@ mod orchestrate;
 mod readme;
 mod roundtrip;
 mod sync_concurrency;
+mod sync_daemon;
 mod sync_delivery;
 mod sync_queue;
 mod sync_server;

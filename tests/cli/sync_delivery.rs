@@ -20,22 +20,22 @@ const REFRESH: &str = "/api/v1/token/refresh/";
 
 // --- helpers -----------------------------------------------------------------------------------------
 
-fn spawn(config: ServerConfig) -> ServerHandle {
+pub fn spawn(config: ServerConfig) -> ServerHandle {
     ServerHandle::spawn(config).expect("start the sync server")
 }
 
-fn state_dir(env: &TestEnv) -> PathBuf {
+pub fn state_dir(env: &TestEnv) -> PathBuf {
     env.home().join(".spec-kitty")
 }
 
 /// Writes `~/.spec-kitty/config.toml` with the server URL and extra `[sync]` lines.
-fn configure(env: &TestEnv, url: &str, extra: &str) {
+pub fn configure(env: &TestEnv, url: &str, extra: &str) {
     std::fs::create_dir_all(state_dir(env)).unwrap();
     std::fs::write(state_dir(env).join("config.toml"), format!("[sync]\nserver_url = \"{url}\"\n{extra}")).unwrap();
 }
 
 /// Runs with `stdin` piped in.
-fn run_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Run {
+pub fn run_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Run {
     let mut cmd = env.command();
     cmd.args(args);
     let out = assert_cmd::Command::from_std(cmd).write_stdin(stdin).output().expect("spawn spec-kitty");
@@ -46,12 +46,12 @@ fn run_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Run {
     }
 }
 
-fn login(env: &TestEnv) -> Run {
+pub fn login(env: &TestEnv) -> Run {
     run_stdin(env, &["auth", "login", "--username", "alice", "--password-stdin"], "secret\n").ok()
 }
 
 /// The access and refresh tokens in the credentials file.
-fn tokens(env: &TestEnv) -> (String, String) {
+pub fn tokens(env: &TestEnv) -> (String, String) {
     let text = std::fs::read_to_string(state_dir(env).join("credentials")).unwrap();
     let value: toml::Table = text.parse().unwrap();
     let get = |k: &str| value["tokens"][k].as_str().unwrap().to_owned();
@@ -91,7 +91,7 @@ fn batch_requests(server: &ServerHandle) -> Vec<RequestRecord> {
     server.requests().into_iter().filter(|r| r.path_and_query == BATCH).collect()
 }
 
-fn json(run: &Run) -> Value {
+pub fn json(run: &Run) -> Value {
     serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.render()))
 }
 
@@ -112,7 +112,7 @@ fn dead_letters(env: &TestEnv) -> Vec<(String, Option<String>)> {
 }
 
 /// Every regular file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -245,7 +245,7 @@ fn thousands_of_events_go_in_batches_of_at_most_1000_with_progress_on_a_terminal
 }
 
 /// Runs `cmd` with stderr on a pseudo-terminal; returns the run (stderr empty) and what the terminal got.
-fn run_with_terminal_stderr(mut cmd: std::process::Command) -> (Run, String) {
+pub fn run_with_terminal_stderr(mut cmd: std::process::Command) -> (Run, String) {
     let (mut master, mut slave) = (0, 0);
     // SAFETY: openpty fills two descriptors we then own; the name/termios/winsize arguments are optional.
     let rc =
