@@ -16,7 +16,8 @@
 //!   any case. After a failed run it retries with exponential backoff and jitter (0.5 s doubling to
 //!   30 s, FR-032), counted from the end of the failed run, so a slow run never causes a burst of
 //!   catch-up runs (atuin's `MissedTickBehavior::Skip`). Without a server or a login it waits for `auth
-//!   login` or `sync server` (it watches the credentials and config files);
+//!   login` or `sync server`: it watches the credentials and config files (their size and mtime, each
+//!   poll) and applies a change at once — server, login, spacing and interval;
 //! - it rewrites its heartbeat every [`daemon::HEARTBEAT_INTERVAL`] and on every connection change;
 //! - when stopped it closes the socket, abandons a running batch (acknowledgements are committed per
 //!   request, so nothing is left half-done), makes a final flush bounded by `exit_flush_ms`, removes its
@@ -53,8 +54,12 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 const RETRY_CAP: Duration = Duration::from_secs(30);
 /// How often a passive service checks whether it can take over.
 const PASSIVE_CHECK: Duration = Duration::from_secs(2);
-/// The socket's polite close at shutdown.
+/// The socket's polite close at shutdown (it runs alongside the final flush).
 const LINK_CLOSE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The final flush's local steps (opening the queue and the credentials) beyond its network budget.
+const FLUSH_GRACE: Duration = Duration::from_millis(200);
+/// What [`BackgroundSync::stop`] allows beyond the flush or the close for the thread to wind down.
+const STOP_SLACK: Duration = Duration::from_millis(300);
 /// At most this many events are pushed per poll; a bigger burst (a bulk re-queue) goes by batch only.
 const PUSH_MAX_EVENTS: usize = 1000;
 const OUTBOX_CAPACITY: usize = 16;
@@ -426,6 +431,11 @@ impl Service {
                         stamps = current;
                         config = self.config();
                         self.heartbeat.server_url = self.env.server(&config).ok().flatten().map(|s| s.to_string());
+                        schedule.spacing = runner::background_spacing(&config);
+                        if self.options.interval.is_none() {
+                            schedule.interval = config.daemon_interval();
+                            self.heartbeat.interval_secs = schedule.interval.as_secs();
+                        }
                         changed.send_modify(|n| *n += 1);
                         schedule.unblock(now);
                     }
@@ -454,11 +464,14 @@ impl Service {
         if let Some(batch) = batch.take() {
             batch.abort();
         }
-        if tokio::time::timeout(LINK_CLOSE_TIMEOUT, &mut link).await.is_err() {
-            link.abort();
-        }
+        // The socket closes while the final flush runs: stopping takes the longer of the two, not both.
+        let close = async {
+            if tokio::time::timeout(LINK_CLOSE_TIMEOUT, &mut link).await.is_err() {
+                link.abort();
+            }
+        };
         let config = self.config();
-        self.final_flush(&config).await;
+        tokio::join!(self.final_flush(&config), close);
         daemon::remove(&self.env.home, self.heartbeat.pid);
     }
 
@@ -589,7 +602,7 @@ impl Service {
         let mut quiet = |_: &Progress| {};
         let flush = runner::deliver_queue(&self.env, options, &mut quiet);
         // `deliver` honours the deadline itself; this guard covers the local steps before it.
-        let report = match tokio::time::timeout(budget + Duration::from_millis(200), flush).await {
+        let report = match tokio::time::timeout(budget + FLUSH_GRACE, flush).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => return self.emit(ServiceEvent::Problem(format!("final flush: {e}"))),
             Err(_) => DeliveryReport::new(0, StopReason::Deadline),
@@ -724,7 +737,7 @@ impl BackgroundSync {
                 stop: Some(stop),
                 thread: Some(thread),
                 status: Some(status_rx),
-                stop_timeout: config.exit_flush_budget() + LINK_CLOSE_TIMEOUT + Duration::from_secs(1),
+                stop_timeout: (config.exit_flush_budget() + FLUSH_GRACE).max(LINK_CLOSE_TIMEOUT) + STOP_SLACK,
             },
             Err(_) => inert,
         }

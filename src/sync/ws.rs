@@ -148,6 +148,7 @@ pub struct Connection {
     /// The logged-in team, for [`delivery::sendable`].
     team: Option<String>,
     username: String,
+    server: ServerUrl,
 }
 
 impl Connection {
@@ -188,6 +189,7 @@ pub async fn open(session: &mut Session, tls: Arc<rustls::ClientConfig>) -> Resu
             unexpected_first_frame: None,
             team: credentials.team_slug.clone(),
             username: credentials.username.clone(),
+            server: session.server().clone(),
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, connection.socket.next()).await {
             Err(_) => return Err(WsError::Transient("no snapshot from the server".into())),
@@ -211,8 +213,9 @@ pub async fn open(session: &mut Session, tls: Arc<rustls::ClientConfig>) -> Resu
 
 async fn handshake(url: &str, token: &Secret, tls: Arc<rustls::ClientConfig>) -> Result<Socket, tungstenite::Error> {
     let mut request = url.into_client_request()?;
+    // The error names no value, so a malformed token cannot leak through it.
     let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-        .map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::UnableToConnect("bad token".into())))?;
+        .map_err(|e| tungstenite::Error::HttpFormat(e.into()))?;
     // Keeps the value out of any debug rendering of the request.
     bearer.set_sensitive(true);
     request.headers_mut().insert(header::AUTHORIZATION, bearer);
@@ -377,7 +380,11 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                         }
                     }
                     Ended::LoginChanged => {
-                        channels.report(&mut last, ConnectionStatus::Reconnecting, Some("the login changed".into()));
+                        channels.report(
+                            &mut last,
+                            ConnectionStatus::Reconnecting,
+                            Some("the server or the login changed".into()),
+                        );
                     }
                 }
             }
@@ -458,7 +465,7 @@ async fn serve(mut connection: Connection, env: &SyncEnv, channels: &mut LinkCha
                 if changed.is_err() {
                     return Ended::Stopped;
                 }
-                if !same_login(env, &connection) {
+                if !still_current(env, &connection) {
                     let _ = tokio::time::timeout(Duration::from_secs(1), connection.socket.close(None)).await;
                     return Ended::LoginChanged;
                 }
@@ -513,10 +520,15 @@ async fn serve(mut connection: Connection, env: &SyncEnv, channels: &mut LinkCha
     }
 }
 
-/// Whether the stored login is still the one this connection was opened with.
-fn same_login(env: &SyncEnv, connection: &Connection) -> bool {
+/// Whether the configured server and the stored login are still the ones this connection was opened
+/// with (`sync server` or `auth login`/`logout` since then mean: reconnect, or go offline).
+fn still_current(env: &SyncEnv, connection: &Connection) -> bool {
+    let server = env.config().ok().and_then(|config| env.server(&config).ok().flatten());
     let stored = env.credential_store().load().ok().flatten();
-    stored.is_some_and(|c| c.username == connection.username && c.team_slug == connection.team)
+    server.as_ref() == Some(&connection.server)
+        && stored.is_some_and(|c| {
+            c.username == connection.username && c.team_slug == connection.team && c.issued_by(&connection.server)
+        })
 }
 
 /// Writes `frames` and flushes, within [`SEND_TIMEOUT`].

@@ -8,11 +8,13 @@
 use crate::server::{Faults, ServerConfig, ServerHandle};
 use crate::support::TestEnv;
 use crate::sync_delivery::{
-    configure, files_under, json, login, run_stdin, run_with_terminal_stderr, spawn, state_dir, tokens,
+    configure, files_under, json, login, queue_events, run_stdin, run_with_terminal_stderr, spawn, state_dir, tokens,
 };
 use crate::sync_queue::{feature_with_wps, queued};
 use serde_json::Value;
-use spec_kitty::sync::daemon::{self, Heartbeat};
+use spec_kitty::context::Context;
+use spec_kitty::sync::daemon::{self, ConnectionStatus, Heartbeat};
+use spec_kitty::sync::service::BackgroundSync;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -286,4 +288,56 @@ fn a_hanging_server_never_holds_short_commands_while_a_daemon_runs() {
     assert_eq!(exit.code(), Some(0), "log:\n{}", daemon.log());
     assert!(took < BUDGET + Duration::from_millis(2500), "the stop is bounded by the final flush: {took:?}");
     assert!(daemon.log().contains("final flush: 0 delivered"), "{}", daemon.log());
+}
+
+/// The service inside a long command (the hook `orchestrate` uses): it pushes events like the daemon,
+/// owns the home while it runs (a daemon refuses to start), stops within its bound, and stays passive
+/// behind a running daemon until that daemon goes away.
+#[test]
+fn the_embedded_service_pushes_events_and_defers_to_a_daemon() {
+    let server = spawn(ServerConfig::default());
+    let env = TestEnv::new();
+    configure(&env, server.url(), "exit_flush_ms = 500\n");
+    login(&env);
+    // The test clock of the login, so the stored tokens are valid for this process too.
+    let home = state_dir(&env);
+    let ctx = Context::from_vars(None, |name| match name {
+        "SPEC_KITTY_HOME" => Some(home.clone().into_os_string()),
+        "SPEC_KITTY_NOW" => Some("2026-02-16T11:20:00Z".into()),
+        _ => None,
+    })
+    .unwrap();
+    let wait_status = |service: &BackgroundSync, status: ConnectionStatus| {
+        wait_until(&format!("the embedded service reporting {status}"), Duration::from_secs(10), || {
+            service.status() == status
+        })
+    };
+
+    let service = BackgroundSync::start(&ctx, "orchestrate", None);
+    wait_status(&service, ConnectionStatus::Connected);
+    let heartbeat = daemon::read(&home).expect("a heartbeat");
+    assert_eq!((heartbeat.pid, heartbeat.command.as_str()), (std::process::id(), "orchestrate"));
+    let id = queue_events(&env, 1, 1).remove(0);
+    assert!(server.wait_for_ws_event_blocking(&id, Duration::from_secs(2)), "pushed over the socket");
+    let refused = env.run(&["sync", "daemon"]).expect_code(1);
+    assert!(refused.stderr.contains("`spec-kitty orchestrate`"), "{}", refused.stderr);
+    let started = Instant::now();
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(service.stop());
+    assert!(started.elapsed() < Duration::from_millis(2000), "stop took {:?}", started.elapsed());
+    assert!(daemon::read(&home).is_none(), "the heartbeat is removed");
+
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_connection("Connected", Duration::from_secs(10));
+    let connections = server.ws_connections();
+    let passive = BackgroundSync::start(&ctx, "orchestrate", None);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(passive.status(), ConnectionStatus::Offline, "passive while the daemon runs");
+    assert_eq!(server.ws_connections(), connections, "no second socket");
+    assert_eq!(daemon.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    wait_status(&passive, ConnectionStatus::Connected);
+    assert_eq!(daemon::read(&home).map(|h| h.command), Some("orchestrate".into()), "taken over");
+    let started = Instant::now();
+    passive.stop_blocking();
+    assert!(started.elapsed() < Duration::from_millis(2000), "stop took {:?}", started.elapsed());
+    assert!(daemon::read(&home).is_none());
 }

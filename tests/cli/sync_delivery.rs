@@ -71,7 +71,7 @@ fn envelope(event_id: &str, n: u64) -> String {
 }
 
 /// Queues `count` events through the library (as many offline commands would); returns their ids.
-fn queue_events(env: &TestEnv, first: u64, count: u64) -> Vec<String> {
+pub fn queue_events(env: &TestEnv, first: u64, count: u64) -> Vec<String> {
     let mut queue = OfflineQueue::open(&state_dir(env).join("queue.db"), QueueLimits::default()).unwrap();
     let events: Vec<QueuedEvent> = (first..first + count)
         .map(|n| {
