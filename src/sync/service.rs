@@ -778,6 +778,16 @@ impl BackgroundSync {
     }
 }
 
+impl std::fmt::Debug for BackgroundSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackgroundSync")
+            .field("running", &self.is_running())
+            .field("status", &self.status())
+            .field("stop_timeout", &self.stop_timeout)
+            .finish()
+    }
+}
+
 impl Drop for BackgroundSync {
     fn drop(&mut self) {
         self.signal();
