@@ -7,6 +7,7 @@ mod feature;
 mod implement;
 mod init;
 mod merge;
+mod orchestrate;
 mod output;
 mod sync;
 mod tasks;
@@ -47,6 +48,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Check that a feature is complete and record its acceptance in meta.json.
     Accept(accept::AcceptArgs),
+    /// Run implementation and review agents over a feature's work packages, in dependency order.
+    Orchestrate(Box<orchestrate::OrchestrateArgs>),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Implement(args) => implement::run(&ctx, args),
         Command::Merge(args) => merge::run(&ctx, args),
         Command::Accept(args) => accept::run(&ctx, args),
+        Command::Orchestrate(args) => orchestrate::run(&ctx, *args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(&ctx, *args),
             AgentCommand::Feature(args) => feature::run(&ctx, args),

@@ -36,6 +36,8 @@ pub struct Invocation {
     pub cwd: PathBuf,
     pub stdin: String,
     pub env: Vec<(String, String)>,
+    /// Variables of ours the agent must not inherit.
+    pub env_remove: Vec<String>,
     pub timeout: Duration,
     pub grace: Duration,
     /// Wait this long before starting (a retry of the same agent).
@@ -90,6 +92,9 @@ async fn execute(invocation: &Invocation, stop: &mut watch::Receiver<Stop>) -> P
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
+    for name in &invocation.env_remove {
+        command.env_remove(name);
+    }
     #[cfg(unix)]
     command.process_group(0);
     let mut child = match command.spawn() {
@@ -285,6 +290,7 @@ mod tests {
             cwd: dir.to_owned(),
             stdin: "the prompt\n".into(),
             env: vec![("SPEC_KITTY_ROLE".into(), "implementation".into())],
+            env_remove: Vec::new(),
             timeout: Duration::from_millis(timeout_ms),
             grace: Duration::from_millis(200),
             delay: Duration::ZERO,
