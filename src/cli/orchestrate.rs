@@ -32,9 +32,11 @@ use std::io::IsTerminal;
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Agents, limits and retries come from .kittify/config.yaml (agents.available, agents.selection, \
+#[command(
+    after_help = "Agents, limits and retries come from .kittify/config.yaml (agents.available, agents.selection, \
 agents.settings.<id>, orchestrator); see the README.\n\
-Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted (the run is paused; continue with --resume).")]
+Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted (the run is paused; continue with --resume)."
+)]
 pub struct OrchestrateArgs {
     /// Feature to orchestrate (default: detected; asks for confirmation on a terminal).
     #[arg(long, short = 'f', value_name = "SLUG")]
@@ -101,7 +103,9 @@ fn start(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[Stri
             existing.status.as_str(),
             existing.started_at
         ))
-        .hint("continue it with `spec-kitty orchestrate --resume`, or discard it with `spec-kitty orchestrate --abort`"));
+        .hint(
+            "continue it with `spec-kitty orchestrate --resume`, or discard it with `spec-kitty orchestrate --abort`",
+        ));
     }
     let feature = resolve_feature(ctx, project, args.feature.as_deref(), true)?;
     if args.feature.is_none() && !args.yes && !confirm(&feature)? {
@@ -165,7 +169,7 @@ fn execute(
     resumed: bool,
     json: bool,
 ) -> Result<(), CliError> {
-    let effects = Effects { ctx, project, feature, repo: Repo::at(&project.root) };
+    let effects = Effects::new(ctx, project, feature, Repo::at(&project.root));
     let mut observer = observer(json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -255,7 +259,13 @@ fn resolve_settings(ctx: &Context, project: &Project, args: &OrchestrateArgs) ->
 }
 
 /// Applies `--skip` to a run about to start or resume, queueing DependencyResolved "skipped".
-fn apply_skips(ctx: &Context, project: &Project, plan: &Plan, state: &mut RunState, skips: &[String]) -> Result<(), CliError> {
+fn apply_skips(
+    ctx: &Context,
+    project: &Project,
+    plan: &Plan,
+    state: &mut RunState,
+    skips: &[String],
+) -> Result<(), CliError> {
     for wp_id in skips {
         let released = scheduler::skip(state, &plan.graph, wp_id).map_err(CliError::usage)?;
         publish(ctx, Some(project), &engine::skip_events(wp_id, &released), Causation::None);
@@ -296,7 +306,11 @@ fn abort(ctx: &Context, project: &Project) -> Result<(), CliError> {
         return Err(no_run("to abort"));
     };
     if matches!(state.status, RunStatus::Completed | RunStatus::Aborted) {
-        return Err(CliError::failure(format!("the run of {} is already {}", state.feature_slug, state.status.as_str())));
+        return Err(CliError::failure(format!(
+            "the run of {} is already {}",
+            state.feature_slug,
+            state.status.as_str()
+        )));
     }
     state.status = RunStatus::Aborted;
     state.completed_at = Some(Timestamp::from_utc(ctx.now()).isoformat());
@@ -311,10 +325,16 @@ fn abort(ctx: &Context, project: &Project) -> Result<(), CliError> {
 fn skip_in_saved_run(ctx: &Context, project: &Project, skips: &[String]) -> Result<(), CliError> {
     let _lock = RunLock::acquire(&project.root).map_err(state_error)?;
     let Some(mut state) = RunState::load(&project.root).map_err(state_error)? else {
-        return Err(no_run("to change").hint("to start a run without it: spec-kitty orchestrate --feature <slug> --skip WPxx"));
+        return Err(
+            no_run("to change").hint("to start a run without it: spec-kitty orchestrate --feature <slug> --skip WPxx")
+        );
     };
     if matches!(state.status, RunStatus::Completed | RunStatus::Aborted) {
-        return Err(CliError::failure(format!("the run of {} is {}: nothing to skip", state.feature_slug, state.status.as_str())));
+        return Err(CliError::failure(format!(
+            "the run of {} is {}: nothing to skip",
+            state.feature_slug,
+            state.status.as_str()
+        )));
     }
     let feature_dir = project.feature_dir(&state.feature_slug);
     let plan = Plan::load(&feature_dir).map_err(|e| CliError::failure(e.to_string()))?;
@@ -323,7 +343,8 @@ fn skip_in_saved_run(ctx: &Context, project: &Project, skips: &[String]) -> Resu
     for wp_id in skips {
         let released = scheduler::skip(&mut state, &plan.graph, wp_id).map_err(CliError::usage)?;
         publish(ctx, Some(project), &engine::skip_events(wp_id, &released), Causation::None);
-        let proceed = if released.is_empty() { String::new() } else { format!("; {} may now proceed", released.join(", ")) };
+        let proceed =
+            if released.is_empty() { String::new() } else { format!("; {} may now proceed", released.join(", ")) };
         text.push_str(&format!("{wp_id} skipped{proceed}\n"));
     }
     state.recount();

@@ -12,6 +12,8 @@ use crate::workflow::lanes::Lane;
 use crate::workflow::transition::{self, Feedback, MoveError, MoveRequest};
 use crate::workflow::workspace::{self, Workspace};
 use crate::workflow::wp::WorkPackage;
+use chrono::{DateTime, Utc};
+use std::cell::Cell;
 use std::path::Path;
 
 pub struct Effects<'a> {
@@ -19,6 +21,8 @@ pub struct Effects<'a> {
     pub project: &'a Project,
     pub feature: &'a Feature,
     pub repo: Option<Repo>,
+    /// The instant of the latest status event, so the next move is stamped after it.
+    last_move: Cell<Option<DateTime<Utc>>>,
 }
 
 /// A lane move the orchestrator makes.
@@ -35,7 +39,30 @@ pub struct LaneMove<'a> {
     pub approval_ref: Option<String>,
 }
 
-impl Effects<'_> {
+impl<'a> Effects<'a> {
+    pub fn new(ctx: &'a Context, project: &'a Project, feature: &'a Feature, repo: Option<Repo>) -> Effects<'a> {
+        // Start after everything already in the feature's status log.
+        let latest = crate::workflow::status::read_events(&feature.dir)
+            .ok()
+            .and_then(|events| events.iter().map(|e| e.at.to_utc()).max());
+        Effects { ctx, project, feature, repo, last_move: Cell::new(latest) }
+    }
+
+    /// When the next move happens: now, or just after the previous move when the clock has not moved on
+    /// (a coarse or pinned clock). The status reducer orders events by time, and at equal instants lets a
+    /// review rollback win, so a run's moves must carry strictly increasing instants to be read back in
+    /// the order they were made.
+    fn move_instant(&self) -> DateTime<Utc> {
+        let now = self.ctx.now();
+        let at = match self.last_move.get() {
+            // A move writes up to four events one microsecond apart; a millisecond clears them all.
+            Some(last) if now <= last + chrono::Duration::microseconds(10) => last + chrono::Duration::milliseconds(1),
+            _ => now,
+        };
+        self.last_move.set(Some(at));
+        at
+    }
+
     pub fn lane(&self, wp_id: &str) -> Option<Lane> {
         WorkPackage::load(&self.feature.dir, wp_id).ok().and_then(|wp| wp.lane().ok())
     }
@@ -67,7 +94,7 @@ impl Effects<'_> {
             reviewer: movement.reviewer.unwrap_or(movement.actor).to_owned(),
             force: false,
             execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
-            now: self.ctx.now(),
+            now: self.move_instant(),
         };
         let tasks_md = Path::new("kitty-specs").join(&self.feature.slug).join("tasks.md");
         let tasks_md_was_clean =
@@ -75,7 +102,11 @@ impl Effects<'_> {
         let new_id = || crate::events::EventId::Ulid(self.ctx.new_ulid().0);
         let outcome = match transition::move_task(&request, new_id) {
             Ok(outcome) => outcome,
-            Err(refusal @ (MoveError::UncheckedSubtasks { .. } | MoveError::Transition(_) | MoveError::FeedbackRequired { .. })) => {
+            Err(
+                refusal @ (MoveError::UncheckedSubtasks { .. }
+                | MoveError::Transition(_)
+                | MoveError::FeedbackRequired { .. }),
+            ) => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
                 let forced = MoveRequest { force: true, note: Some(note), ..request };
                 transition::move_task(&forced, new_id).map_err(|e| e.to_string())?

@@ -41,7 +41,9 @@ pub enum RunOutcome {
     Completed,
     Failed,
     /// Stopped by a signal; `--resume` continues.
-    Paused { signal: &'static str },
+    Paused {
+        signal: &'static str,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +276,12 @@ impl<'a> Engine<'a> {
                         task_wps.insert(handle.id(), (launch.wp_id, launch.phase, launch.agent));
                     }
                     Err(reason) => {
-                        self.fail(&launch.wp_id, &launch.agent, &format!("cannot start {}: {reason}", launch.phase.as_str()), FailureKind::General);
+                        self.fail(
+                            &launch.wp_id,
+                            &launch.agent,
+                            &format!("cannot start {}: {reason}", launch.phase.as_str()),
+                            FailureKind::General,
+                        );
                         refused = true;
                     }
                 }
@@ -292,12 +299,8 @@ impl<'a> Engine<'a> {
     fn prepare(&mut self, wp_id: &str, phase: Phase, agent: &str) -> Result<Invocation, String> {
         let spec = self.settings.agent(agent).cloned().ok_or_else(|| format!("agent {agent} is not configured"))?;
         let info = self.plan.wps.get(wp_id).cloned().ok_or_else(|| format!("{wp_id} is not in the plan"))?;
-        let base = info
-            .dependencies
-            .iter()
-            .rev()
-            .find(|d| self.state.wp_status(d) == Some(WpStatus::Completed))
-            .cloned();
+        let base =
+            info.dependencies.iter().rev().find(|d| self.state.wp_status(d) == Some(WpStatus::Completed)).cloned();
         let workspace = self.effects.workspace(wp_id, base.as_deref())?;
         let wp_prompt = std::fs::read_to_string(&info.path)
             .map_err(|e| format!("cannot read {}: {e}", self.effects.project.display_path(&info.path)))?;
@@ -308,8 +311,15 @@ impl<'a> Engine<'a> {
             Phase::Review => (Lane::ForReview, "Automated: complete implementation"),
         };
         let actor = if phase == Phase::Implementation { agent } else { implemented_by.as_str() };
-        let warnings =
-            self.effects.move_lane(LaneMove { wp_id, to: lane, actor, note, feedback: None, reviewer: None, approval_ref: None })?;
+        let warnings = self.effects.move_lane(LaneMove {
+            wp_id,
+            to: lane,
+            actor,
+            note,
+            feedback: None,
+            reviewer: None,
+            approval_ref: None,
+        })?;
         self.warn_all(warnings);
 
         let now = iso(self.ctx);
@@ -466,7 +476,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn finish_review(&mut self, finished: &Finished, spec: Option<&AgentSpec>, format: OutputFormat, output: &AgentOutput) {
+    fn finish_review(
+        &mut self,
+        finished: &Finished,
+        spec: Option<&AgentSpec>,
+        format: OutputFormat,
+        output: &AgentOutput,
+    ) {
         let Finished { wp_id, process, .. } = finished;
         let now = iso(self.ctx);
         let exec = self.exec_mut(wp_id);
@@ -519,11 +535,14 @@ impl<'a> Engine<'a> {
 
     fn reject(&mut self, finished: &Finished, feedback: &str) {
         let Finished { wp_id, agent, .. } = finished;
-        let feedback = if feedback.trim().is_empty() { "The reviewer rejected the work without a reason." } else { feedback };
+        let feedback =
+            if feedback.trim().is_empty() { "The reviewer rejected the work without a reason." } else { feedback };
         let cycle = self.exec(wp_id).rework_count + 1;
         let path = self.effects.project.root.join(LOGS_DIR).join(format!("{wp_id}-review-feedback-{cycle}.md"));
         let content = format!("{}\n", feedback.trim_end());
-        if let Err(e) = std::fs::create_dir_all(self.effects.project.root.join(LOGS_DIR)).and_then(|()| std::fs::write(&path, &content)) {
+        if let Err(e) = std::fs::create_dir_all(self.effects.project.root.join(LOGS_DIR))
+            .and_then(|()| std::fs::write(&path, &content))
+        {
             self.notify(Progress::Warning(format!("cannot write {}: {e}", path.display())));
         }
         let exec = self.exec_mut(wp_id);
@@ -632,7 +651,14 @@ impl<'a> Engine<'a> {
     }
 
     /// One ExecutionEvent per invocation, carrying the usage the agent reported.
-    fn record(&mut self, finished: &Finished, spec: Option<&AgentSpec>, output: &AgentOutput, success: bool, errors: &[String]) {
+    fn record(
+        &mut self,
+        finished: &Finished,
+        spec: Option<&AgentSpec>,
+        output: &AgentOutput,
+        success: bool,
+        errors: &[String],
+    ) {
         let usage = &output.usage;
         let record = ExecutionRecord {
             wp_id: finished.wp_id.clone(),
@@ -837,11 +863,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_cause_first() {
-        let process = ProcessResult { exit_code: 3, stderr: "warming up\nsomething broke\n".into(), ..ProcessResult::default() };
+        let process =
+            ProcessResult { exit_code: 3, stderr: "warming up\nsomething broke\n".into(), ..ProcessResult::default() };
         assert_eq!(errors_of(&process, &AgentOutput::default(), None), ["exited with code 3: something broke"]);
-        let process = ProcessResult { exit_code: 124, timed_out: true, stderr: "Error: slow\n".into(), ..ProcessResult::default() };
+        let process = ProcessResult {
+            exit_code: 124,
+            timed_out: true,
+            stderr: "Error: slow\n".into(),
+            ..ProcessResult::default()
+        };
         assert_eq!(errors_of(&process, &AgentOutput::default(), None), ["timed out after its timeout", "Error: slow"]);
-        let output = AgentOutput { reported_error: Some("claude reported error_max_turns".into()), ..AgentOutput::default() };
+        let output =
+            AgentOutput { reported_error: Some("claude reported error_max_turns".into()), ..AgentOutput::default() };
         let process = ProcessResult { exit_code: 0, ..ProcessResult::default() };
         assert!(!ran_cleanly(&process, &output));
         assert_eq!(errors_of(&process, &output, None), ["claude reported error_max_turns"]);
@@ -862,7 +895,8 @@ mod tests {
     fn small_formats() {
         assert_eq!(excerpt(&"x".repeat(600)).chars().count(), 501);
         assert_eq!(shell_words(&["sh".into(), "my agent.sh".into()]), "sh \"my agent.sh\"");
-        let ctx = Context::from_vars(None, |k| (k == "SPEC_KITTY_NOW").then(|| "2026-02-16T11:12:45.5Z".into())).unwrap();
+        let ctx =
+            Context::from_vars(None, |k| (k == "SPEC_KITTY_NOW").then(|| "2026-02-16T11:12:45.5Z".into())).unwrap();
         assert_eq!(total_duration("2026-02-16T11:12:33+00:00", &ctx), "12.5s");
     }
 }

@@ -9,18 +9,59 @@ use std::time::{Duration, Instant};
 /// Something that happened in the run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    RunStarted { run_id: String, feature_slug: String, resumed: bool },
-    PhaseStarted { wp_id: String, phase: Phase, agent: String, retry_count: u32 },
-    Implemented { wp_id: String, agent: String, duration: Duration },
-    Approved { wp_id: String, agent: String, duration: Duration },
-    Rejected { wp_id: String, agent: String, reason: String, rework: u32, max_reworks: u32 },
-    PhaseFailed { wp_id: String, phase: Phase, agent: String, error: String, next: NextStep },
-    Completed { wp_id: String },
-    Failed { wp_id: String, reason: String },
-    Blocked { wp_id: String, by: String },
-    Skipped { wp_id: String },
+    RunStarted {
+        run_id: String,
+        feature_slug: String,
+        resumed: bool,
+    },
+    PhaseStarted {
+        wp_id: String,
+        phase: Phase,
+        agent: String,
+        retry_count: u32,
+    },
+    Implemented {
+        wp_id: String,
+        agent: String,
+        duration: Duration,
+    },
+    Approved {
+        wp_id: String,
+        agent: String,
+        duration: Duration,
+    },
+    Rejected {
+        wp_id: String,
+        agent: String,
+        reason: String,
+        rework: u32,
+        max_reworks: u32,
+    },
+    PhaseFailed {
+        wp_id: String,
+        phase: Phase,
+        agent: String,
+        error: String,
+        next: NextStep,
+    },
+    Completed {
+        wp_id: String,
+    },
+    Failed {
+        wp_id: String,
+        reason: String,
+    },
+    Blocked {
+        wp_id: String,
+        by: String,
+    },
+    Skipped {
+        wp_id: String,
+    },
     /// A signal arrived: no new work starts, running agents are being stopped.
-    Interrupting { signal: &'static str },
+    Interrupting {
+        signal: &'static str,
+    },
     Warning(String),
 }
 

@@ -280,7 +280,8 @@ pub fn prepare_resume(state: &mut RunState, graph: &DependencyGraph, lanes: &BTr
 /// `--skip`: the work package is left out and its dependents may go ahead. Returns the direct dependents
 /// that were waiting on it (each gets a DependencyResolved "skipped").
 pub fn skip(state: &mut RunState, graph: &DependencyGraph, wp_id: &str) -> Result<Vec<String>, String> {
-    let exec = state.work_packages.get_mut(wp_id).ok_or_else(|| format!("{wp_id} is not a work package of this run"))?;
+    let exec =
+        state.work_packages.get_mut(wp_id).ok_or_else(|| format!("{wp_id} is not a work package of this run"))?;
     match exec.status {
         WpStatus::Completed => return Err(format!("{wp_id} is already completed")),
         WpStatus::Skipped => return Ok(Vec::new()),
@@ -320,8 +321,8 @@ pub fn block_leftovers(state: &mut RunState, graph: &DependencyGraph) -> Vec<(St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orchestrator::settings::{AgentSpec, Settings};
     use crate::orchestrator::agents::AgentKind;
+    use crate::orchestrator::settings::{AgentSpec, Settings};
     use crate::project::config::AgentRole;
     use std::time::Duration;
 
@@ -340,7 +341,11 @@ mod tests {
     fn settings(max_concurrency: usize) -> Settings {
         use AgentRole::*;
         Settings {
-            agents: vec![agent("claude", 2, &[Implementation, Review]), agent("codex", 1, &[Implementation, Review]), agent("gemini", 5, &[Review])],
+            agents: vec![
+                agent("claude", 2, &[Implementation, Review]),
+                agent("codex", 1, &[Implementation, Review]),
+                agent("gemini", 5, &[Review]),
+            ],
             implementer: "claude".into(),
             reviewer: "codex".into(),
             reviewer_forced: false,
@@ -402,10 +407,16 @@ mod tests {
         let mut exec = WpExecution::new("WP01");
         exec.implementation_agent = Some("claude".into());
         let kind = FailureKind::General;
-        assert_eq!(after_failure(&mut exec, Phase::Implementation, "claude", kind, "boom", &s), AfterFailure::Fallback { agent: "codex".into() });
+        assert_eq!(
+            after_failure(&mut exec, Phase::Implementation, "claude", kind, "boom", &s),
+            AfterFailure::Fallback { agent: "codex".into() }
+        );
         assert_eq!(next_agent(&exec, Phase::Implementation, &s).as_deref(), Some("codex"));
         assert_eq!(retry_count(&exec, Phase::Implementation), 1);
-        assert_eq!(after_failure(&mut exec, Phase::Implementation, "codex", kind, "boom", &s), AfterFailure::Retry { agent: "codex".into() });
+        assert_eq!(
+            after_failure(&mut exec, Phase::Implementation, "codex", kind, "boom", &s),
+            AfterFailure::Retry { agent: "codex".into() }
+        );
         assert_eq!(retry_count(&exec, Phase::Implementation), 2);
         assert_eq!(
             after_failure(&mut exec, Phase::Implementation, "codex", kind, "boom", &s),
@@ -417,8 +428,14 @@ mod tests {
     #[test]
     fn auth_failures_are_final_at_once() {
         let mut exec = WpExecution::new("WP01");
-        let decision = after_failure(&mut exec, Phase::Review, "codex", FailureKind::Auth, "401 Unauthorized", &settings(5));
-        assert_eq!(decision, AfterFailure::GiveUp { reason: "review by codex failed to authenticate (not retried): 401 Unauthorized".into() });
+        let decision =
+            after_failure(&mut exec, Phase::Review, "codex", FailureKind::Auth, "401 Unauthorized", &settings(5));
+        assert_eq!(
+            decision,
+            AfterFailure::GiveUp {
+                reason: "review by codex failed to authenticate (not retried): 401 Unauthorized".into()
+            }
+        );
     }
 
     #[test]
@@ -444,7 +461,13 @@ mod tests {
 
     #[test]
     fn failures_block_transitive_dependents_and_skips_release_them() {
-        let g = graph(&[("WP01", &[]), ("WP02", &["WP01"]), ("WP03", &["WP02"]), ("WP04", &[]), ("WP05", &["WP01", "WP04"])]);
+        let g = graph(&[
+            ("WP01", &[]),
+            ("WP02", &["WP01"]),
+            ("WP03", &["WP02"]),
+            ("WP04", &[]),
+            ("WP05", &["WP01", "WP04"]),
+        ]);
         let mut s = state(&g);
         set(&mut s, "WP01", WpStatus::Failed);
         let blocked = block_dependents(&mut s, &g, "WP01");

@@ -218,7 +218,9 @@ pub enum StateError {
     Corrupt { path: PathBuf, message: String },
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("an orchestration run is active in this project (process {pid}); stop it with Ctrl-C (or `kill -INT {pid}`) first")]
+    #[error(
+        "an orchestration run is active in this project (process {pid}); stop it with Ctrl-C (or `kill -INT {pid}`) first"
+    )]
     Active { pid: String },
     #[error("cannot lock {}: {source}", path.display())]
     Lock { path: PathBuf, source: std::io::Error },
@@ -354,12 +356,19 @@ mod tests {
     fn loading_is_lenient_about_missing_keys_but_reports_corruption() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".kittify")).unwrap();
-        std::fs::write(dir.path().join(STATE_FILE), r#"{"run_id": "u", "status": "paused", "work_packages": {"WP01": {"wp_id": "WP01", "status": "review"}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            r#"{"run_id": "u", "status": "paused", "work_packages": {"WP01": {"wp_id": "WP01", "status": "review"}}}"#,
+        )
+        .unwrap();
         let state = RunState::load(dir.path()).unwrap().unwrap();
         assert_eq!((state.status, state.wp_status("WP01")), (RunStatus::Paused, Some(WpStatus::Review)));
         std::fs::write(dir.path().join(STATE_FILE), "{").unwrap();
         let err = RunState::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("is not a valid orchestration state") && err.ends_with("orchestration-state.json.bak"), "{err}");
+        assert!(
+            err.contains("is not a valid orchestration state") && err.ends_with("orchestration-state.json.bak"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(value["wps_total"], 1);
         assert_eq!(value["work_packages"][0]["status"], "pending");
         assert_eq!(value["total_duration"], "1.5s");
-        assert_eq!(duration_between("2026-02-16T11:12:33+00:00", "2026-02-16T11:12:45.25+00:00").as_deref(), Some("12.2s"));
+        assert_eq!(
+            duration_between("2026-02-16T11:12:33+00:00", "2026-02-16T11:12:45.25+00:00").as_deref(),
+            Some("12.2s")
+        );
         assert_eq!(duration_between("x", "y"), None);
     }
 }

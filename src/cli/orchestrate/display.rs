@@ -49,7 +49,9 @@ pub fn line_for(event: &Progress, view: &View<'_>) -> Option<String> {
         Progress::Implemented { wp_id, agent, duration } => {
             format!("{wp_id} implementation finished ({agent}, {})", seconds(*duration))
         }
-        Progress::Approved { wp_id, agent, duration } => format!("{wp_id} approved by {agent} ({})", seconds(*duration)),
+        Progress::Approved { wp_id, agent, duration } => {
+            format!("{wp_id} approved by {agent} ({})", seconds(*duration))
+        }
         Progress::Rejected { wp_id, agent, reason, rework, max_reworks } => {
             format!("{wp_id} rejected by {agent}: {reason} (rework {rework} of {max_reworks})")
         }
@@ -67,7 +69,9 @@ pub fn line_for(event: &Progress, view: &View<'_>) -> Option<String> {
         Progress::Skipped { wp_id } => format!("{wp_id} skipped"),
         Progress::Interrupting { signal } => {
             let n = view.running.len();
-            format!("{signal} received: no new work starts; stopping {n} running agent(s) (press Ctrl-C again to kill them now)")
+            format!(
+                "{signal} received: no new work starts; stopping {n} running agent(s) (press Ctrl-C again to kill them now)"
+            )
         }
         Progress::Warning(message) => format!("warning: {message}"),
     })
@@ -151,7 +155,8 @@ pub fn render_live(view: &View<'_>, color: bool) -> String {
                     (status, agent.unwrap_or_default(), String::new())
                 }
             };
-            let note = wp.last_error.as_deref().or(wp.review_feedback.as_deref().filter(|_| wp.status == WpStatus::Rework));
+            let note =
+                wp.last_error.as_deref().or(wp.review_feedback.as_deref().filter(|_| wp.status == WpStatus::Rework));
             vec![wp.wp_id.clone(), status, agent, elapsed, clip(note.unwrap_or_default(), 60)]
         })
         .collect();
@@ -192,7 +197,11 @@ pub fn final_text(state: &RunState, duration: &str, signal: Option<&str>) -> Str
     let mut text = match state.status {
         RunStatus::Completed => format!(
             "✓ Orchestration of {} completed: {} of {} work packages done{skipped} in {duration} ({} agent invocations, up to {} at a time).\n",
-            state.feature_slug, state.wps_completed, state.wps_total, state.total_agent_invocations, state.parallel_peak
+            state.feature_slug,
+            state.wps_completed,
+            state.wps_total,
+            state.total_agent_invocations,
+            state.parallel_peak
         ),
         RunStatus::Paused => format!(
             "⏸ Orchestration of {} paused ({}): {done} of {} work packages done.\n",
@@ -207,8 +216,14 @@ pub fn final_text(state: &RunState, duration: &str, signal: Option<&str>) -> Str
     };
     for wp in state.work_packages.values() {
         match wp.status {
-            WpStatus::Failed => text.push_str(&format!("  ✗ {} failed: {}\n", wp.wp_id, wp.last_error.as_deref().unwrap_or("unknown error"))),
-            WpStatus::Blocked => text.push_str(&format!("  ⊘ {} {}\n", wp.wp_id, wp.last_error.as_deref().unwrap_or("blocked"))),
+            WpStatus::Failed => text.push_str(&format!(
+                "  ✗ {} failed: {}\n",
+                wp.wp_id,
+                wp.last_error.as_deref().unwrap_or("unknown error")
+            )),
+            WpStatus::Blocked => {
+                text.push_str(&format!("  ⊘ {} {}\n", wp.wp_id, wp.last_error.as_deref().unwrap_or("blocked")))
+            }
             _ => {}
         }
     }
@@ -288,8 +303,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn state() -> RunState {
-        let mut state = RunState { feature_slug: "001-x".into(), run_id: "R".into(), concurrency_limit: 2, ..RunState::default() };
-        for (id, status) in [("WP01", WpStatus::Completed), ("WP02", WpStatus::Implementation), ("WP03", WpStatus::Failed)] {
+        let mut state =
+            RunState { feature_slug: "001-x".into(), run_id: "R".into(), concurrency_limit: 2, ..RunState::default() };
+        for (id, status) in
+            [("WP01", WpStatus::Completed), ("WP02", WpStatus::Implementation), ("WP03", WpStatus::Failed)]
+        {
             let mut exec = WpExecution::new(id);
             exec.status = status;
             exec.implementation_agent = Some("claude".into());
@@ -309,7 +327,12 @@ mod tests {
         let view = View { state: &state, running: &running };
         let line = |event: Progress| line_for(&event, &view).unwrap();
         assert_eq!(
-            line(Progress::PhaseStarted { wp_id: "WP01".into(), phase: Phase::Implementation, agent: "claude".into(), retry_count: 0 }),
+            line(Progress::PhaseStarted {
+                wp_id: "WP01".into(),
+                phase: Phase::Implementation,
+                agent: "claude".into(),
+                retry_count: 0
+            }),
             "WP01 implementation started (claude)"
         );
         assert_eq!(
@@ -338,7 +361,10 @@ mod tests {
         let text = render_live(&View { state: &state, running: &running }, false);
         assert!(text.contains("001-x · 1 of 3 done · 1 running"), "{text}");
         assert!(text.contains("│ WP02 │ implementing │ claude │   0s │"), "{text}");
-        assert!(text.contains("│ WP03 │ failed       │        │      │ implementation failed after 2 attempts: boom │"), "{text}");
+        assert!(
+            text.contains("│ WP03 │ failed       │        │      │ implementation failed after 2 attempts: boom │"),
+            "{text}"
+        );
         let mut live = LiveTable::new(Vec::new(), false);
         live.tick(&View { state: &state, running: &running });
         live.tick(&View { state: &state, running: &running });
@@ -351,7 +377,10 @@ mod tests {
         let mut state = state();
         state.status = RunStatus::Failed;
         let text = final_text(&state, "1.0s", None);
-        assert!(text.starts_with("✗ Orchestration of 001-x failed: 1 of 3 work packages done, 1 failed, 0 blocked.\n"), "{text}");
+        assert!(
+            text.starts_with("✗ Orchestration of 001-x failed: 1 of 3 work packages done, 1 failed, 0 blocked.\n"),
+            "{text}"
+        );
         assert!(text.contains("  ✗ WP03 failed: implementation failed after 2 attempts: boom\n"));
         let status = status_text(&state, None, false);
         assert!(status.starts_with("Orchestration of 001-x (run R): failed\n"), "{status}");
