@@ -48,7 +48,7 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Check that a feature is complete and record its acceptance in meta.json.
     Accept(accept::AcceptArgs),
-    /// Run implementation and review agents over a feature's work packages, in dependency order.
+    /// Run agents that implement and review a feature's work packages in dependency order.
     Orchestrate(Box<orchestrate::OrchestrateArgs>),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),

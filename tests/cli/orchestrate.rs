@@ -562,3 +562,195 @@ fn failures_fall_back_rework_and_block_dependents() {
     );
     assert!(!events.iter().any(|e| e["event_type"] == "FeatureCompleted"));
 }
+
+const CHAIN: &[(&str, &[&str])] = &[("WP01", &[]), ("WP02", &["WP01"]), ("WP03", &["WP02"])];
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_redoing_finished_work() {
+    let o = Orchestra::new(CHAIN);
+    o.config(TWO_AGENTS);
+    o.mode("claude", "implementation", "WP02", &["sleep", "ok"]);
+    let mut command = o.env.command();
+    command.args(["orchestrate", "--feature", FEATURE]);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    wait_until("WP02's agent started", || o.starts("claude", "implementation", "WP02") == 1);
+    let interrupted_at = Instant::now();
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    unsafe {
+        libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(interrupted_at.elapsed() < Duration::from_secs(5), "the agent was stopped after the grace period");
+    assert!(stdout.contains("SIGINT received: no new work starts; stopping 1 running agent(s)"), "{stdout}");
+    assert!(stdout.contains("⏸ Orchestration of 001-demo paused (SIGINT): 1 of 3 work packages done.\n"), "{stdout}");
+    assert!(
+        stderr.ends_with(
+            "error: interrupted by SIGINT: the run is paused\nhint: resume it with `spec-kitty orchestrate --resume`\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!o.journal().iter().any(|m| !m.start && m.wp == "WP02"), "the sleeping agent never finished");
+    let state = o.state();
+    let statuses: Vec<&str> =
+        ["WP01", "WP02", "WP03"].iter().map(|wp| state["work_packages"][wp]["status"].as_str().unwrap()).collect();
+    assert_eq!((state["status"].as_str(), statuses), (Some("paused"), vec!["completed", "pending", "pending"]));
+    let interrupted = o.executions_of("WP02");
+    assert_eq!((interrupted[0]["exit_code"].clone(), interrupted[0]["success"].clone()), (130.into(), false.into()));
+    assert_eq!(interrupted[0]["error"], "interrupted: the run was stopped");
+    insta::assert_snapshot!("orchestrate_paused_status", o.run(&["orchestrate", "--status"]).ok().stdout);
+
+    let resumed = o.run(&["orchestrate", "--resume"]).ok();
+    assert!(resumed.stdout.starts_with("Resuming 001-demo (run "), "{}", resumed.stdout);
+    assert!(resumed.stdout.contains("3 work packages (1 already done)"), "{}", resumed.stdout);
+    assert_eq!(o.starts("claude", "implementation", "WP01"), 1, "finished work is not redone");
+    assert_eq!(o.starts("codex", "review", "WP01"), 1);
+    assert_eq!((o.starts("claude", "implementation", "WP02"), o.starts("claude", "implementation", "WP03")), (2, 1));
+    assert!(CHAIN.iter().all(|(wp, _)| o.lane(wp) == "done"));
+    assert_eq!(o.state()["status"], "completed");
+    let completed: Vec<String> =
+        queued(&o.env).iter().filter(|e| e["event_type"] == "FeatureCompleted").map(queued_line).collect();
+    // Started at the third command's clock, resumed at the fifth: two seconds.
+    assert_eq!(completed, ["FeatureCompleted total_wps=3 completed_at=2026-02-16T11:12:38+00:00 total_duration=2.0s"]);
+}
+
+#[test]
+fn status_skip_resume_and_abort_manage_a_failed_run() {
+    let o = Orchestra::new(CHAIN);
+    o.config(TWO_AGENTS);
+    o.mode("claude", "implementation", "WP02", &["fail"]);
+    o.mode("codex", "implementation", "WP02", &["fail"]);
+    let run = o.run(&["orchestrate", "--feature", FEATURE]).expect_code(1);
+    assert!(run.stdout.contains(
+        "WP02 implementation failed (claude): exited with code 3: boom: the build broke; falling back to codex\n"
+    ));
+    assert!(
+        run.stdout
+            .contains("WP02 implementation failed (codex): exited with code 3: boom: the build broke; giving up\n")
+    );
+    insta::assert_snapshot!("orchestrate_failed_status", o.run(&["orchestrate", "--status"]).ok().stdout);
+    let json = o.run(&["orchestrate", "--status", "--json"]).ok();
+    assert_eq!(serde_json::from_str::<Value>(&json.stdout).unwrap(), o.state());
+
+    let before = queued(&o.env).len();
+    let skipped = o.run(&["orchestrate", "--skip", "wp2"]).ok();
+    assert_eq!(skipped.stdout, "WP02 skipped; WP03 may now proceed\nContinue with: spec-kitty orchestrate --resume\n");
+    let events: Vec<String> = queued(&o.env)[before..].iter().map(queued_line).collect();
+    assert_eq!(events, ["DependencyResolved wp_id=WP03 dependency_wp_id=WP02 resolution_type=skipped"]);
+
+    let resumed = o.run(&["orchestrate", "--resume", "--json"]).ok();
+    let summary: Value = serde_json::from_str(&resumed.stdout).unwrap();
+    assert_eq!(
+        (summary["status"].as_str(), summary["wps_completed"].as_u64(), summary["wps_skipped"].as_u64()),
+        (Some("completed"), Some(2), Some(1))
+    );
+    assert_eq!(o.lane("WP03"), "done");
+    assert_eq!(o.lane("WP02"), "in_progress", "a skipped work package keeps its lane");
+    assert!(!queued(&o.env).iter().any(|e| e["event_type"] == "FeatureCompleted"), "not every work package is done");
+
+    let again = o.run(&["orchestrate", "--resume"]).expect_code(1);
+    assert!(
+        again.stderr.starts_with("error: the run of 001-demo is completed: there is nothing to resume\n"),
+        "{}",
+        again.stderr
+    );
+    // A run that is still unfinished blocks a new start until it is resumed or aborted.
+    let mut state = o.state();
+    state["status"] = "paused".into();
+    o.env.write(".kittify/orchestration-state.json", state.to_string());
+    let refused = o.run(&["orchestrate", "--feature", FEATURE]).expect_code(1);
+    assert!(refused.stderr.starts_with("error: an unfinished run of 001-demo exists (paused, started 2026-02-16T11:12:36+00:00)\nhint: continue it with `spec-kitty orchestrate --resume`, or discard it with `spec-kitty orchestrate --abort`\n"), "{}", refused.stderr);
+    let aborted = o.run(&["orchestrate", "--abort"]).ok();
+    assert!(
+        aborted.stdout.contains(" of 001-demo aborted; lanes and workspaces are left as they are.\n"),
+        "{}",
+        aborted.stdout
+    );
+    assert_eq!(o.state()["status"], "aborted");
+    assert!(o.env.path(".kittify/orchestration-state.json.bak").is_file());
+    o.run(&["orchestrate", "--abort"]).expect_code(1);
+}
+
+#[test]
+fn with_git_each_work_package_gets_a_worktree_from_its_dependency() {
+    let env = TestEnv::bare();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git").current_dir(dir).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    };
+    let root = env.root();
+    git(&root, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&root, &["config", "user.email", "dev@example.com"]);
+    git(&root, &["config", "user.name", "Dev"]);
+    std::fs::write(root.join(".gitignore"), ".worktrees/\n.kittify/logs/\n.kittify/orchestration*\n").unwrap();
+    git(&root, &["add", ".gitignore"]);
+    git(&root, &["commit", "--quiet", "-m", "init"]);
+    let o = Orchestra::with_env(env, &[("WP01", &[]), ("WP02", &["WP01"])]);
+    o.config(TWO_AGENTS);
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "--quiet", "-m", "plan"]);
+    o.mode("claude", "implementation", "WP01", &["commit"]);
+    o.mode("claude", "implementation", "WP02", &["commit"]);
+
+    o.run(&["orchestrate", "--feature", FEATURE]).ok();
+    let wp02 = root.join(".worktrees/001-demo-WP02");
+    assert!(wp02.join(".git").is_file(), "a git worktree");
+    assert_eq!(git(&wp02, &["branch", "--show-current"]), "001-demo-WP02");
+    assert!(wp02.join("WP01.txt").is_file() && wp02.join("WP02.txt").is_file(), "WP02 started from WP01's branch");
+    assert!(!root.join(".worktrees/001-demo-WP01/WP02.txt").exists());
+    let log = git(&root, &["log", "--format=%s", "main"]);
+    assert!(log.starts_with("chore: Move WP02 to done on spec 001 [codex]\n"), "{log}");
+    assert!(log.contains("chore: Move WP01 to in_progress on spec 001 [claude]"), "{log}");
+    // As move-task: the WP files and tasks.md are committed (the status log is not, as upstream).
+    let tracked = ["kitty-specs/001-demo/tasks", "kitty-specs/001-demo/tasks.md"];
+    assert_eq!(git(&root, &["status", "--porcelain", tracked[0], tracked[1]]), "", "every move is committed");
+    let implementation_log = o.env.read(".kittify/logs/WP02-implementation-20260216-111236.log");
+    assert!(implementation_log.contains(&format!("# cwd: {}\n", wp02.display())), "{implementation_log}");
+    assert_eq!(o.state()["work_packages"]["WP02"]["worktree_path"], ".worktrees/001-demo-WP02");
+}
+
+#[test]
+fn configuration_mistakes_stop_the_run_before_anything_happens() {
+    let o = Orchestra::new(&[("WP01", &[])]);
+    let status = o.run(&["orchestrate", "--status"]).expect_code(1);
+    assert!(
+        status
+            .stderr
+            .starts_with("error: no orchestration run in this project (.kittify/orchestration-state.json not found)\n")
+    );
+    let config = o.env.read(".kittify/config.yaml");
+    o.config("agents:\n  available: [bot]\n");
+    let run = o.run(&["orchestrate", "--feature", FEATURE]).expect_code(1);
+    assert!(
+        run.stderr.starts_with("error: agent 'bot' has no command: set agents.settings.bot.command"),
+        "{}",
+        run.stderr
+    );
+    o.env.write(".kittify/config.yaml", &config);
+    o.config("agents:\n  available: [claude]\n  settings:\n    claude:\n      command: [sh, \"@AGENT@\", claude, claude]\norchestrator:\n  max_concurency: 2\n");
+    let run = o.run(&["orchestrate", "--feature", FEATURE]).expect_code(1);
+    assert!(run.stderr.contains("orchestrator: unknown field `max_concurency`"), "{}", run.stderr);
+    o.env.write(".kittify/config.yaml", &config);
+    o.config(
+        "agents:\n  available: [claude]\n  settings:\n    claude:\n      command: [sh, \"@AGENT@\", claude, claude]\n",
+    );
+    let run = o.run(&["orchestrate", "--feature", FEATURE, "--impl-agent", "gemini"]).expect_code(2);
+    assert!(
+        run.stderr.starts_with("error: --impl-agent gemini: not a usable agent (usable: claude)\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!o.env.path(".kittify/orchestration-state.json").exists(), "nothing started");
+    assert_eq!(o.lane("WP01"), "planned");
+}
