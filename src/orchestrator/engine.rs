@@ -8,20 +8,20 @@
 use super::background::BackgroundSync;
 use super::effects::{Effects, LaneMove};
 use super::invoke::{self, Invocation, ProcessResult, Stop};
+use super::outcome::{self, InvocationResult};
 use super::plan::Plan;
 use super::progress::{NextStep, Observer, Progress, RunningAgent, View};
 use super::prompt::{self, ReviewSubject};
 use super::scheduler::{self, AfterFailure, Phase, Running};
-use super::settings::{AgentSpec, Settings};
+use super::settings::Settings;
 use super::state::{RunLock, RunState, RunStatus, StateError, WpExecution, WpStatus};
-use super::usage::{self, AgentOutput, OutputFormat};
-use super::verdict::{self, FailureKind, Verdict};
+use super::usage::OutputFormat;
+use super::verdict::{FailureKind, Verdict};
 use crate::context::Context;
 use crate::events::Timestamp;
 use crate::project::config::AgentRole;
 use crate::sync::SyncEvent;
 use crate::sync::event::{AssignmentPhase, ErrorType, ResolutionType};
-use crate::telemetry::{ExecutionRecord, Role};
 use crate::workflow::graph;
 use crate::workflow::lanes::Lane;
 use crate::workflow::transition::Feedback;
@@ -406,39 +406,55 @@ impl<'a> Engine<'a> {
     /// Applies the outcome of one invocation.
     fn finish(&mut self, finished: Finished) {
         self.running.remove(&finished.wp_id);
+        if finished.process.never_started {
+            // Stopped while waiting for a retry delay: nothing ran, so nothing to record.
+            let exec = self.exec_mut(&finished.wp_id);
+            exec.status = scheduler::waiting_status(exec);
+            self.save();
+            return;
+        }
         self.state.total_agent_invocations += 1;
-        let spec = self.settings.agent(&finished.agent).cloned();
-        let format = spec.as_ref().map_or(OutputFormat::Auto, |s| s.kind.output_format());
-        let output = usage::parse(format, &finished.process.stdout);
         if let Some(error) = &finished.process.log_error {
             self.notify(Progress::Warning(error.clone()));
         }
+        let spec = self.settings.agent(&finished.agent).cloned();
+        let format = spec.as_ref().map_or(OutputFormat::Auto, |s| s.kind.output_format());
+        let timeout = spec.as_ref().map_or(Duration::ZERO, |s| s.timeout);
+        let result = outcome::interpret(finished.phase, &finished.process, format, timeout);
+        let record =
+            result.record(&finished.wp_id, &finished.agent, finished.phase, spec.and_then(|s| s.model).as_deref());
+        let warnings = self.effects.record(&record);
+        self.warn_all(warnings);
+
+        let now = iso(self.ctx);
+        let exec = self.exec_mut(&finished.wp_id);
         match finished.phase {
-            Phase::Implementation => self.finish_implementation(&finished, spec.as_ref(), &output),
-            Phase::Review => self.finish_review(&finished, spec.as_ref(), format, &output),
+            Phase::Implementation => {
+                exec.implementation_completed = Some(now);
+                exec.implementation_exit_code = Some(result.exit_code);
+            }
+            Phase::Review => {
+                exec.review_completed = Some(now);
+                exec.review_exit_code = Some(result.exit_code);
+            }
         }
-        self.state.recount();
+        if result.interrupted {
+            exec.status = scheduler::waiting_status(exec);
+        } else if !result.success {
+            self.failed_attempt(&finished, &result);
+        } else {
+            match (finished.phase, &result.verdict) {
+                (Phase::Implementation, _) => self.implemented(&finished),
+                (Phase::Review, Some(Verdict::Rejected { feedback })) => self.reject(&finished, feedback),
+                (Phase::Review, _) => self.approve(&finished),
+            }
+        }
         self.save();
     }
 
-    fn finish_implementation(&mut self, finished: &Finished, spec: Option<&AgentSpec>, output: &AgentOutput) {
+    /// A successful implementation goes to review (or, with review off, straight to done).
+    fn implemented(&mut self, finished: &Finished) {
         let Finished { wp_id, agent, process, .. } = finished;
-        let now = iso(self.ctx);
-        let exec = self.exec_mut(wp_id);
-        exec.implementation_completed = Some(now);
-        exec.implementation_exit_code = Some(process.exit_code);
-        let errors = errors_of(process, output, spec);
-        let success = ran_cleanly(process, output);
-        self.record(finished, spec, output, success, &errors);
-        if process.interrupted {
-            let exec = self.exec_mut(wp_id);
-            exec.status = scheduler::waiting_status(exec);
-            return;
-        }
-        if !success {
-            self.failed_attempt(finished, &errors);
-            return;
-        }
         let moved = self.effects.move_lane(LaneMove {
             wp_id,
             to: Lane::ForReview,
@@ -476,43 +492,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn finish_review(
-        &mut self,
-        finished: &Finished,
-        spec: Option<&AgentSpec>,
-        format: OutputFormat,
-        output: &AgentOutput,
-    ) {
-        let Finished { wp_id, process, .. } = finished;
-        let now = iso(self.ctx);
-        let exec = self.exec_mut(wp_id);
-        exec.review_completed = Some(now);
-        exec.review_exit_code = Some(process.exit_code);
-        let mut errors = errors_of(process, output, spec);
-        let clean = ran_cleanly(process, output);
-        let verdict = if clean { output.response.as_deref().and_then(verdict::parse_verdict) } else { None };
-        if clean && verdict.is_none() {
-            let reason = if format != OutputFormat::Auto && !output.recognised {
-                format!("the reviewer's output is not {} JSON, so it has no verdict", format_name(format))
-            } else {
-                "no verdict in the review (expected a line starting with APPROVED or REJECTED)".to_owned()
-            };
-            errors.insert(0, reason);
-        }
-        self.record(finished, spec, output, verdict.is_some(), &errors);
-        if process.interrupted {
-            let exec = self.exec_mut(wp_id);
-            exec.status = scheduler::waiting_status(exec);
-            return;
-        }
-        match verdict {
-            Some(Verdict::Approved { summary }) => self.approve(finished, &summary),
-            Some(Verdict::Rejected { feedback }) => self.reject(finished, &feedback),
-            None => self.failed_attempt(finished, &errors),
-        }
-    }
-
-    fn approve(&mut self, finished: &Finished, _summary: &str) {
+    fn approve(&mut self, finished: &Finished) {
         let Finished { wp_id, agent, process, .. } = finished;
         // The approval is recorded in the review's log.
         let approval_ref = self.exec(wp_id).log_file.clone();
@@ -545,10 +525,10 @@ impl<'a> Engine<'a> {
         {
             self.notify(Progress::Warning(format!("cannot write {}: {e}", path.display())));
         }
+        let relative = self.effects.project.display_path(&path).into_owned();
         let exec = self.exec_mut(wp_id);
         exec.review_feedback = Some(excerpt(feedback));
-        let relative = self.effects.project.display_path(&path).into_owned();
-        self.exec_mut(wp_id).review_feedback_file = Some(relative);
+        exec.review_feedback_file = Some(relative);
         let note = format!("Automated: review rejected (rework {cycle})");
         let moved = self.effects.move_lane(LaneMove {
             wp_id,
@@ -579,26 +559,20 @@ impl<'a> Engine<'a> {
     }
 
     /// A failed attempt: fall back, retry, or give up (per the scheduler's rules).
-    fn failed_attempt(&mut self, finished: &Finished, errors: &[String]) {
-        let Finished { wp_id, phase, agent, process } = finished;
-        let error = errors.first().cloned().unwrap_or_else(|| format!("exited with code {}", process.exit_code));
-        let kind = verdict::classify(process.exit_code, &failure_text(process, errors));
+    fn failed_attempt(&mut self, finished: &Finished, result: &InvocationResult) {
+        let Finished { wp_id, phase, agent, .. } = finished;
+        let error = result.error().map_or_else(|| format!("exited with code {}", result.exit_code), str::to_owned);
+        let kind = result.failure.unwrap_or(FailureKind::General);
         let settings = self.settings.clone();
         let exec = self.exec_mut(wp_id);
         exec.last_error = Some(excerpt(&error));
-        let decision = scheduler::after_failure(exec, *phase, agent, kind, first_line(&error), &settings);
+        let decision = scheduler::after_failure(exec, *phase, agent, kind, &error, &settings);
         let next = match &decision {
             AfterFailure::Fallback { agent } => NextStep::FallBackTo(agent.clone()),
             AfterFailure::Retry { agent } => NextStep::RetryWith(agent.clone()),
             AfterFailure::GiveUp { .. } => NextStep::GiveUp,
         };
-        self.notify(Progress::PhaseFailed {
-            wp_id: wp_id.clone(),
-            phase: *phase,
-            agent: agent.clone(),
-            error: first_line(&error).to_owned(),
-            next,
-        });
+        self.notify(Progress::PhaseFailed { wp_id: wp_id.clone(), phase: *phase, agent: agent.clone(), error, next });
         match decision {
             AfterFailure::GiveUp { reason } => self.fail(wp_id, agent, &reason, kind),
             retry_or_fallback => {
@@ -650,38 +624,6 @@ impl<'a> Engine<'a> {
         self.publish(&events);
     }
 
-    /// One ExecutionEvent per invocation, carrying the usage the agent reported.
-    fn record(
-        &mut self,
-        finished: &Finished,
-        spec: Option<&AgentSpec>,
-        output: &AgentOutput,
-        success: bool,
-        errors: &[String],
-    ) {
-        let usage = &output.usage;
-        let record = ExecutionRecord {
-            wp_id: finished.wp_id.clone(),
-            agent: finished.agent.clone(),
-            role: match finished.phase {
-                Phase::Implementation => Role::Implementer,
-                Phase::Review => Role::Reviewer,
-            },
-            model: usage.model.clone().or_else(|| spec.and_then(|s| s.model.clone())),
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cache_read_tokens: usage.cache_read_tokens,
-            cache_write_tokens: usage.cache_write_tokens,
-            cost_usd: usage.cost_usd,
-            duration_ms: (finished.process.duration.as_secs_f64() * 1000.0).round() as u64,
-            success,
-            error: if success { None } else { errors.first().map(|e| first_line(e).to_owned()) },
-            exit_code: finished.process.exit_code,
-        };
-        let warnings = self.effects.record(&record);
-        self.warn_all(warnings);
-    }
-
     fn publish(&mut self, events: &[SyncEvent]) {
         let warnings = self.effects.publish(events);
         self.warn_all(warnings);
@@ -694,6 +636,7 @@ impl<'a> Engine<'a> {
     }
 
     fn notify(&mut self, event: Progress) {
+        self.state.recount();
         let view = View { state: &self.state, running: &self.running };
         self.observer.progress(&event, &view);
     }
@@ -718,57 +661,6 @@ fn role_of(phase: Phase) -> AgentRole {
     match phase {
         Phase::Implementation => AgentRole::Implementation,
         Phase::Review => AgentRole::Review,
-    }
-}
-
-/// Exit 0, started, not stopped, and no error reported in the output.
-fn ran_cleanly(process: &ProcessResult, output: &AgentOutput) -> bool {
-    process.exit_code == 0
-        && process.spawn_error.is_none()
-        && !process.timed_out
-        && !process.interrupted
-        && output.reported_error.is_none()
-}
-
-/// The invocation's errors, most telling first: could not start, timed out, interrupted, what the agent
-/// reported, its stderr lines that mention an error (≤ 5), else the exit code with stderr's last line.
-fn errors_of(process: &ProcessResult, output: &AgentOutput, spec: Option<&AgentSpec>) -> Vec<String> {
-    let mut errors: Vec<String> = Vec::new();
-    errors.extend(process.spawn_error.clone());
-    if process.timed_out {
-        let limit = spec.map_or_else(|| "its timeout".to_owned(), |s| invoke::format_duration(s.timeout));
-        errors.push(format!("timed out after {limit}"));
-    }
-    if process.interrupted {
-        errors.push("interrupted: the run was stopped".to_owned());
-    }
-    errors.extend(output.reported_error.clone());
-    errors.extend(
-        process.stderr.lines().map(str::trim).filter(|l| l.to_lowercase().contains("error")).take(5).map(str::to_owned),
-    );
-    if errors.is_empty() && process.exit_code != 0 {
-        errors.push(match process.stderr.lines().map(str::trim).rfind(|l| !l.is_empty()) {
-            Some(line) => format!("exited with code {}: {line}", process.exit_code),
-            None => format!("exited with code {}", process.exit_code),
-        });
-    }
-    errors
-}
-
-/// The text a failure is classified from: errors and stderr, not stdout (whose JSON holds token counts).
-fn failure_text(process: &ProcessResult, errors: &[String]) -> String {
-    let mut text = errors.join("\n");
-    text.push('\n');
-    text.push_str(&process.stderr);
-    text
-}
-
-fn format_name(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::Claude => "claude",
-        OutputFormat::Codex => "codex",
-        OutputFormat::Gemini => "gemini",
-        OutputFormat::Auto => "agent",
     }
 }
 
@@ -860,26 +752,6 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_name_the_cause_first() {
-        let process =
-            ProcessResult { exit_code: 3, stderr: "warming up\nsomething broke\n".into(), ..ProcessResult::default() };
-        assert_eq!(errors_of(&process, &AgentOutput::default(), None), ["exited with code 3: something broke"]);
-        let process = ProcessResult {
-            exit_code: 124,
-            timed_out: true,
-            stderr: "Error: slow\n".into(),
-            ..ProcessResult::default()
-        };
-        assert_eq!(errors_of(&process, &AgentOutput::default(), None), ["timed out after its timeout", "Error: slow"]);
-        let output =
-            AgentOutput { reported_error: Some("claude reported error_max_turns".into()), ..AgentOutput::default() };
-        let process = ProcessResult { exit_code: 0, ..ProcessResult::default() };
-        assert!(!ran_cleanly(&process, &output));
-        assert_eq!(errors_of(&process, &output, None), ["claude reported error_max_turns"]);
-        assert!(errors_of(&process, &AgentOutput::default(), None).is_empty());
-    }
 
     #[test]
     fn log_names_are_unique() {

@@ -53,6 +53,8 @@ pub struct ProcessResult {
     pub exit_code: i64,
     pub timed_out: bool,
     pub interrupted: bool,
+    /// Interrupted while waiting to start: no process ran.
+    pub never_started: bool,
     /// The program could not be started.
     pub spawn_error: Option<String>,
     pub duration: Duration,
@@ -67,7 +69,12 @@ pub async fn run(invocation: Invocation, mut stop: watch::Receiver<Stop>) -> Pro
         tokio::select! {
             () = tokio::time::sleep(invocation.delay) => {}
             _ = stop.wait_for(|s| *s >= Stop::Terminate) => {
-                return ProcessResult { exit_code: EXIT_INTERRUPTED, interrupted: true, ..ProcessResult::default() };
+                return ProcessResult {
+                    exit_code: EXIT_INTERRUPTED,
+                    interrupted: true,
+                    never_started: true,
+                    ..ProcessResult::default()
+                };
             }
         }
     }

@@ -4,7 +4,8 @@
 //! - [`settings`]: agents, roles, limits and who implements/reviews, from `.kittify/config.yaml`.
 //! - [`agents`], [`usage`], [`verdict`], [`prompt`]: command lines, reading agent output, review verdicts,
 //!   prompts (pure).
-//! - [`invoke`]: running one agent process (timeout, grace, kill, logs).
+//! - [`invoke`], [`outcome`]: running one agent process (timeout, grace, kill, logs), and what it amounted
+//!   to (success, errors, usage, verdict, its ExecutionEvent).
 //! - [`plan`], [`scheduler`], [`state`]: the work-package graph, the scheduling rules (pure) and the
 //!   persisted run state.
 //! - [`effects`], [`engine`]: lane moves and events in-process, and the async run loop.
@@ -16,6 +17,7 @@ pub mod background;
 pub mod effects;
 pub mod engine;
 pub mod invoke;
+pub mod outcome;
 pub mod plan;
 pub mod progress;
 pub mod prompt;

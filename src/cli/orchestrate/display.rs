@@ -148,11 +148,14 @@ pub fn render_live(view: &View<'_>, color: bool) -> String {
                         WpStatus::Review => "waiting for review".to_owned(),
                         other => other.as_str().to_owned(),
                     };
-                    let agent = match wp.status {
-                        WpStatus::Completed => wp.review_agent.clone().or(wp.implementation_agent.clone()),
-                        _ => None,
+                    let agent = match (wp.status, &wp.implementation_agent, &wp.review_agent) {
+                        (WpStatus::Completed, Some(implementer), Some(reviewer)) => {
+                            format!("{implementer} + {reviewer}")
+                        }
+                        (WpStatus::Completed, Some(implementer), None) => implementer.clone(),
+                        _ => String::new(),
                     };
-                    (status, agent.unwrap_or_default(), String::new())
+                    (status, agent, String::new())
                 }
             };
             let note =
