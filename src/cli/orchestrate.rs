@@ -16,7 +16,7 @@ use crate::git::Repo;
 use crate::orchestrator::effects::Effects;
 use crate::orchestrator::engine::{self, Engine, RunOutcome};
 use crate::orchestrator::plan::Plan;
-use crate::orchestrator::progress::Observer;
+use crate::orchestrator::progress::{Observer, Progress, View};
 use crate::orchestrator::scheduler;
 use crate::orchestrator::settings::{self, Environment, Overrides, Settings};
 use crate::orchestrator::state::{RunLock, RunState, RunStatus, STATE_FILE, WpExecution};
@@ -26,6 +26,7 @@ use crate::project::{Feature, Project};
 use crate::sync::Causation;
 use crate::workflow::wp::normalize_wp_id;
 use clap::Args;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 /// Exit code of a run stopped by a signal (and left paused).
@@ -115,7 +116,7 @@ fn start(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[Stri
     let settings = resolve_settings(ctx, project, args)?;
     let mut state = engine::fresh_state(ctx, &feature.slug, &plan, &settings);
     apply_skips(ctx, project, &plan, &mut state, skips)?;
-    execute(ctx, project, &feature, plan, settings, state, lock, false, args.json)
+    execute(ctx, project, &feature, (plan, settings, state, lock), skips, false, args.json)
 }
 
 fn resume(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[String]) -> Result<(), CliError> {
@@ -142,7 +143,7 @@ fn resume(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[Str
     scheduler::prepare_resume(&mut state, &plan.graph, &plan.current_lanes());
     engine::select_agents(&mut state, &settings);
     apply_skips(ctx, project, &plan, &mut state, skips)?;
-    execute(ctx, project, &feature, plan, settings, state, lock, true, args.json)
+    execute(ctx, project, &feature, (plan, settings, state, lock), skips, true, args.json)
 }
 
 /// Work packages added to the feature since the run started join it; removed ones leave it.
@@ -157,20 +158,25 @@ fn reconcile(state: &mut RunState, plan: &Plan) {
     state.recount();
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a run needs, prepared by start or resume.
+type Prepared = (Plan, Settings, RunState, RunLock);
+
 fn execute(
     ctx: &Context,
     project: &Project,
     feature: &Feature,
-    plan: Plan,
-    settings: Settings,
-    state: RunState,
-    lock: RunLock,
+    (plan, settings, state, lock): Prepared,
+    skipped: &[String],
     resumed: bool,
     json: bool,
 ) -> Result<(), CliError> {
     let effects = Effects::new(ctx, project, feature, Repo::at(&project.root));
     let mut observer = observer(json);
+    let running = BTreeMap::new();
+    for wp_id in skipped {
+        let view = View { state: &state, running: &running };
+        observer.progress(&Progress::Skipped { wp_id: wp_id.clone() }, &view);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

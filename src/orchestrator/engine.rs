@@ -304,7 +304,7 @@ impl<'a> Engine<'a> {
         let workspace = self.effects.workspace(wp_id, base.as_deref())?;
         let wp_prompt = std::fs::read_to_string(&info.path)
             .map_err(|e| format!("cannot read {}: {e}", self.effects.project.display_path(&info.path)))?;
-        let implemented_by = self.exec(wp_id).implementation_agent.clone().unwrap_or_else(|| agent.to_owned());
+        let implemented_by = self.exec_mut(wp_id).implementation_agent.clone().unwrap_or_else(|| agent.to_owned());
         let (lane, note) = match phase {
             Phase::Implementation => (Lane::InProgress, "Automated: start implementation"),
             // Normally already there (moved when the implementation succeeded); a resumed run may not be.
@@ -356,7 +356,7 @@ impl<'a> Engine<'a> {
                 })
             }
         };
-        let retry_count = scheduler::retry_count(self.exec(wp_id), phase);
+        let retry_count = scheduler::retry_count(self.exec_mut(wp_id), phase);
         let assignment = match phase {
             Phase::Implementation => AssignmentPhase::Implementation,
             Phase::Review => AssignmentPhase::Review,
@@ -495,7 +495,7 @@ impl<'a> Engine<'a> {
     fn approve(&mut self, finished: &Finished) {
         let Finished { wp_id, agent, process, .. } = finished;
         // The approval is recorded in the review's log.
-        let approval_ref = self.exec(wp_id).log_file.clone();
+        let approval_ref = self.exec_mut(wp_id).log_file.clone();
         let moved = self.effects.move_lane(LaneMove {
             wp_id,
             to: Lane::Done,
@@ -517,7 +517,7 @@ impl<'a> Engine<'a> {
         let Finished { wp_id, agent, .. } = finished;
         let feedback =
             if feedback.trim().is_empty() { "The reviewer rejected the work without a reason." } else { feedback };
-        let cycle = self.exec(wp_id).rework_count + 1;
+        let cycle = self.exec_mut(wp_id).rework_count + 1;
         let path = self.effects.project.root.join(LOGS_DIR).join(format!("{wp_id}-review-feedback-{cycle}.md"));
         let content = format!("{}\n", feedback.trim_end());
         if let Err(e) = std::fs::create_dir_all(self.effects.project.root.join(LOGS_DIR))
@@ -647,11 +647,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn exec(&self, wp_id: &str) -> &WpExecution {
-        static MISSING: std::sync::OnceLock<WpExecution> = std::sync::OnceLock::new();
-        self.state.work_packages.get(wp_id).unwrap_or_else(|| MISSING.get_or_init(WpExecution::default))
-    }
-
+    /// The work package's record (created if a caller ever names one the state lacks, so no lookup panics).
     fn exec_mut(&mut self, wp_id: &str) -> &mut WpExecution {
         self.state.work_packages.entry(wp_id.to_owned()).or_insert_with(|| WpExecution::new(wp_id))
     }

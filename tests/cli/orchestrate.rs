@@ -754,3 +754,26 @@ fn configuration_mistakes_stop_the_run_before_anything_happens() {
     assert!(!o.env.path(".kittify/orchestration-state.json").exists(), "nothing started");
     assert_eq!(o.lane("WP01"), "planned");
 }
+
+#[test]
+fn a_run_can_skip_work_packages_and_do_without_review() {
+    let o = Orchestra::new(&[("WP01", &[]), ("WP02", &["WP01"])]);
+    o.config(&TWO_AGENTS.replace("orchestrator:\n", "orchestrator:\n  review: false\n"));
+    std::fs::write(o.agents.join("check-subtasks"), "").unwrap();
+    let before = queued(&o.env).len();
+    let run = o.run(&["orchestrate", "--feature", FEATURE, "--skip", "WP01"]).ok();
+    assert!(run.stdout.starts_with("WP01 skipped\nOrchestrating 001-demo (run "), "{}", run.stdout);
+    assert!(run.stdout.contains("2 work packages (1 already done)"), "{}", run.stdout);
+    assert_eq!((o.starts("claude", "implementation", "WP01"), o.starts("claude", "implementation", "WP02")), (0, 1));
+    assert_eq!(o.journal().iter().filter(|m| m.role == "review").count(), 0, "review is off");
+    assert_eq!((o.lane("WP01"), o.lane("WP02")), ("planned".to_owned(), "done".to_owned()));
+    let status = json_lines(&o.env.read(&format!("kitty-specs/{FEATURE}/status.events.jsonl")));
+    let last = status_line(status.last().unwrap());
+    assert_eq!(
+        last,
+        "WP02 for_review→done by claude: Automated: complete implementation (review disabled) [approved by claude: orchestrator.review: false]"
+    );
+    let events: Vec<String> = queued(&o.env)[before..].iter().map(queued_line).collect();
+    assert_eq!(events[0], "DependencyResolved wp_id=WP02 dependency_wp_id=WP01 resolution_type=skipped");
+    assert!(!events.iter().any(|e| e.starts_with("WPAssigned") && e.contains("phase=review")));
+}
