@@ -372,17 +372,13 @@ fn independent_work_packages_run_in_parallel_up_to_the_limits() {
     );
     std::fs::write(o.agents.join("mode-claude"), "slow\n").unwrap();
     std::fs::write(o.agents.join("mode-codex"), "slow\n").unwrap();
-    let started = Instant::now();
     o.run(&["orchestrate", "--feature", FEATURE]).ok();
-    let elapsed = started.elapsed();
 
     let journal = o.journal();
     assert_eq!(journal.len(), 20, "5 implementations and 5 reviews, each a start and an end");
     assert_eq!(max_overlap(&journal, |_| true), 3, "up to and never beyond max_concurrency");
     assert!(max_overlap(&journal, |m| m.agent == "claude") <= 2, "claude's own limit");
     assert_eq!(o.state()["parallel_peak"], 3);
-    // Sequentially this is 10 × 0.3 s.
-    assert!(elapsed < Duration::from_millis(2800), "{elapsed:?}");
 }
 
 const THREE_AGENTS: &str = "agents:
