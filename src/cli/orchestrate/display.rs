@@ -249,7 +249,8 @@ pub fn status_text(state: &RunState, holder: Option<&str>, color: bool) -> Strin
         text.push_str(&format!(", ended {completed}"));
     }
     text.push('\n');
-    let waiting = state.wps_total - state.wps_completed - state.wps_failed - state.wps_blocked - state.wps_skipped;
+    let finished = state.wps_completed + state.wps_failed + state.wps_blocked + state.wps_skipped;
+    let waiting = state.wps_total.saturating_sub(finished);
     text.push_str(&format!(
         "Work packages: {} total · {} completed · {} failed · {} blocked · {} skipped · {waiting} to do\n",
         state.wps_total, state.wps_completed, state.wps_failed, state.wps_blocked, state.wps_skipped
