@@ -72,9 +72,12 @@ impl<'a> Effects<'a> {
     /// note, as an automated pipeline has no one to ask; the status log keeps the force and the reason.
     pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
-        if self.lane(movement.wp_id) == Some(movement.to) {
+        let current = self.lane(movement.wp_id);
+        if current == Some(movement.to) {
             return Ok(warnings);
         }
+        // Forcing is for guards an unattended run cannot satisfy, never for reopening finished work.
+        let may_force = !current.is_some_and(Lane::is_terminal);
         let workspace_dir = self
             .project
             .root
@@ -106,7 +109,7 @@ impl<'a> Effects<'a> {
                 refusal @ (MoveError::UncheckedSubtasks { .. }
                 | MoveError::Transition(_)
                 | MoveError::FeedbackRequired { .. }),
-            ) => {
+            ) if may_force => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
                 let forced = MoveRequest { force: true, note: Some(note), ..request };
                 transition::move_task(&forced, new_id).map_err(|e| e.to_string())?

@@ -258,7 +258,12 @@ impl<'a> Engine<'a> {
             let mut refused = false;
             for launch in launches {
                 match self.prepare(&launch.wp_id, launch.phase, &launch.agent) {
-                    Ok(invocation) => {
+                    Ok(None) => {
+                        // Moved to done outside the run (by hand, or by another tool) since it started.
+                        self.complete(&launch.wp_id);
+                        refused = true;
+                    }
+                    Ok(Some(invocation)) => {
                         self.running.insert(
                             launch.wp_id.clone(),
                             RunningAgent {
@@ -296,7 +301,11 @@ impl<'a> Engine<'a> {
     }
 
     /// Everything before an agent starts: workspace, lane, state, WPAssigned, prompt and log file.
-    fn prepare(&mut self, wp_id: &str, phase: Phase, agent: &str) -> Result<Invocation, String> {
+    /// `None` when there is nothing to do: the work package is already done.
+    fn prepare(&mut self, wp_id: &str, phase: Phase, agent: &str) -> Result<Option<Invocation>, String> {
+        if self.effects.lane(wp_id) == Some(Lane::Done) {
+            return Ok(None);
+        }
         let spec = self.settings.agent(agent).cloned().ok_or_else(|| format!("agent {agent} is not configured"))?;
         let info = self.plan.wps.get(wp_id).cloned().ok_or_else(|| format!("{wp_id} is not in the plan"))?;
         let base =
@@ -383,7 +392,7 @@ impl<'a> Engine<'a> {
         );
         let delay = if self.delayed.remove(wp_id) { self.settings.retry_delay } else { Duration::ZERO };
         self.notify(Progress::PhaseStarted { wp_id: wp_id.to_owned(), phase, agent: agent.to_owned(), retry_count });
-        Ok(Invocation {
+        Ok(Some(Invocation {
             argv,
             cwd: workspace.path,
             stdin,
@@ -400,7 +409,7 @@ impl<'a> Engine<'a> {
             delay,
             log_path,
             log_header,
-        })
+        }))
     }
 
     /// Applies the outcome of one invocation.
