@@ -134,18 +134,7 @@ impl<'a> Effects<'a> {
                 warnings.push(format!("{} moved to {}, but the commit failed: {e}", movement.wp_id, movement.to));
             }
         }
-        let events: Vec<SyncEvent> = outcome
-            .events
-            .iter()
-            .map(|e| SyncEvent::WpStatusChanged {
-                feature_slug: self.feature.slug.clone(),
-                wp_id: e.wp_id.clone(),
-                from_lane: e.from_lane.as_str().to_owned(),
-                to_lane: e.to_lane.as_str().to_owned(),
-                actor: e.actor.clone(),
-                policy_metadata: e.policy_metadata.clone(),
-            })
-            .collect();
+        let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
         warnings.extend(self.publish(&events));
         Ok(warnings)
     }
