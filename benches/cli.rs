@@ -31,6 +31,11 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The reference sync server (the example developers run), for the `sync now` benchmark.
+#[path = "../examples/sync-server/server.rs"]
+#[allow(dead_code)]
+mod server;
+
 const EMIT_BUDGET: Duration = Duration::from_millis(5);
 const EMIT_GROWTH_BUDGET: f64 = 1.2;
 const COST_WALL_BUDGET: Duration = Duration::from_millis(1500);
@@ -38,6 +43,8 @@ const COST_RSS_BUDGET_KIB: u64 = 64 * 1024;
 const HELP_BUDGET: Duration = Duration::from_millis(5);
 const MOVE_BUDGET: Duration = Duration::from_millis(10);
 const ENQUEUE_P99_BUDGET: Duration = Duration::from_millis(10);
+const SYNC_NOW_EVENTS: usize = 50_000;
+const SYNC_NOW_RATE_BUDGET: f64 = 10_000.0;
 const EMISSION_OVERHEAD_BUDGET: Duration = Duration::from_millis(5);
 
 const USAGE: &str = "\
@@ -99,6 +106,7 @@ fn run(config: &Config) -> Result<(), String> {
     if config.run_sync {
         bench_enqueue(config, &workspace, &mut report)?;
         bench_emission_overhead(config, &workspace, &ours, &mut report)?;
+        bench_sync_now(config, &workspace, &binary, &mut report)?;
     }
     report.print(config);
     compare_with_python(&binary, &workspace, &report)
@@ -1186,6 +1194,77 @@ fn bench_enqueue(config: &Config, workspace: &Workspace, report: &mut Report) ->
         summary,
         budget: format!("p99 {} ≤ {}", fmt_duration(p99), fmt_duration(ENQUEUE_P99_BUDGET)),
         verdict: Verdict::from(p99 <= ENQUEUE_P99_BUDGET),
+    });
+    Ok(())
+}
+
+/// `sync now` of 50,000 queued events to the loopback reference server (`examples/sync-server`), spacing
+/// off: gzip batches of ≤ 1000 with a Bearer JWT, every event acknowledged. Events per second of the whole
+/// process (start-up, login check, spool import, all batches, queue deletes).
+fn bench_sync_now(config: &Config, workspace: &Workspace, binary: &Path, report: &mut Report) -> Result<(), String> {
+    use spec_kitty::sync::queue::{OfflineQueue, QueueLimits, QueuedEvent};
+    let events = if config.quick { 10_000 } else { SYNC_NOW_EVENTS };
+    let server =
+        server::ServerHandle::spawn(server::ServerConfig::default()).map_err(|e| format!("sync server: {e}"))?;
+    let home = workspace.path.join("sync-home");
+    let runner = Runner::new(binary.to_owned(), home.clone())?;
+    let cwd = &workspace.path;
+    let with_server = |args: &[&str]| {
+        let mut command = runner.command(cwd, &strings(args));
+        command.env("SPEC_KITTY_SAAS_URL", server.url());
+        command
+    };
+    let mut login = with_server(&["auth", "login", "--username", "alice", "--password-stdin"]);
+    login.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = login.spawn().map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .map(|mut stdin| io::Write::write_all(&mut stdin, b"secret\n"))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("auth login failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+
+    let queue_path = home.join(".spec-kitty").join("queue.db");
+    let mut queue = OfflineQueue::open(&queue_path, QueueLimits { max_events: u64::MAX, ..QueueLimits::default() })
+        .map_err(|e| e.to_string())?;
+    let batch: Vec<QueuedEvent> = (0..events)
+        .map(|n| {
+            let id = format!("01HBSYNC{n:018}");
+            let data = format!(
+                "{{\"event_id\": \"{id}\", \"event_type\": \"HistoryAdded\", \"aggregate_id\": \"WP01\", \"aggregate_type\": \"WorkPackage\", \"payload\": {{\"wp_id\": \"WP01\", \"entry_type\": \"note\", \"entry_content\": \"benchmark note {n}\", \"author\": \"user\"}}, \"node_id\": \"bench00node0\", \"lamport_clock\": {}, \"causation_id\": null, \"timestamp\": \"2026-02-16T11:12:33+00:00\", \"team_slug\": \"local\", \"project_uuid\": \"8a4a7da6-a97c-4bb4-893a-b31664abfee4\", \"project_slug\": \"bench\", \"git_branch\": null, \"head_commit_sha\": null, \"repo_slug\": null}}",
+                n + 1
+            );
+            QueuedEvent { event_id: id, event_type: "HistoryAdded".into(), data, lamport_clock: n as u64 + 1 }
+        })
+        .collect();
+    queue.enqueue(&batch, 0).map_err(|e| e.to_string())?;
+    drop(queue);
+
+    let mut sync = with_server(&["sync", "now", "--spacing-ms", "0", "--json"]);
+    sync.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let output = sync.output().map_err(|e| e.to_string())?;
+    let wall = started.elapsed();
+    if !output.status.success() || server.event_count() != events {
+        return Err(format!(
+            "sync now delivered {} of {events} events ({}): {}",
+            server.event_count(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let rate = events as f64 / wall.as_secs_f64();
+    println!("sync now: {} events in {} ({rate:.0} events/s)", thousands(events as u64), fmt_duration(wall));
+    let summary = Summary::of(&[Sample { wall, cpu: Duration::ZERO, max_rss_kib: 0 }]);
+    report.rows.push(Row {
+        name: format!("sync now, {} events", thousands(events as u64)),
+        summary,
+        budget: format!("{rate:.0}/s ≥ {SYNC_NOW_RATE_BUDGET:.0}/s"),
+        verdict: Verdict::from(rate >= SYNC_NOW_RATE_BUDGET),
     });
     Ok(())
 }

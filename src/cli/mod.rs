@@ -8,6 +8,7 @@ mod feature;
 mod implement;
 mod init;
 mod merge;
+mod orchestrate;
 mod output;
 mod sync;
 mod tasks;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
     name = "spec-kitty",
     version,
     about = "Spec-driven development for AI coding agents: telemetry, workflow and sync commands.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in).\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in); `orchestrate` 130 (interrupted, resume with --resume).\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
 )]
 pub struct Cli {
     /// Run as if started in DIR.
@@ -48,6 +49,8 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Check that a feature is complete and record its acceptance in meta.json.
     Accept(accept::AcceptArgs),
+    /// Run agents that implement and review a feature's work packages in dependency order.
+    Orchestrate(Box<orchestrate::OrchestrateArgs>),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
@@ -115,6 +118,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Implement(args) => implement::run(ctx, args),
         Command::Merge(args) => merge::run(ctx, args),
         Command::Accept(args) => accept::run(ctx, args),
+        Command::Orchestrate(args) => orchestrate::run(ctx, *args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),
             AgentCommand::Feature(args) => feature::run(ctx, args),

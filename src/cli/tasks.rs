@@ -189,18 +189,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         }
     }
     record_move_telemetry(ctx, &project, &feature, &args.telemetry, &outcome, current.doc.scalar("agent"));
-    let events: Vec<SyncEvent> = outcome
-        .events
-        .iter()
-        .map(|e| SyncEvent::WpStatusChanged {
-            feature_slug: feature.slug.clone(),
-            wp_id: e.wp_id.clone(),
-            from_lane: e.from_lane.as_str().to_owned(),
-            to_lane: e.to_lane.as_str().to_owned(),
-            actor: e.actor.clone(),
-            policy_metadata: e.policy_metadata.clone(),
-        })
-        .collect();
+    let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
     publish(ctx, Some(&project), &events, Causation::None);
 
     if args.json {

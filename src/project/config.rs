@@ -5,6 +5,7 @@
 //! and `create-feature` (and explicit commands) may do that, never read-only commands.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = ".kittify/config.yaml";
@@ -55,6 +56,107 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+}
+
+/// The keys `spec-kitty orchestrate` reads: `agents` (with the per-agent `settings`) and `orchestrator`.
+/// Read on their own, strictly, so that a mistake in them stops only `orchestrate` (with a message naming
+/// the key) and never costs other commands their project identity.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct OrchestrationConfig {
+    pub agents: OrchestrationAgents,
+    pub orchestrator: OrchestratorSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct OrchestrationAgents {
+    pub available: Vec<String>,
+    pub selection: AgentSelection,
+    /// `agents.settings.<id>`: per-agent overrides (an id that is not a built-in agent needs `command`).
+    pub settings: BTreeMap<String, AgentSettings>,
+}
+
+/// `agents.settings.<id>`. Every key is optional; unknown keys are refused so a typo does not pass silently.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The command line to run (prompt on stdin); replaces a built-in agent's command.
+    pub command: Option<Vec<String>>,
+    /// Seconds before the agent is terminated (fractions allowed).
+    pub timeout_seconds: Option<f64>,
+    /// Invocations of this agent that may run at once.
+    pub max_concurrent: Option<usize>,
+    /// The phases this agent may take: `implementation`, `review`.
+    pub roles: Option<Vec<AgentRole>>,
+    pub enabled: Option<bool>,
+    /// The model to record (and, for a built-in agent without `command`, to request) when the agent's
+    /// output does not name one.
+    pub model: Option<String>,
+}
+
+/// A phase an agent can be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    Implementation,
+    Review,
+}
+
+/// `orchestrator:`. Every key is optional; unknown keys are refused.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestratorSettings {
+    /// Agent invocations that may run at once across the run.
+    pub max_concurrency: Option<usize>,
+    /// Extra attempts after failed invocations, per work package and phase (on fallback agents first).
+    pub max_retries: Option<u32>,
+    /// Rejected reviews a work package may go through before it fails (default: max_retries).
+    pub max_reworks: Option<u32>,
+    /// `false` moves implemented work packages straight to done.
+    pub review: Option<bool>,
+    /// Seconds between SIGTERM and SIGKILL when an agent is stopped.
+    pub grace_seconds: Option<f64>,
+    /// Seconds to wait before retrying the same agent.
+    pub retry_delay_seconds: Option<f64>,
+}
+
+impl OrchestrationConfig {
+    /// The orchestration keys of the project's config.yaml; a missing file is an empty config.
+    pub fn load(root: &Path) -> Result<OrchestrationConfig, ConfigError> {
+        let path = root.join(CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OrchestrationConfig::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+    }
+
+    pub fn parse(text: &str) -> Result<OrchestrationConfig, String> {
+        /// Only the two sections, so the rest of the file (read by other commands) cannot fail this parse.
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Sections {
+            agents: Option<serde_json::Value>,
+            orchestrator: Option<serde_json::Value>,
+        }
+        if text.trim().is_empty() {
+            return Ok(OrchestrationConfig::default());
+        }
+        let first_line = |e: &dyn std::fmt::Display| e.to_string().lines().next().unwrap_or_default().to_owned();
+        let sections: Option<Sections> = serde_saphyr::from_str(text).map_err(|e| first_line(&e))?;
+        let sections = sections.unwrap_or_default();
+        let agents = match sections.agents.filter(|v| !v.is_null()) {
+            Some(value) => serde_json::from_value(value).map_err(|e| format!("agents: {}", first_line(&e)))?,
+            None => OrchestrationAgents::default(),
+        };
+        let orchestrator = match sections.orchestrator.filter(|v| !v.is_null()) {
+            Some(value) => serde_json::from_value(value).map_err(|e| format!("orchestrator: {}", first_line(&e)))?,
+            None => OrchestratorSettings::default(),
+        };
+        Ok(OrchestrationConfig { agents, orchestrator })
+    }
 }
 
 impl ProjectConfig {
@@ -162,6 +264,32 @@ mod tests {
         assert_eq!(config.agents.available, ["copilot", "claude"]);
         assert_eq!(config.agents.selection.preferred_reviewer.as_deref(), Some("codex"));
         assert!(config.project.is_complete());
+    }
+
+    #[test]
+    fn reads_orchestration_settings() {
+        let config = OrchestrationConfig::parse(
+            "agents:\n  available: [claude, mine]\n  selection:\n    preferred_reviewer: mine\n  settings:\n    mine:\n      command: [./agent.sh, --fast]\n      timeout_seconds: 0.5\n      roles: [review]\n    claude:\n      max_concurrent: 1\n      enabled: false\norchestrator:\n  max_concurrency: 3\n  review: false\nvcs: {type: git}\n",
+        )
+        .unwrap();
+        assert_eq!(config.agents.available, ["claude", "mine"]);
+        let mine = &config.agents.settings["mine"];
+        assert_eq!(mine.command.as_deref(), Some(&["./agent.sh".to_owned(), "--fast".to_owned()][..]));
+        assert_eq!((mine.timeout_seconds, mine.roles.as_deref()), (Some(0.5), Some(&[AgentRole::Review][..])));
+        assert_eq!(config.agents.settings["claude"].enabled, Some(false));
+        assert_eq!((config.orchestrator.max_concurrency, config.orchestrator.review), (Some(3), Some(false)));
+        assert_eq!(OrchestrationConfig::parse("").unwrap(), OrchestrationConfig::default());
+        assert_eq!(OrchestrationConfig::parse("project:\n  slug: x\n").unwrap(), OrchestrationConfig::default());
+    }
+
+    #[test]
+    fn orchestration_mistakes_name_the_key_and_leave_other_commands_alone() {
+        let text = "project:\n  slug: demo\norchestrator:\n  max_concurency: 3\n";
+        let err = OrchestrationConfig::parse(text).unwrap_err();
+        assert!(err.starts_with("orchestrator: unknown field `max_concurency`"), "{err}");
+        assert_eq!(ProjectConfig::parse(text).unwrap().project.slug.as_deref(), Some("demo"));
+        let err = OrchestrationConfig::parse("agents:\n  settings:\n    x:\n      roles: [coding]\n").unwrap_err();
+        assert!(err.starts_with("agents: unknown variant `coding`"), "{err}");
     }
 
     #[test]

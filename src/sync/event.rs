@@ -107,6 +107,20 @@ pub struct PayloadError {
     pub value: String,
 }
 
+/// The sync event announcing a lane transition the status log recorded.
+impl From<&crate::workflow::status::StatusEvent> for SyncEvent {
+    fn from(e: &crate::workflow::status::StatusEvent) -> SyncEvent {
+        SyncEvent::WpStatusChanged {
+            feature_slug: e.feature_slug.clone(),
+            wp_id: e.wp_id.clone(),
+            from_lane: e.from_lane.as_str().to_owned(),
+            to_lane: e.to_lane.as_str().to_owned(),
+            actor: e.actor.clone(),
+            policy_metadata: e.policy_metadata.clone(),
+        }
+    }
+}
+
 impl SyncEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
