@@ -49,10 +49,10 @@ in the queue; 1 a local problem (unreadable queue or config).")]
     RetryDead(RetryDeadArgs),
     /// Re-validate every queued event against the payload rules.
     Diagnose(DiagnoseArgs),
-    /// Run the background sync service in the foreground until SIGINT/SIGTERM: hold the WebSocket, push
-    /// new events within a second, deliver the queue by batch; `sync status` shows it.
-    #[command(after_help = "One service runs per spec-kitty home (a second one refuses to start). It logs one line \
-per notable event on stderr. While it runs, workflow commands skip their exit flush. Settings: [sync] \
+    /// Run the background sync service (WebSocket fast path, batch delivery) until SIGINT/SIGTERM.
+    #[command(after_help = "Runs in the foreground: it holds the WebSocket, pushes new events within a second of \
+their being queued, and delivers the queue by batch. One service runs per spec-kitty home (a second one \
+refuses to start); `sync status` shows it. It logs one line per notable event on stderr. While it runs, workflow commands skip their exit flush. Settings: [sync] \
 daemon_interval_secs (batch interval, default 300), batch_interval_ms (spacing between requests, default \
 5000 here), websocket (default true), exit_flush_ms (the final flush on stop).")]
     Daemon(DaemonArgs),

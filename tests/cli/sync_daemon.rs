@@ -225,6 +225,8 @@ fn the_daemon_reconnects_when_the_server_comes_back() {
     assert!(!run.stdout.contains("[sync:"), "never on stdout");
     let log = daemon.log();
     assert!(log.contains("connection: Reconnecting ("), "{log}");
+    assert!(!server.token_seen_in_url());
+    assert_no_token_leaked(&env, &daemon, &[&run.stdout, &terminal]);
 }
 
 /// One daemon per home: a second one refuses to start and names the first. SIGTERM stops the first
@@ -288,6 +290,8 @@ fn a_hanging_server_never_holds_short_commands_while_a_daemon_runs() {
     assert_eq!(exit.code(), Some(0), "log:\n{}", daemon.log());
     assert!(took < BUDGET + Duration::from_millis(2500), "the stop is bounded by the final flush: {took:?}");
     assert!(daemon.log().contains("final flush: 0 delivered"), "{}", daemon.log());
+    assert!(!server.token_seen_in_url());
+    assert_no_token_leaked(&env, &daemon, &[]);
 }
 
 /// The service inside a long command (the hook `orchestrate` uses): it pushes events like the daemon,
