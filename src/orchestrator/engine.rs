@@ -5,7 +5,6 @@
 //! concurrently. That keeps lane moves, git commits and state writes serialised without extra locking,
 //! and makes a run with `max_concurrency: 1` reproducible event for event.
 
-use super::background::BackgroundSync;
 use super::effects::{Effects, LaneMove};
 use super::invoke::{self, Invocation, ProcessResult, Stop};
 use super::outcome::{self, InvocationResult};
@@ -22,6 +21,7 @@ use crate::events::Timestamp;
 use crate::project::config::AgentRole;
 use crate::sync::SyncEvent;
 use crate::sync::event::{AssignmentPhase, ErrorType, ResolutionType};
+use crate::sync::service::BackgroundSync;
 use crate::workflow::graph;
 use crate::workflow::lanes::Lane;
 use crate::workflow::transition::Feedback;
@@ -141,7 +141,8 @@ impl<'a> Engine<'a> {
 
     /// Runs to the end (or until a signal) and returns how it ended with the final state.
     pub async fn run(mut self) -> Result<(RunOutcome, RunState), EngineError> {
-        let sync = BackgroundSync::start(self.ctx, self.effects.project);
+        // The sync service drains the queue to the server while agents work (inert when offline).
+        let sync = BackgroundSync::start(self.ctx, "orchestrate", None);
         self.state.status = RunStatus::Running;
         self.state.completed_at = None;
         self.state.recount();

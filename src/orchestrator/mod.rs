@@ -10,10 +10,8 @@
 //!   persisted run state.
 //! - [`effects`], [`engine`]: lane moves and events in-process, and the async run loop.
 //! - [`progress`], [`summary`]: what the command shows (the core never prints).
-//! - [`background`]: where the background sync service runs for the duration of a run.
 
 pub mod agents;
-pub mod background;
 pub mod effects;
 pub mod engine;
 pub mod invoke;

@@ -32,6 +32,7 @@ if [ -f "$modes" ]; then mode=$(sed -n "${n}p" "$modes"); [ -n "$mode" ] || mode
 case "$mode" in
   slow) sleep 0.3 ;;
   sleep) sleep 30 ;;
+  hold) i=0; while [ ! -f "$dir/release-$wp" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done ;;
   fail) echo "boom: the build broke" >&2; finish; exit 3 ;;
   auth) echo "Error: Invalid API key · 401 Unauthorized" >&2; finish; exit 1 ;;
   garbage) echo "Segmentation fault? {not json"; finish; exit 0 ;;
@@ -772,4 +773,38 @@ fn a_run_can_skip_work_packages_and_do_without_review() {
     let events: Vec<String> = queued(&o.env)[before..].iter().map(queued_line).collect();
     assert_eq!(events[0], "DependencyResolved wp_id=WP02 dependency_wp_id=WP01 resolution_type=skipped");
     assert!(!events.iter().any(|e| e.starts_with("WPAssigned") && e.contains("phase=review")));
+}
+
+#[test]
+fn the_sync_service_delivers_the_runs_events_while_agents_work() {
+    let server = crate::sync_delivery::spawn(crate::server::ServerConfig::default());
+    let o = Orchestra::new(&[("WP01", &[])]);
+    o.config(TWO_AGENTS);
+    crate::sync_delivery::configure(&o.env, server.url(), "");
+    crate::sync_delivery::login(&o.env);
+    o.mode("claude", "implementation", "WP01", &["hold"]);
+    let mut command = o.env.command();
+    command.args(["orchestrate", "--feature", FEATURE]);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+
+    wait_until("WP01's agent started", || o.starts("claude", "implementation", "WP01") == 1);
+    let home = crate::sync_delivery::state_dir(&o.env);
+    let heartbeat = spec_kitty::sync::daemon::read(&home).expect("the run's sync service writes a heartbeat");
+    assert_eq!((heartbeat.pid, heartbeat.command.as_str()), (child.id(), "orchestrate"));
+    // Delivered while the agent still works: neither the run's end nor its exit flush has happened yet.
+    wait_until("the server received WP01's assignment", || {
+        server.stored_events().iter().any(|e| e["event_type"] == "WPAssigned" && e["payload"]["wp_id"] == "WP01")
+    });
+    assert!(!o.journal().iter().any(|m| !m.start), "the held agent is still running");
+
+    std::fs::write(o.agents.join("release-WP01"), "").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(spec_kitty::sync::daemon::read(&home).is_none(), "the service stopped with the run");
+    assert_eq!(queued(&o.env), Vec::<Value>::new(), "everything the run queued was delivered");
+    let stored = server.stored_events();
+    let completed = stored.iter().filter(|e| e["event_type"] == "FeatureCompleted").count();
+    let ids: std::collections::BTreeSet<&str> = stored.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
+    assert_eq!((completed, ids.len()), (1, stored.len()), "each event stored once");
 }
