@@ -207,29 +207,7 @@ impl OfflineQueue {
 
     /// The oldest queued rows, at most `max_count` and (beyond the first row) at most `max_bytes` of data.
     pub fn take_batch(&self, max_count: usize, max_bytes: usize) -> Result<Vec<QueueRow>, QueueError> {
-        let result = (|| -> rusqlite::Result<Vec<QueueRow>> {
-            let mut statement = self.conn.prepare_cached(
-                "SELECT event_id, event_type, data, retry_count FROM queue ORDER BY timestamp ASC, id ASC LIMIT ?1",
-            )?;
-            let mut rows = statement.query([max_count as i64])?;
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while let Some(row) = rows.next()? {
-                let data: String = row.get(2)?;
-                if !batch.is_empty() && bytes + data.len() > max_bytes {
-                    break;
-                }
-                bytes += data.len();
-                batch.push(QueueRow {
-                    event_id: row.get(0)?,
-                    event_type: row.get(1)?,
-                    data,
-                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
-                });
-            }
-            Ok(batch)
-        })();
-        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+        self.take_batch_after(None, max_count, max_bytes).map(|(batch, _)| batch)
     }
 
     /// Like [`OfflineQueue::take_batch`], but only rows after `after` in FIFO order; also returns the
@@ -248,22 +226,12 @@ impl OfflineQueue {
                 "SELECT event_id, event_type, data, retry_count, timestamp, id FROM queue
                  WHERE (timestamp, id) > (?1, ?2) ORDER BY timestamp ASC, id ASC LIMIT ?3",
             )?;
-            let mut rows = statement.query(params![after.timestamp, after.id, max_count as i64])?;
-            let (mut batch, mut last, mut bytes) = (Vec::new(), None, 0);
-            while let Some(row) = rows.next()? {
-                let data: String = row.get(2)?;
-                if !batch.is_empty() && bytes + data.len() > max_bytes {
-                    break;
-                }
-                bytes += data.len();
+            let rows = statement.query(params![after.timestamp, after.id, max_count as i64])?;
+            let mut last = None;
+            let batch = read_rows(rows, max_bytes, |row| {
                 last = Some(QueuePosition { timestamp: row.get(4)?, id: row.get(5)? });
-                batch.push(QueueRow {
-                    event_id: row.get(0)?,
-                    event_type: row.get(1)?,
-                    data,
-                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
-                });
-            }
+                Ok(())
+            })?;
             Ok((batch, last))
         })();
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
@@ -283,22 +251,12 @@ impl OfflineQueue {
             let mut statement = self.conn.prepare_cached(
                 "SELECT event_id, event_type, data, retry_count, id FROM queue WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let mut rows = statement.query(params![after, max_count as i64])?;
-            let (mut batch, mut last, mut bytes) = (Vec::new(), after, 0);
-            while let Some(row) = rows.next()? {
-                let data: String = row.get(2)?;
-                if !batch.is_empty() && bytes + data.len() > max_bytes {
-                    break;
-                }
-                bytes += data.len();
+            let rows = statement.query(params![after, max_count as i64])?;
+            let mut last = after;
+            let batch = read_rows(rows, max_bytes, |row| {
                 last = row.get(4)?;
-                batch.push(QueueRow {
-                    event_id: row.get(0)?,
-                    event_type: row.get(1)?,
-                    data,
-                    retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
-                });
-            }
+                Ok(())
+            })?;
             Ok((batch, last))
         })();
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
@@ -524,6 +482,32 @@ fn unavailable(path: &Path, message: String) -> QueueError {
 }
 
 /// Turns SQLite errors into the three situations a user can act on.
+/// Reads `event_id, event_type, data, retry_count, …` rows until `max_bytes` of data (the first row
+/// always fits, so an oversized event still goes alone); `seen` reads the caller's extra columns of each
+/// row taken.
+fn read_rows(
+    mut rows: rusqlite::Rows<'_>,
+    max_bytes: usize,
+    mut seen: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Vec<QueueRow>> {
+    let (mut batch, mut bytes) = (Vec::new(), 0);
+    while let Some(row) = rows.next()? {
+        let data: String = row.get(2)?;
+        if !batch.is_empty() && bytes + data.len() > max_bytes {
+            break;
+        }
+        bytes += data.len();
+        seen(row)?;
+        batch.push(QueueRow {
+            event_id: row.get(0)?,
+            event_type: row.get(1)?,
+            data,
+            retry_count: row.get::<_, Option<u32>>(3)?.unwrap_or(0),
+        });
+    }
+    Ok(batch)
+}
+
 fn classify(path: &Path, error: rusqlite::Error, timeout: Duration) -> QueueError {
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
