@@ -481,7 +481,6 @@ fn unavailable(path: &Path, message: String) -> QueueError {
     QueueError::Unavailable { path: path.to_owned(), message }
 }
 
-/// Turns SQLite errors into the three situations a user can act on.
 /// Reads `event_id, event_type, data, retry_count, …` rows until `max_bytes` of data (the first row
 /// always fits, so an oversized event still goes alone); `seen` reads the caller's extra columns of each
 /// row taken.
@@ -508,6 +507,7 @@ fn read_rows(
     Ok(batch)
 }
 
+/// Turns SQLite errors into the three situations a user can act on.
 fn classify(path: &Path, error: rusqlite::Error, timeout: Duration) -> QueueError {
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {

@@ -269,13 +269,20 @@ fn kill_round(env: &TestEnv, rng: &mut Prng, max_delay: Duration, next_tag: &mut
     }
 }
 
-/// Kill delays range up to 1.5 × the time one emit takes here (measured, so that the kills spread over
-/// a whole emit on a fast or a loaded machine alike).
+/// Kill delays range up to 1.5 × the time one emit takes here (the median of five, measured so that the
+/// kills spread over a whole emit on a fast or a loaded machine alike, and one slow outlier under a
+/// parallel test run does not make every kill come too late).
 fn kill_delay_range(env: &TestEnv) -> Duration {
-    let started = Instant::now();
-    let out = emit_command(env, "WP00", 999_999).output().unwrap();
-    assert!(out.status.success(), "calibration emit: {}", String::from_utf8_lossy(&out.stderr));
-    (started.elapsed() * 3 / 2).clamp(Duration::from_millis(1), Duration::from_millis(50))
+    let mut times: Vec<Duration> = (0..5)
+        .map(|n| {
+            let started = Instant::now();
+            let out = emit_command(env, "WP00", 999_990 + n).output().unwrap();
+            assert!(out.status.success(), "calibration emit: {}", String::from_utf8_lossy(&out.stderr));
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[2] * 3 / 2).clamp(Duration::from_millis(1), Duration::from_millis(50))
 }
 
 /// Cuts the log in the middle of its last line and drops its newline: what a writer that died in the

@@ -25,6 +25,12 @@ fn add_history(env: &TestEnv, wp: usize, note: &str) -> Command {
 #[test]
 fn eight_processes_times_five_hundred_enqueues_lose_nothing() {
     let env = feature_with_wps(WORKERS);
+    // Writers take turns, so a process may wait for all the others; a fsync that stalls for seconds on a
+    // loaded CI disk must not push it past the busy timeout into the spool (tested on its own in
+    // sync_queue), which would make this test about the disk rather than about losing nothing.
+    let home = env.home().join(".spec-kitty");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("config.toml"), "[sync]\nqueue_busy_timeout_ms = 60000\n").unwrap();
     // Build every command up front: TestEnv's per-command counter is not shared across threads.
     let batches: Vec<Vec<Command>> =
         (1..=WORKERS).map(|w| (0..PER_WORKER).map(|i| add_history(&env, w, &format!("w{w}-{i}"))).collect()).collect();
