@@ -205,13 +205,39 @@ fn prompt(label: &str) -> Result<String, CliError> {
     Ok(line.trim().to_owned())
 }
 
-/// Reads a line from the terminal with echo off (termios), restoring the terminal afterwards.
+/// The terminal's attributes before a hidden prompt turned echo off, for [`restore_terminal_and_exit`].
+static SAVED_TERMINAL: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+/// SIGINT/SIGTERM/SIGHUP during a hidden prompt: put echo back before dying, or the user's shell is
+/// left typing blind. Only async-signal-safe calls (an atomic load, tcsetattr, write, _exit).
+extern "C" fn restore_terminal_and_exit(signal: libc::c_int) {
+    if let Some(term) = SAVED_TERMINAL.get() {
+        // SAFETY: attributes read from the same descriptor by tcgetattr; tcsetattr is async-signal-safe.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, term) };
+    }
+    // SAFETY: write and _exit are async-signal-safe; the buffer is a static byte string.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, b"\n".as_ptr().cast(), 1);
+        libc::_exit(128 + signal);
+    }
+}
+
+const PROMPT_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Reads a line from the terminal with echo off (termios), restoring the terminal afterwards, also when
+/// the user interrupts the prompt (exit 130 on Ctrl-C, as a shell reports it).
 fn prompt_hidden(label: &str) -> Result<Secret, CliError> {
     struct Restore(libc::termios);
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: restoring attributes read from the same descriptor by tcgetattr.
-            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0) };
+            // SAFETY: restoring attributes read from the same descriptor by tcgetattr, then the default
+            // signal actions the prompt replaced.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
+                for signal in PROMPT_SIGNALS {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
         }
     }
     let fail = |e: std::io::Error| CliError::failure(format!("cannot read the password: {e}"));
@@ -220,6 +246,13 @@ fn prompt_hidden(label: &str) -> Result<Secret, CliError> {
     let mut term: libc::termios = unsafe { std::mem::zeroed() };
     if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut term) } != 0 {
         return Err(fail(std::io::Error::last_os_error()));
+    }
+    // The prompt runs once per process, so the first value stored is this one.
+    let _ = SAVED_TERMINAL.set(term);
+    let handler = restore_terminal_and_exit as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for signal in PROMPT_SIGNALS {
+        // SAFETY: the handler only makes async-signal-safe calls.
+        unsafe { libc::signal(signal, handler) };
     }
     let restore = Restore(term);
     term.c_lflag &= !libc::ECHO;

@@ -661,3 +661,41 @@ fn missing_results_and_refusals_end_the_run_with_events_kept() {
     assert!(run.stderr.contains("HTTP 403: permission denied"), "{}", run.stderr);
     assert!(run.stderr.contains("10 event(s) are safe in the queue"), "{}", run.stderr);
 }
+
+/// Ctrl-C at the hidden password prompt puts the terminal's echo back (the shell is not left typing
+/// blind) and exits 130.
+#[test]
+fn interrupting_the_password_prompt_restores_the_terminal() {
+    let env = TestEnv::new();
+    configure(&env, &format!("http://127.0.0.1:{}", dead_port()), "");
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors we then own; the name/termios/winsize arguments are optional.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh from openpty and owned by nobody else.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let echo = |fd: &OwnedFd| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: termios is plain data that tcgetattr fills for a terminal descriptor we own.
+        let mut term: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut term) }, 0);
+        term.c_lflag & libc::ECHO != 0
+    };
+    assert!(echo(&slave), "a new terminal echoes");
+    let mut cmd = env.command();
+    cmd.args(["auth", "login", "--username", "alice"]).stdin(Stdio::from(slave.try_clone().unwrap()));
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while echo(&slave) {
+        assert!(Instant::now() < deadline, "the password prompt never turned echo off");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child process by its pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(echo(&slave), "echo is back on after the interrupt");
+    assert!(!state_dir(&env).join("credentials").exists());
+    drop(master);
+}
