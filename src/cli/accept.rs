@@ -8,7 +8,7 @@
 //! completes that lifecycle (seed 004 SC-003). Upstream meant the same but only looked at WPs still in
 //! the `for_review` lane, which acceptance forbids, so its loop never fired.
 
-use super::common::{discover, json_aware, logged, print_json_line, publish, resolve_feature};
+use super::common::{discover, json_aware, lock_feature, logged, print_json_line, publish, resolve_feature};
 use super::output::{self, Align, Column, Table};
 use crate::context::Context;
 use crate::error::CliError;
@@ -17,6 +17,7 @@ use crate::project::meta::FeatureMeta;
 use crate::sync::{Causation, SyncEvent};
 use crate::workflow::acceptance::{self, AcceptanceMode, AcceptanceRecord, AcceptanceSummary};
 use crate::workflow::lanes::Lane;
+use crate::workflow::lock::FeatureLock;
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -83,7 +84,7 @@ fn report_errors(
 
 fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), false)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
     let repo = Repo::at(&project.root);
     let summary = acceptance::collect(&project.root, &feature.slug, repo.as_ref(), !args.lenient)
         .map_err(|e| CliError::failure(e.to_string()))?;
@@ -104,11 +105,13 @@ fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(),
         branch: summary.branch.clone(),
         from_commit: repo.as_ref().and_then(Repo::head_sha),
     };
-    write_acceptance(&summary.feature_dir, &record)?;
+    let lock = lock_feature(&feature)?;
+    write_acceptance(&lock, &record)?;
     let commit = match (&repo, args.no_commit) {
         (Some(repo), false) => commit_acceptance(repo, &feature.slug)?,
         _ => None,
     };
+    drop(lock);
     let accepted: Vec<SyncEvent> = summary
         .work_packages
         .iter()
@@ -162,14 +165,14 @@ fn actor(explicit: Option<&str>, repo: Option<&Repo>) -> String {
 }
 
 /// Adds the record to meta.json, written with sorted keys as upstream's accept writes it.
-fn write_acceptance(feature_dir: &Path, record: &AcceptanceRecord) -> Result<(), CliError> {
+fn write_acceptance(lock: &FeatureLock, record: &AcceptanceRecord) -> Result<(), CliError> {
     let failure = |e: &dyn std::fmt::Display| CliError::failure(e.to_string());
-    let mut meta = FeatureMeta::load(feature_dir)
+    let mut meta = FeatureMeta::load(lock.feature_dir())
         .map_err(|e| failure(&e))?
         // Upstream starts from an empty object when meta.json is missing.
         .unwrap_or(FeatureMeta { fields: Map::new() });
     acceptance::record_acceptance(&mut meta, record).map_err(|e| failure(&e))?;
-    meta.write(feature_dir, true).map_err(|e| failure(&e))
+    meta.write(lock, true).map_err(|e| failure(&e))
 }
 
 fn commit_acceptance(repo: &Repo, feature_slug: &str) -> Result<Option<String>, CliError> {
@@ -203,13 +206,28 @@ fn report_acceptance(
     has_git: bool,
 ) -> Result<(), CliError> {
     if args.json {
-        let mut object = summary.to_json();
-        object.insert("accepted_at".into(), Value::from(record.accepted_at.clone()));
-        object.insert("accepted_by".into(), Value::from(record.accepted_by.clone()));
-        object.insert("mode".into(), Value::from(record.mode.as_str()));
-        object.insert("accepted_from_commit".into(), record.from_commit.clone().map_or(Value::Null, Value::from));
-        object.insert("commit".into(), commit.map_or(Value::Null, Value::from));
-        return print_json_line(&Value::Object(object));
+        // Upstream's `AcceptanceResult.to_dict()`.
+        let branch = summary.branch.clone().unwrap_or_else(|| summary.feature.clone());
+        let (instructions, cleanup) = acceptance::next_steps(record.mode, &branch);
+        let notes: Vec<String> = [
+            commit.map(|sha| format!("Acceptance commit: {sha}")),
+            record.from_commit.as_ref().map(|sha| format!("Accepted from parent commit: {sha}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        return print_json_line(&serde_json::json!({
+            "accepted_at": record.accepted_at,
+            "accepted_by": record.accepted_by,
+            "mode": record.mode.as_str(),
+            "parent_commit": record.from_commit,
+            "accept_commit": commit,
+            "commit_created": commit.is_some(),
+            "instructions": instructions,
+            "cleanup_instructions": cleanup,
+            "notes": notes,
+            "summary": Value::Object(summary.to_json()),
+        }));
     }
     let commit_line = match (commit, has_git, args.no_commit) {
         (Some(sha), _, _) => format!("• Acceptance commit: {sha}"),

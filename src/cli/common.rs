@@ -74,11 +74,28 @@ pub struct TelemetryFlags {
 }
 
 impl TelemetryFlags {
-    /// An ExecutionEvent record for `role` carrying these flags (agent defaults to `fallback_agent`, then
-    /// "unknown").
-    pub fn record(&self, role: Role, wp_id: &str, fallback_agent: Option<&str>) -> ExecutionRecord {
+    /// Whether the agent passed any usage flag. Workflow commands record an ExecutionEvent only then, as
+    /// upstream's `_should_emit_execution_event` does: an event with no agent, model or tokens says
+    /// nothing, and three of them per feature would inflate every cost report's event counts.
+    pub fn given(&self) -> bool {
+        self.agent.is_some()
+            || self.model.is_some()
+            || self.input_tokens.is_some()
+            || self.output_tokens.is_some()
+            || self.cache_read_tokens.is_some()
+            || self.cache_write_tokens.is_some()
+            || self.cost_usd.is_some()
+            || self.duration_ms.is_some()
+    }
+
+    /// The ExecutionEvent record for `role` carrying these flags (agent defaults to `fallback_agent`, then
+    /// "unknown"), or `None` when no usage flag was given (see [`TelemetryFlags::given`]).
+    pub fn record(&self, role: Role, wp_id: &str, fallback_agent: Option<&str>) -> Option<ExecutionRecord> {
+        if !self.given() {
+            return None;
+        }
         let agent = self.agent.as_deref().or(fallback_agent).filter(|a| !a.trim().is_empty()).unwrap_or("unknown");
-        ExecutionRecord {
+        Some(ExecutionRecord {
             wp_id: wp_id.to_owned(),
             agent: agent.to_owned(),
             model: self.model.clone(),
@@ -89,13 +106,15 @@ impl TelemetryFlags {
             cost_usd: self.cost_usd,
             duration_ms: self.duration_ms.unwrap_or(0),
             ..ExecutionRecord::new(role)
-        }
+        })
     }
 }
 
-/// Records an ExecutionEvent for a workflow phase. Never fails the command: a write problem is a warning.
-pub fn record_execution(ctx: &Context, project: &Project, feature_slug: &str, record: &ExecutionRecord) {
-    match crate::telemetry::emit(&project.feature_dir(feature_slug), feature_slug, record, ctx) {
+/// Records an ExecutionEvent for a workflow phase when the agent asked for one (`record` is `None`
+/// otherwise). Never fails the command: a write problem is a warning.
+pub fn record_execution(ctx: &Context, project: &Project, feature_slug: &str, record: Option<ExecutionRecord>) {
+    let Some(record) = record else { return };
+    match crate::telemetry::emit(&project.feature_dir(feature_slug), feature_slug, &record, ctx) {
         Ok(emitted) => emitted.warnings.iter().for_each(|w| output::warn(w)),
         Err(e) => output::warn(&format!("telemetry event not recorded: {e}")),
     }
@@ -112,13 +131,14 @@ pub fn parse_cost(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The feature a workflow command acts on (upstream's detection priorities), or a failure listing the
-/// candidates. `allow_latest_incomplete` enables the last-resort "highest-numbered unfinished feature".
+/// The feature a workflow command acts on, with upstream's detection priorities (see
+/// [`crate::project::detect`]); an automatic pick of the latest incomplete feature is announced on stderr
+/// (upstream printed it on stdout, which broke `--json`). A failure lists the candidates, also as
+/// `candidate_features` in the `--json` error object.
 pub fn resolve_feature(
     ctx: &Context,
     project: &Project,
     explicit: Option<&str>,
-    allow_latest_incomplete: bool,
 ) -> Result<crate::project::Feature, CliError> {
     use crate::project::{DetectError, DetectOptions, Detected, detect_feature};
     let branch = crate::git::branch_at(&ctx.cwd);
@@ -127,33 +147,38 @@ pub fn resolve_feature(
         environment: ctx.feature_override.as_deref(),
         git_branch: branch.as_deref(),
         cwd: Some(&ctx.cwd),
-        allow_latest_incomplete,
     };
     match detect_feature(project, &options, crate::workflow::feature_is_complete) {
         Ok((feature, how)) => {
             if how == Detected::LatestIncomplete {
-                eprintln!("ℹ️  Auto-selected latest incomplete: {}", feature.slug);
+                output::note(&format!("ℹ️  Auto-selected latest incomplete: {}", feature.slug));
             }
             Ok(feature)
         }
         Err(error) => {
+            let candidates = error.candidates().to_vec();
             let hint = match &error {
-                DetectError::NotFound(_) | DetectError::Ambiguous(_) => {
-                    let list = crate::project::detect::list_features(project);
-                    if list.is_empty() {
-                        "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
-                    } else {
-                        format!("pass --feature with one of: {}", list.join(", "))
-                    }
-                }
                 DetectError::NoFeatures => {
                     "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
                 }
                 DetectError::BadSlug(_) => "feature slugs look like 001-my-feature".to_owned(),
+                _ if candidates.is_empty() => {
+                    "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
+                }
+                _ => format!("pass --feature (or set SPECIFY_FEATURE) to one of: {}", candidates.join(", ")),
             };
-            Err(CliError::failure(error.to_string()).hint(hint).with_code("FEATURE_CONTEXT_UNRESOLVED"))
+            Err(CliError::failure(error.to_string())
+                .hint(hint)
+                .with_code("FEATURE_CONTEXT_UNRESOLVED")
+                .detail("candidate_features", serde_json::json!(candidates)))
         }
     }
+}
+
+/// Takes the feature lock that every command holds while it changes the feature's files (see
+/// [`crate::workflow::lock`]).
+pub fn lock_feature(feature: &crate::project::Feature) -> Result<crate::workflow::lock::FeatureLock, CliError> {
+    crate::workflow::lock::FeatureLock::acquire(&feature.dir).map_err(|e| CliError::failure(e.to_string()))
 }
 
 /// Hands workflow events to the sync queue. Emission never fails a command: problems are warnings.

@@ -1,7 +1,8 @@
 //! `spec-kitty agent feature …`: create a feature, set up its plan, finalize its tasks, check it.
 
 use super::common::{
-    TelemetryFlags, discover, json_aware, logged, print_json_line, publish, record_execution, resolve_feature,
+    TelemetryFlags, discover, json_aware, lock_feature, logged, print_json_line, publish, record_execution,
+    resolve_feature,
 };
 use super::output;
 use crate::context::Context;
@@ -32,16 +33,34 @@ enum FeatureCommand {
     CheckPrerequisites(CheckArgs),
     /// Validate tasks.md's work-package dependencies and write them into every WP file.
     FinalizeTasks(FinalizeArgs),
+    /// Check that the feature is complete and record its acceptance (same as `spec-kitty accept`).
+    Accept(super::accept::AcceptArgs),
+    /// Merge the feature's work-package branches (same as `spec-kitty merge`).
+    Merge(FeatureMergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct FeatureMergeArgs {
+    #[command(flatten)]
+    merge: super::merge::MergeArgs,
+    /// Accepted for upstream compatibility; merge always runs from the main checkout, so there is no
+    /// other location to retry in.
+    #[arg(long, hide = true)]
+    auto_retry: bool,
+    #[arg(long, hide = true)]
+    no_auto_retry: bool,
 }
 
 pub fn run(ctx: &Context, args: FeatureArgs) -> Result<(), CliError> {
     match args.command {
         FeatureCommand::CreateFeature(a) => json_aware(a.json, || create_feature(ctx, a)),
         FeatureCommand::SetupPlan(a) => json_aware(a.json, || setup_plan(ctx, a)),
-        FeatureCommand::CheckPrerequisites(a) => json_aware(a.json, || check_prerequisites(ctx, a)),
+        FeatureCommand::CheckPrerequisites(a) => check_prerequisites(ctx, a),
         FeatureCommand::FinalizeTasks(a) => {
             logged(ctx, a.json, None, a.telemetry.agent.clone().as_deref(), || finalize_tasks(ctx, a))
         }
+        FeatureCommand::Accept(a) => super::accept::run(ctx, a),
+        FeatureCommand::Merge(a) => super::merge::run(ctx, a.merge),
     }
 }
 
@@ -110,8 +129,9 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
     write_new(&dir.join("spec.md"), &spec)?;
     let now = crate::events::Timestamp::from_utc(ctx.now()).isoformat();
     let meta = FeatureMeta::for_new_feature(&number, &slug, &args.mission, &target_branch, &now);
-    meta.write(&dir, false).map_err(|e| CliError::failure(e.to_string()))?;
-    ensure_identity(ctx, &project, repo.as_ref());
+    let lock = crate::workflow::lock::FeatureLock::acquire(&dir).map_err(|e| CliError::failure(e.to_string()))?;
+    meta.write(&lock, false).map_err(|e| CliError::failure(e.to_string()))?;
+    let identity_added = ensure_identity(ctx, &project, repo.as_ref());
 
     if let Some(repo) = &repo {
         let rel = |name: &str| Path::new("kitty-specs").join(&slug).join(name);
@@ -119,11 +139,18 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
         // accept's clean-tree checks; the scaffold goes in with the spec.
         repo.commit_paths(&[&rel("spec.md"), &rel("tasks")], &format!("Add spec for feature {slug}"))
             .map_err(|e| CliError::failure(format!("feature created, but committing spec.md failed: {e}")))?;
-        if let Err(e) = repo.commit_paths(&[&rel("meta.json")], &format!("Add meta for feature {slug}")) {
+        // A project identity added to config.yaml goes in with meta.json, so the command leaves a clean tree.
+        let config = Path::new(CONFIG_FILE);
+        let mut meta_paths = vec![rel("meta.json")];
+        if identity_added {
+            meta_paths.push(config.to_owned());
+        }
+        let meta_paths: Vec<&Path> = meta_paths.iter().map(|p| p.as_path()).collect();
+        if let Err(e) = repo.commit_paths(&meta_paths, &format!("Add meta for feature {slug}")) {
             output::warn(&format!("committing meta.json failed: {e}"));
         }
     }
-    record_execution(ctx, &project, &slug, &args.telemetry.record(Role::Planner, "N/A", None));
+    record_execution(ctx, &project, &slug, args.telemetry.record(Role::Planner, "N/A", None));
 
     if args.json {
         return print_json_line(
@@ -154,23 +181,27 @@ fn template(project: &Project, name: &str) -> Option<String> {
 }
 
 /// Gives the project a sync identity if it lacks one (create-feature is allowed to write config.yaml;
-/// read-only commands never do). A failure is only a warning: the feature is already created.
-fn ensure_identity(ctx: &Context, project: &Project, repo: Option<&Repo>) {
+/// read-only commands never do) and says whether config.yaml changed. A failure is only a warning: the
+/// feature is already created.
+fn ensure_identity(ctx: &Context, project: &Project, repo: Option<&Repo>) -> bool {
     let path = project.root.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let Ok(current) = ProjectConfig::parse(&text) else {
         output::warn(&format!("{} is not valid YAML; project identity not added", path.display()));
-        return;
+        return false;
     };
     if current.project.is_complete() {
-        return;
+        return false;
     }
     let origin = repo.and_then(|r| r.run(&["remote", "get-url", "origin"]).ok());
     let identity = identity::complete_identity(&current.project, ctx, &project.root, origin.as_deref());
-    if let Some(updated) = config::add_missing_identity(&text, &identity)
-        && let Err(e) = crate::fsutil::write_atomic(&path, updated.as_bytes())
-    {
-        output::warn(&format!("cannot write the project identity to {}: {e}", path.display()));
+    let Some(updated) = config::add_missing_identity(&text, &identity) else { return false };
+    match crate::fsutil::write_atomic(&path, updated.as_bytes()) {
+        Ok(()) => true,
+        Err(e) => {
+            output::warn(&format!("cannot write the project identity to {}: {e}", path.display()));
+            false
+        }
     }
 }
 
@@ -194,7 +225,7 @@ struct SetupPlanArgs {
 
 fn setup_plan(ctx: &Context, args: SetupPlanArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), false)
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())
         .map_err(|e| CliError { error_code: Some("PLAN_CONTEXT_UNRESOLVED"), ..e })?;
     let spec = feature.dir.join("spec.md");
     if !spec.is_file() {
@@ -216,7 +247,7 @@ fn setup_plan(ctx: &Context, args: SetupPlanArgs) -> Result<(), CliError> {
     } else {
         false
     };
-    record_execution(ctx, &project, &feature.slug, &args.telemetry.record(Role::Planner, "N/A", None));
+    record_execution(ctx, &project, &feature.slug, args.telemetry.record(Role::Planner, "N/A", None));
     if args.json {
         return print_json_line(&json!({
             "result": "success",
@@ -243,63 +274,61 @@ fn default_plan(feature: &Feature) -> String {
 // check-prerequisites
 
 #[derive(Debug, Args)]
-struct CheckArgs {
-    /// Feature slug (default: detected).
+#[command(
+    after_help = "Read-only. The verdict is in the output (`valid`, `errors`), and the exit status is 0 either way, as \
+upstream:\nagents parse the JSON. --paths-only prints just the `paths` object (feature_dir, spec_file, tasks_dir, \
+…,\nplus the FEATURE_DIR / FEATURE_SPEC / IMPL_PLAN / TASKS / AVAILABLE_DOCS names the templates ask for)."
+)]
+pub struct CheckArgs {
+    /// Feature slug (default: detected; the latest incomplete feature as a last resort).
     #[arg(long)]
     feature: Option<String>,
-    /// Only print the paths.
+    /// Only print the paths object.
     #[arg(long)]
     paths_only: bool,
     /// Also require tasks.md.
     #[arg(long)]
     include_tasks: bool,
+    /// The legacy templates' spelling of --include-tasks.
+    #[arg(long, hide = true)]
+    require_tasks: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
-fn check_prerequisites(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
+/// Also reachable as the legacy templates' `spec-kitty agent check-prerequisites`.
+pub fn check_prerequisites(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
+    json_aware(args.json, || check(ctx, args))
+}
+
+fn check(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
+    use crate::workflow::prerequisites::check_structure;
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), false)?;
-    let path = |name: &str| feature.dir.join(name);
-    let optional = ["research.md", "data-model.md", "quickstart.md", "contracts", "checklists"];
-    let available: Vec<&str> = optional.iter().copied().filter(|name| path(name).exists()).collect();
-    let mut errors = Vec::new();
-    let mut required = vec!["spec.md"];
-    if !args.paths_only {
-        required.push("plan.md");
-        if args.include_tasks {
-            required.push("tasks.md");
-        }
-    }
-    for name in &required {
-        if !path(name).is_file() {
-            errors.push(format!("{name} not found in kitty-specs/{}/", feature.slug));
-        }
-    }
-    let valid = errors.is_empty();
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let report = check_structure(&feature.dir, args.include_tasks || args.require_tasks);
     if args.json {
-        print_json_line(&json!({
-            "valid": valid,
-            "feature_slug": feature.slug,
-            "feature_dir": feature.dir.display().to_string(),
-            "spec_file": path("spec.md").display().to_string(),
-            "plan_file": path("plan.md").display().to_string(),
-            "tasks_file": path("tasks.md").display().to_string(),
-            "available_docs": available,
-            "errors": errors,
-        }))?;
-    } else {
-        let mut text = format!("FEATURE_DIR: {}\n", feature.dir.display());
-        for name in ["spec.md", "plan.md", "tasks.md"] {
-            text.push_str(&format!("  {} {name}\n", if path(name).is_file() { "✓" } else { "✗" }));
-        }
-        for name in optional {
-            text.push_str(&format!("  {} {name}\n", if path(name).exists() { "✓" } else { "·" }));
-        }
-        output::print(&text)?;
+        return print_json_line(&if args.paths_only {
+            serde_json::Value::Object(report.paths)
+        } else {
+            let mut object = report.to_json();
+            object["feature_slug"] = json!(feature.slug);
+            object
+        });
     }
-    if valid { Ok(()) } else { Err(CliError::failure(errors.join("; ")).hint("run the missing workflow step first")) }
+    let mut text = if report.valid() {
+        format!("✓ Prerequisites check passed\n   Feature: {}\n", feature.slug)
+    } else {
+        let mut text = format!("✗ Prerequisites check failed\n   Feature: {}\n", feature.slug);
+        report.errors.iter().for_each(|e| text.push_str(&format!("   • {e}\n")));
+        text
+    };
+    if !report.warnings.is_empty() {
+        text.push_str("\nWarnings:\n");
+        report.warnings.iter().for_each(|w| text.push_str(&format!("   • {w}\n")));
+    }
+    output::print(&text)?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -322,12 +351,14 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
     use crate::workflow::{graph, tasks_md, wp::WorkPackage};
 
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), false)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
     let tasks_dir = feature.dir.join("tasks");
     if !tasks_dir.is_dir() {
         return Err(CliError::failure(format!("no tasks/ directory in kitty-specs/{}/", feature.slug))
             .hint("generate the work packages first (/spec-kitty.tasks)"));
     }
+    // Held until the commit: the WP files are read, rewritten and committed as one change.
+    let lock = lock_feature(&feature)?;
     let tasks_path = feature.dir.join("tasks.md");
     let tasks_text = std::fs::read_to_string(&tasks_path)
         .map_err(|e| CliError::failure(format!("cannot read {}: {e}", tasks_path.display())))?;
@@ -362,7 +393,7 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
         let wanted = parsed.get(&wp.id).cloned().unwrap_or_default();
         if wp.doc.list("dependencies").as_ref() != Some(&wanted) {
             wp.doc.set_list("dependencies", &wanted);
-            wp.save().map_err(|e| CliError::failure(e.to_string()))?;
+            wp.save(&lock).map_err(|e| CliError::failure(e.to_string()))?;
             updated.push(wp.id.clone());
         }
     }
@@ -379,6 +410,7 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::failure(format!("Git commit failed: {e}")))?;
         }
     }
+    drop(lock);
 
     // One FeatureCreated (wp_count = N) and N WPCreated, sharing one causation id (seed 004, SC-004).
     let mut events = Vec::new();
@@ -401,7 +433,7 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
         dependencies: parsed.get(&wp.id).cloned().unwrap_or_default(),
     }));
     publish(ctx, Some(&project), &events, Causation::SharedBatch);
-    record_execution(ctx, &project, &feature.slug, &args.telemetry.record(Role::Planner, "N/A", None));
+    record_execution(ctx, &project, &feature.slug, args.telemetry.record(Role::Planner, "N/A", None));
 
     if args.json {
         return print_json_line(&json!({

@@ -30,6 +30,7 @@ use crate::project::meta::{FeatureMeta, META_FILE};
 use crate::project::{Feature, Project};
 use crate::sync::{Causation, SyncEvent};
 use crate::workflow::lanes::Lane;
+use crate::workflow::lock::FeatureLock;
 use crate::workflow::workspace::{self, WORKTREES_DIR, Workspace, workspace_name};
 use crate::workflow::wp::{WorkPackage, WpError, normalize_wp_id};
 use clap::Args;
@@ -62,19 +63,22 @@ pub fn run(ctx: &Context, args: ImplementArgs) -> Result<(), CliError> {
 fn implement(ctx: &Context, args: &ImplementArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
     refuse_inside_worktree(ctx, &project)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), true)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    // Held from reading the WP file until its claim is committed.
+    let lock = common::lock_feature(&feature)?;
     let mut wp = load_work_package(&feature, &args.wp)?;
     let repo = Repo::at(&project.root);
     let plan = plan_workspace(&project, repo.as_ref(), &feature, &wp, args.base.as_deref(), args.force)?;
     let claim = wp.lane().map_err(|e| CliError::failure(e.to_string()))? == Lane::Planned;
 
-    let prepared = plan.apply(ctx, &project, repo.as_ref(), &mut wp)?;
+    let prepared = plan.apply(ctx, &project, repo.as_ref(), &lock, &mut wp)?;
     if claim {
-        claim_for_implementation(&mut wp)?;
+        claim_for_implementation(&lock, &mut wp)?;
     }
     if let Some(repo) = &repo {
         commit_records(repo, &project, &feature, &wp, &prepared, claim);
     }
+    drop(lock);
     if claim {
         publish_claim(ctx, &project, &feature, &wp);
     }
@@ -195,14 +199,14 @@ fn iso_now(ctx: &Context) -> String {
 }
 
 /// Sets the lane to `doing` (the alias upstream writes here) and records the shell, then saves.
-fn claim_for_implementation(wp: &mut WorkPackage) -> Result<(), CliError> {
+fn claim_for_implementation(lock: &FeatureLock, wp: &mut WorkPackage) -> Result<(), CliError> {
     wp.doc.set_scalar("lane", "doing");
     wp.doc.set_scalar("shell_pid", &shell_pid());
-    save(wp)
+    save(lock, wp)
 }
 
-pub(super) fn save(wp: &WorkPackage) -> Result<(), CliError> {
-    wp.save().map_err(|e| CliError::failure(e.to_string()))
+pub(super) fn save(lock: &FeatureLock, wp: &WorkPackage) -> Result<(), CliError> {
+    wp.save(lock).map_err(|e| CliError::failure(e.to_string()))
 }
 
 /// The files a claim or a start commits, relative to the repository root: the WP file, meta.json when
@@ -491,6 +495,7 @@ impl WorkspacePlan {
         ctx: &Context,
         project: &Project,
         repo: Option<&Repo>,
+        lock: &FeatureLock,
         wp: &mut WorkPackage,
     ) -> Result<PreparedWorkspace, CliError> {
         let now = iso_now(ctx);
@@ -500,13 +505,13 @@ impl WorkspacePlan {
         let start = self.creation.as_ref().map_or("", |c| c.start.branch_name());
         let workspace = workspace::create_workspace(project, repo, &self.feature_slug, &self.wp_id, start)
             .map_err(|e| CliError::failure(e.to_string()))?;
-        let meta_changed = self.lock_vcs(repo.is_some(), &now)?;
+        let meta_changed = self.lock_vcs(lock, repo.is_some(), &now)?;
         let base_label = match &self.creation {
             Some(creation) => Some(creation.base_wp.clone().unwrap_or_else(|| start.to_owned())),
             None => recorded_base(&self.feature_slug, wp),
         };
         let frontmatter_changed = match &self.creation {
-            Some(creation) => record_base_in_frontmatter(wp, creation, &now).map(|()| true)?,
+            Some(creation) => record_base_in_frontmatter(lock, wp, creation, &now).map(|()| true)?,
             None => false,
         };
         let record_file = self.workspace_record_path(project);
@@ -530,7 +535,7 @@ impl WorkspacePlan {
     }
 
     /// Upstream locks the feature's VCS on first use; an existing lock is left alone.
-    fn lock_vcs(&self, with_git: bool, now: &str) -> Result<bool, CliError> {
+    fn lock_vcs(&self, lock: &FeatureLock, with_git: bool, now: &str) -> Result<bool, CliError> {
         let Some(mut meta) = FeatureMeta::load(&self.feature_dir).map_err(|e| CliError::failure(e.to_string()))? else {
             return Ok(false);
         };
@@ -541,7 +546,7 @@ impl WorkspacePlan {
         if !meta.fields.contains_key("vcs_locked_at") {
             meta.fields.insert("vcs_locked_at".into(), Value::String(now.to_owned()));
         }
-        meta.write(&self.feature_dir, false).map_err(|e| CliError::failure(e.to_string()))?;
+        meta.write(lock, false).map_err(|e| CliError::failure(e.to_string()))?;
         Ok(true)
     }
 
@@ -583,7 +588,12 @@ impl WorkspacePlan {
 
 /// Writes `base_branch`, `base_commit` (git) and `created_at` (when missing) as upstream's ruamel writer
 /// lays them out, then saves.
-fn record_base_in_frontmatter(wp: &mut WorkPackage, creation: &Creation, now: &str) -> Result<(), CliError> {
+fn record_base_in_frontmatter(
+    lock: &FeatureLock,
+    wp: &mut WorkPackage,
+    creation: &Creation,
+    now: &str,
+) -> Result<(), CliError> {
     wp.doc.set_scalar_ruamel_style("base_branch", creation.start.branch_name());
     if let Some(commit) = &creation.base_commit {
         wp.doc.set_scalar_ruamel_style("base_commit", commit);
@@ -591,7 +601,7 @@ fn record_base_in_frontmatter(wp: &mut WorkPackage, creation: &Creation, now: &s
     if wp.doc.scalar("created_at").is_none() {
         wp.doc.set_scalar_ruamel_style("created_at", now);
     }
-    save(wp)
+    save(lock, wp)
 }
 
 /// The base an existing workspace was created from, as recorded in the frontmatter: the work package

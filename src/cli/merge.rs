@@ -6,9 +6,11 @@
 //! one in WP order. A conflict aborts that merge and stops; the work packages merged before it stay
 //! merged, and re-running skips them (a branch already contained in the target is not merged again).
 //!
-//! Deliberate differences from upstream: no `git pull`/`--push` (the command works offline), no
-//! resumable merge-state file (the ancestry check makes a plain re-run resume), `rebase` is not offered
-//! (upstream rejected it at run time), and `canceled` work packages need no workspace, like `done` ones.
+//! Deliberate differences from upstream: no `git pull` (the command works offline; `--push` is the one
+//! network step, and only when asked), no resumable merge-state file (the ancestry check makes a plain
+//! re-run resume), `--strategy rebase` really rebases each branch onto the target and fast-forwards
+//! (upstream skipped the merge with "rebase not supported"), and `canceled` work packages need no
+//! workspace, like `done` ones.
 
 use super::common::{discover, json_aware, print_json_line, publish, resolve_feature};
 use super::output;
@@ -26,15 +28,22 @@ use serde_json::json;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Feature slug (default: detected from the branch, directory or the only feature).
+    /// Feature slug, as the merge template writes it (`spec-kitty merge 001-my-feature`); same as --feature.
+    #[arg(value_name = "FEATURE", conflicts_with = "feature")]
+    feature_slug: Option<String>,
+    /// Feature slug (default: detected from the branch, directory or the latest incomplete feature).
     #[arg(long)]
     feature: Option<String>,
     /// Branch to merge into (default: meta.json target_branch, else the primary branch).
     #[arg(long, value_name = "BRANCH")]
     target: Option<String>,
-    /// merge: one `--no-ff` merge commit per work package; squash: one squashed commit per work package.
+    /// merge: one `--no-ff` merge commit per work package; squash: one squashed commit per work package;
+    /// rebase: each branch rebased onto the target, then fast-forwarded (linear history).
     #[arg(long, value_enum, default_value_t = Strategy::Merge)]
     strategy: Strategy,
+    /// Push the target branch to origin after a successful merge (a failed push is reported, the merge stays).
+    #[arg(long)]
+    push: bool,
     /// Delete each work-package branch after merging (default).
     #[arg(long, overrides_with = "keep_branch")]
     delete_branch: bool,
@@ -56,9 +65,10 @@ pub struct MergeArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Strategy {
+pub enum Strategy {
     Merge,
     Squash,
+    Rebase,
 }
 
 impl Strategy {
@@ -66,6 +76,7 @@ impl Strategy {
         match self {
             Strategy::Merge => "merge",
             Strategy::Squash => "squash",
+            Strategy::Rebase => "rebase",
         }
     }
 }
@@ -76,6 +87,7 @@ struct MergeOptions {
     strategy: Strategy,
     delete_branches: bool,
     remove_worktrees: bool,
+    push: bool,
     dry_run: bool,
     json: bool,
 }
@@ -87,6 +99,7 @@ impl From<&MergeArgs> for MergeOptions {
             strategy: args.strategy,
             delete_branches: !args.keep_branch,
             remove_worktrees: !args.keep_worktree,
+            push: args.push,
             dry_run: args.dry_run,
             json: args.json,
         }
@@ -95,13 +108,14 @@ impl From<&MergeArgs> for MergeOptions {
 
 pub fn run(ctx: &Context, args: MergeArgs) -> Result<(), CliError> {
     let options = MergeOptions::from(&args);
-    json_aware(options.json, || merge(ctx, args.feature.as_deref(), &options))
+    let feature = args.feature.as_deref().or(args.feature_slug.as_deref());
+    json_aware(options.json, || merge(ctx, feature, &options))
 }
 
 fn merge(ctx: &Context, feature: Option<&str>, options: &MergeOptions) -> Result<(), CliError> {
     let project = discover(ctx)?;
     let repo = Repo::at(&project.root).ok_or_else(|| needs_git(&project))?;
-    let feature = resolve_feature(ctx, &project, feature, false)?;
+    let feature = resolve_feature(ctx, &project, feature)?;
     let target = target_branch(&repo, &feature, options.target.as_deref())?;
     let plan = preflight(&project, &repo, &feature, &target)?;
     if options.dry_run {
@@ -111,7 +125,19 @@ fn merge(ctx: &Context, feature: Option<&str>, options: &MergeOptions) -> Result
     let merged = merge_all(ctx, &project, &repo, &plan, options.strategy)?;
     let cleanup = clean_up(&repo, &plan, options);
     cleanup.warnings.iter().for_each(|w| output::warn(w));
-    render_result(&plan, &merged, &cleanup, options)
+    let push = options.push.then(|| push_target(&repo, &plan.target));
+    render_result(&plan, &merged, &cleanup, push.as_ref(), options)
+}
+
+/// `git push origin <target>`. As upstream, a failed push does not undo or fail the merge: it is
+/// reported (and the exact command to retry is given).
+fn push_target(repo: &Repo, target: &str) -> Result<(), String> {
+    repo.run(&["push", "--quiet", "origin", target]).map(|_| ()).map_err(|e| {
+        let message = format!("the merge succeeded but `git push origin {target}` failed: {e}");
+        output::warn(&message);
+        output::note(&format!("run it yourself once the problem is fixed: git push origin {target}"));
+        message
+    })
 }
 
 fn needs_git(project: &Project) -> CliError {
@@ -304,7 +330,7 @@ fn merge_all(
             continue;
         }
         let message = format!("Merge {wp_id} from {}", plan.feature);
-        match merge_branch(repo, &wp.branch, &message, strategy) {
+        match merge_branch(repo, wp, &plan.target, &message, strategy) {
             Ok(true) => {
                 done.merged.push(wp_id.clone());
                 publish(ctx, Some(project), &[merged_event(&plan.feature, wp_id)], Causation::None);
@@ -331,7 +357,14 @@ fn merged_event(feature: &str, wp_id: &str) -> SyncEvent {
 
 /// Merges one branch into the checked-out target. `Ok(false)`: a squash brought no changes (the work
 /// was squashed in by an earlier run), so there is nothing to commit.
-fn merge_branch(repo: &Repo, branch: &str, message: &str, strategy: Strategy) -> Result<bool, GitError> {
+fn merge_branch(
+    repo: &Repo,
+    wp: &PlannedWp,
+    target: &str,
+    message: &str,
+    strategy: Strategy,
+) -> Result<bool, GitError> {
+    let branch = wp.branch.as_str();
     match strategy {
         Strategy::Merge => repo.run(&["merge", "--no-ff", "--quiet", "-m", message, branch]).map(|_| true),
         Strategy::Squash => {
@@ -340,6 +373,12 @@ fn merge_branch(repo: &Repo, branch: &str, message: &str, strategy: Strategy) ->
                 return Ok(false);
             }
             repo.run(&["commit", "--quiet", "-m", message]).map(|_| true)
+        }
+        Strategy::Rebase => {
+            // The branch is checked out in its worktree, so it is rebased there; the target then only
+            // fast-forwards. A conflict leaves the target untouched (see `abort_merge`).
+            Repo { root: wp.workspace.path.clone() }.run(&["rebase", "--quiet", target])?;
+            repo.run(&["merge", "--ff-only", "--quiet", branch]).map(|_| true)
         }
     }
 }
@@ -353,11 +392,15 @@ fn merge_failure(
     done: &Merged,
     error: GitError,
 ) -> CliError {
-    let conflicted: Vec<String> = repo
+    let conflict_repo = match strategy {
+        Strategy::Rebase => Repo { root: wp.workspace.path.clone() },
+        Strategy::Merge | Strategy::Squash => Repo { root: repo.root.clone() },
+    };
+    let conflicted: Vec<String> = conflict_repo
         .run(&["diff", "--name-only", "--diff-filter=U"])
         .map(|out| out.lines().map(str::to_owned).collect())
         .unwrap_or_default();
-    let aborted = abort_merge(repo, strategy);
+    let aborted = abort_merge(repo, wp, strategy);
     let wp_id = &wp.workspace.wp_id;
     let target = &plan.target;
     let (what, code) = if conflicted.is_empty() {
@@ -384,7 +427,7 @@ fn merge_failure(
         .with_code(code)
 }
 
-fn abort_merge(repo: &Repo, strategy: Strategy) -> Result<(), GitError> {
+fn abort_merge(repo: &Repo, wp: &PlannedWp, strategy: Strategy) -> Result<(), GitError> {
     match strategy {
         Strategy::Merge if repo.succeeds(&["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]) => {
             repo.run(&["merge", "--abort"]).map(|_| ())
@@ -393,6 +436,13 @@ fn abort_merge(repo: &Repo, strategy: Strategy) -> Result<(), GitError> {
         // A squash leaves no MERGE_HEAD, so `merge --abort` refuses; `reset --merge` undoes the staged
         // squash and the conflicted files (the preflight made sure there was nothing else to lose).
         Strategy::Squash => repo.run(&["reset", "--quiet", "--merge"]).map(|_| ()),
+        Strategy::Rebase => {
+            let worktree = Repo { root: wp.workspace.path.clone() };
+            let rebasing = ["rebase-merge", "rebase-apply"].iter().any(|dir| {
+                worktree.run(&["rev-parse", "--git-path", dir]).is_ok_and(|p| worktree.root.join(p.trim()).exists())
+            });
+            if rebasing { worktree.run(&["rebase", "--abort"]).map(|_| ()) } else { Ok(()) }
+        }
     }
 }
 
@@ -465,6 +515,7 @@ fn render_plan(plan: &Plan, options: &MergeOptions) -> Result<(), CliError> {
             "feature": plan.feature,
             "target": plan.target,
             "strategy": options.strategy.as_str(),
+            "push": options.push,
             "work_packages": packages,
         }));
     }
@@ -484,12 +535,19 @@ fn render_plan(plan: &Plan, options: &MergeOptions) -> Result<(), CliError> {
     }
     let worktrees = if options.remove_worktrees { "remove the worktrees" } else { "keep the worktrees" };
     let branches = if options.delete_branches && options.remove_worktrees { "delete" } else { "keep" };
-    text.push_str(&format!("Afterwards: {worktrees}, {branches} the branches.\n"));
+    let push = if options.push { format!(", push {} to origin", plan.target) } else { String::new() };
+    text.push_str(&format!("Afterwards: {worktrees}, {branches} the branches{push}.\n"));
     output::print(&text)?;
     Ok(())
 }
 
-fn render_result(plan: &Plan, merged: &Merged, cleanup: &Cleanup, options: &MergeOptions) -> Result<(), CliError> {
+fn render_result(
+    plan: &Plan,
+    merged: &Merged,
+    cleanup: &Cleanup,
+    push: Option<&Result<(), String>>,
+    options: &MergeOptions,
+) -> Result<(), CliError> {
     if options.json {
         return print_json_line(&json!({
             "result": "success",
@@ -500,6 +558,8 @@ fn render_result(plan: &Plan, merged: &Merged, cleanup: &Cleanup, options: &Merg
             "skipped": merged.skipped,
             "worktrees_removed": cleanup.worktrees_removed,
             "branches_deleted": cleanup.branches_deleted,
+            "pushed": push.is_some_and(Result::is_ok),
+            "push_error": push.and_then(|p| p.as_ref().err()),
         }));
     }
     let count = merged.merged.len();
@@ -523,6 +583,9 @@ fn render_result(plan: &Plan, merged: &Merged, cleanup: &Cleanup, options: &Merg
     }
     if !cleanup.branches_deleted.is_empty() {
         text.push_str(&format!("Deleted branches: {}\n", cleanup.branches_deleted.join(", ")));
+    }
+    if let Some(Ok(())) = push {
+        text.push_str(&format!("Pushed {} to origin\n", plan.target));
     }
     output::print(&text)?;
     Ok(())

@@ -75,6 +75,9 @@ pub enum AgentCommand {
     Tasks(tasks::TasksArgs),
     /// Prompt display for agents: implement and review a work package.
     Workflow(workflow::WorkflowArgs),
+    /// The legacy templates' name for `agent feature check-prerequisites`.
+    #[command(hide = true)]
+    CheckPrerequisites(feature::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +127,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
             AgentCommand::Feature(args) => feature::run(ctx, args),
             AgentCommand::Tasks(args) => tasks::run(ctx, args),
             AgentCommand::Workflow(args) => workflow::run(ctx, args),
+            AgentCommand::CheckPrerequisites(args) => feature::check_prerequisites(ctx, args),
         },
         Command::Completions(_) => unreachable!("handled above"),
     }

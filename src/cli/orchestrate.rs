@@ -108,7 +108,7 @@ fn start(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[Stri
             "continue it with `spec-kitty orchestrate --resume`, or discard it with `spec-kitty orchestrate --abort`",
         ));
     }
-    let feature = resolve_feature(ctx, project, args.feature.as_deref(), true)?;
+    let feature = resolve_feature(ctx, project, args.feature.as_deref())?;
     if args.feature.is_none() && !args.yes && !confirm(&feature)? {
         return Err(CliError::failure("not started").hint("pass --feature <slug> (or --yes) to start without asking"));
     }

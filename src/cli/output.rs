@@ -155,6 +155,11 @@ pub fn warn(message: &str) {
     eprintln!("warning: {message}");
 }
 
+/// An informational line on stderr (never stdout, so `--json` output stays one parseable object).
+pub fn note(message: &str) {
+    eprintln!("{message}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

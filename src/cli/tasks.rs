@@ -1,6 +1,8 @@
 //! `spec-kitty agent tasks …`: lanes, subtasks and history of work packages.
 
-use super::common::{TelemetryFlags, discover, logged, print_json_line, publish, record_execution, resolve_feature};
+use super::common::{
+    TelemetryFlags, discover, lock_feature, logged, print_json_line, publish, record_execution, resolve_feature,
+};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -69,7 +71,7 @@ pub fn run(ctx: &Context, args: TasksArgs) -> Result<(), CliError> {
 
 fn feature_of(ctx: &Context, explicit: Option<&str>) -> Result<(Project, Feature), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, explicit, true)?;
+    let feature = resolve_feature(ctx, &project, explicit)?;
     Ok((project, feature))
 }
 
@@ -140,6 +142,8 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
     let repo = Repo::at(&project.root);
     let feedback = args.review_feedback_file.as_deref().map(|path| read_feedback(ctx, path)).transpose()?;
+    // Held from reading the WP file until the move is committed.
+    let lock = lock_feature(&feature)?;
     let current = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
     if to == Lane::ForReview && !args.force {
         check_ready_for_review(&project, repo.as_ref(), &feature, &wp_id)?;
@@ -153,7 +157,6 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         .filter(|r| !r.trim().is_empty());
     let request = MoveRequest {
         feature_slug: feature.slug.clone(),
-        feature_dir: feature.dir.clone(),
         wp_id: wp_id.clone(),
         to,
         agent: args.telemetry.agent.clone(),
@@ -170,8 +173,8 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let tasks_md_rel = Path::new("kitty-specs").join(&feature.slug).join("tasks.md");
     let tasks_md_was_clean =
         repo.as_ref().is_some_and(|r| r.status_porcelain(&[&tasks_md_rel]).is_ok_and(|s| s.is_empty()));
-    let outcome =
-        transition::move_task(&request, || crate::events::EventId::Ulid(ctx.new_ulid().0)).map_err(move_error)?;
+    let outcome = transition::move_task(&lock, &request, || crate::events::EventId::Ulid(ctx.new_ulid().0))
+        .map_err(move_error)?;
 
     if let Some(repo) = repo.as_ref().filter(|_| !args.no_auto_commit) {
         // Upstream commits only the WP file and leaves the regenerated status block of tasks.md dirty,
@@ -188,6 +191,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
             output::warn(&format!("moved, but the commit failed: {e}"));
         }
     }
+    drop(lock);
     record_move_telemetry(ctx, &project, &feature, &args.telemetry, &outcome, current.doc.scalar("agent"));
     let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
     publish(ctx, Some(&project), &events, Causation::None);
@@ -290,16 +294,20 @@ fn record_move_telemetry(
 ) {
     let (role, success) = match (outcome.old_lane, outcome.new_lane) {
         (Lane::InProgress, Lane::ForReview) => (Role::Implementer, true),
-        (Lane::ForReview, Lane::Done) => (Role::Reviewer, true),
-        (Lane::ForReview, Lane::InProgress | Lane::Planned) => (Role::Reviewer, false),
+        (Lane::ForReview | Lane::InReview, Lane::Done | Lane::Approved) => (Role::Reviewer, true),
+        (Lane::ForReview | Lane::InReview | Lane::Approved, Lane::InProgress | Lane::Planned) => {
+            (Role::Reviewer, false)
+        }
         _ => return,
     };
-    let mut record = flags.record(role, &outcome.wp_id, frontmatter_agent.as_deref());
-    if !success {
-        record.success = false;
-        record.exit_code = 1;
-    }
-    record_execution(ctx, project, &feature.slug, &record);
+    let record = flags.record(role, &outcome.wp_id, frontmatter_agent.as_deref()).map(|mut record| {
+        if !success {
+            record.success = false;
+            record.exit_code = 1;
+        }
+        record
+    });
+    record_execution(ctx, project, &feature.slug, record);
 }
 
 /// Text-mode note about dependents that are still waiting.
@@ -330,8 +338,11 @@ enum SubtaskStatus {
 #[derive(Debug, Args)]
 struct MarkArgs {
     /// Subtask ids (T001 T002 …).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "task_id")]
     task_ids: Vec<String>,
+    /// The older templates' spelling of a subtask id (repeatable).
+    #[arg(long = "task-id", value_name = "ID", hide = true)]
+    task_id: Vec<String>,
     /// New status of the subtasks.
     #[arg(long, value_enum)]
     status: SubtaskStatus,
@@ -351,17 +362,19 @@ struct MarkArgs {
 
 fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let lock = lock_feature(&feature)?;
     let path = feature.dir.join("tasks.md");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::failure(format!("cannot read {}: {e}", path.display())).hint("run /spec-kitty.tasks first")
     })?;
     let done = args.status == SubtaskStatus::Done;
-    let outcome = tasks_md::mark_status(&text, &args.task_ids, done);
+    let ids: Vec<String> = args.task_ids.iter().chain(&args.task_id).cloned().collect();
+    let outcome = tasks_md::mark_status(&text, &ids, done);
     if outcome.updated.is_empty() {
         return Err(CliError::failure(format!("No task IDs found in tasks.md: {}", outcome.not_found.join(", "))));
     }
     if outcome.text != text {
-        crate::fsutil::write_atomic(&path, outcome.text.as_bytes())
+        lock.write(&path, outcome.text.as_bytes())
             .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
     }
     let status_word = if done { "done" } else { "pending" };
@@ -377,6 +390,7 @@ fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
             output::warn(&format!("tasks.md updated, but the commit failed: {e}"));
         }
     }
+    drop(lock);
     // One HistoryAdded per owning WP (upstream attributed everything to "WP00"-style ids).
     let mut by_wp: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for id in &outcome.updated {
@@ -442,6 +456,9 @@ fn add_history(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--note must not be empty"));
     }
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    // Held from reading the WP file to writing it: a concurrent move-task or add-history cannot slip a
+    // change in between and have it overwritten.
+    let lock = lock_feature(&feature)?;
     let mut wp = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
     let agent = args
         .agent
@@ -458,7 +475,8 @@ fn add_history(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     };
     let body = activity::append_activity(wp.doc.body(), &entry);
     wp.doc.set_body(body);
-    wp.save().map_err(|e| CliError::failure(e.to_string()))?;
+    wp.save(&lock).map_err(|e| CliError::failure(e.to_string()))?;
+    drop(lock);
     publish(
         ctx,
         Some(&project),
@@ -570,6 +588,8 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             *by_lane.entry(p.raw_lane().unwrap_or_else(|| "planned".into())).or_default() += 1;
         }
         let mut stale_wps = Vec::new();
+        // Upstream's types: strings throughout ("" when unset), `stale_wps` a count (the ids are ours,
+        // in `stale_wp_ids`).
         let work_packages: Vec<Value> = packages
             .iter()
             .zip(&lanes)
@@ -578,10 +598,10 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
                     "id": p.id,
                     "title": p.title(),
                     "lane": p.raw_lane().unwrap_or_else(|| "planned".into()),
-                    "phase": p.doc.scalar("phase"),
+                    "phase": p.doc.scalar("phase").unwrap_or_else(|| "Unknown Phase".into()),
                     "file": p.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                    "agent": p.doc.scalar("agent"),
-                    "shell_pid": p.doc.scalar("shell_pid"),
+                    "agent": p.doc.scalar("agent").unwrap_or_default(),
+                    "shell_pid": p.doc.scalar("shell_pid").unwrap_or_default(),
                 });
                 if *lane == Lane::InProgress {
                     let stale = staleness(ctx, &project, &feature, &p.id, args.stale_threshold);
@@ -601,7 +621,8 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             "by_lane": by_lane,
             "work_packages": work_packages,
             "progress_percentage": progress,
-            "stale_wps": stale_wps,
+            "stale_wps": stale_wps.len(),
+            "stale_wp_ids": stale_wps,
         });
         output::print(&(crate::events::pyjson::to_string(&value, crate::events::pyjson::PRETTY) + "\n"))?;
         return Ok(());

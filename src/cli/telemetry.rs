@@ -103,7 +103,7 @@ struct EmitArgs {
 
 fn run_emit(ctx: &Context, args: EmitArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let slug = resolve_emit_feature(&project, &args.feature);
+    let slug = resolve_emit_feature(&project, &args.feature)?;
     let record = ExecutionRecord {
         wp_id: args.wp_id,
         agent: args.agent.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "unknown".into()),
@@ -164,26 +164,22 @@ fn run_emit(ctx: &Context, args: EmitArgs) -> Result<(), CliError> {
     }
 }
 
-/// `--feature 048` is never a real slug (they look like `048-name`); when exactly one existing feature
-/// carries that number, the event goes there instead of into a new `kitty-specs/048/`.
-fn resolve_emit_feature(project: &Project, slug: &FeatureSlug) -> String {
+/// `--feature 048` is never a real slug (they look like `048-name`): a bare number names the one feature
+/// with that number. Several or none is a usage error listing the candidates, never a new `kitty-specs/048/`.
+fn resolve_emit_feature(project: &Project, slug: &FeatureSlug) -> Result<String, CliError> {
     let wanted = slug.as_str();
-    if !wanted.bytes().all(|b| b.is_ascii_digit()) || project.feature_dir(wanted).is_dir() {
-        return wanted.to_owned();
+    if project.feature_dir(wanted).is_dir() {
+        return Ok(wanted.to_owned());
     }
-    let prefix = format!("{wanted}-");
-    let matches: Vec<String> = std::fs::read_dir(project.kitty_specs())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| name.starts_with(&prefix))
-        .collect();
-    match matches.as_slice() {
-        [only] => only.clone(),
-        _ => wanted.to_owned(),
-    }
+    crate::project::detect::resolve_number(project, wanted).map_err(|e| {
+        let candidates = e.candidates();
+        let hint = if candidates.is_empty() {
+            "pass the feature's full slug (NNN-name)".to_owned()
+        } else {
+            format!("pass one of: {}", candidates.join(", "))
+        };
+        CliError::usage(format!("--feature {wanted}: {e}")).hint(hint)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@
 //! is created in-process with `spec-kitty implement`'s rules but without its claim, so no WPStatusChanged is
 //! sent; the next-step commands carry `--feature`; `--json` prints a result object instead of text.
 
-use super::common::{TelemetryFlags, discover, json_aware, print_json_line, record_execution, resolve_feature};
+use super::common::{
+    TelemetryFlags, discover, json_aware, lock_feature, print_json_line, record_execution, resolve_feature,
+};
 use super::implement::{
     self, PreparedWorkspace, commit_or_warn, load_work_package, plan_workspace, record_paths, shell_pid,
 };
@@ -26,6 +28,7 @@ use crate::project::{Feature, Project};
 use crate::telemetry::Role;
 use crate::workflow::activity::{ActivityEntry, append_activity};
 use crate::workflow::lanes::Lane;
+use crate::workflow::lock::FeatureLock;
 use crate::workflow::workspace::{self, WORKTREES_DIR, Workspace, workspace_name};
 use crate::workflow::wp::WorkPackage;
 use clap::{Args, Subcommand};
@@ -53,6 +56,10 @@ struct ImplementArgs {
     /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
     #[arg(long)]
     feature: Option<String>,
+    /// Work package whose branch the new workspace starts from (default: the only dependency), as
+    /// `spec-kitty implement --base`.
+    #[arg(long, value_name = "WP")]
+    base: Option<String>,
     /// Start although dependencies are not done, or the work package is in for_review, done or canceled.
     #[arg(long)]
     force: bool,
@@ -139,7 +146,9 @@ const STARTED_REVIEW: &str = "Started review via workflow command";
 
 fn start_implementation(ctx: &Context, args: &ImplementArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), true)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    // Held from reading the WP file until the claim is committed.
+    let lock = lock_feature(&feature)?;
     let mut wp = match &args.wp {
         Some(id) => load_work_package(&feature, id)?,
         None => first_in_lane(&feature, Lane::Planned, Phase::Implement)?,
@@ -150,16 +159,17 @@ fn start_implementation(ctx: &Context, args: &ImplementArgs) -> Result<(), CliEr
     let claim = implementation_claim(&wp, lane);
     let agent = required_agent(&args.telemetry, &claim, &wp, Phase::Implement)?;
     let repo = Repo::at(&project.root);
-    let plan = plan_workspace(&project, repo.as_ref(), &feature, &wp, None, args.force)?;
+    let plan = plan_workspace(&project, repo.as_ref(), &feature, &wp, args.base.as_deref(), args.force)?;
 
     // Every check has passed: from here on we write.
-    let prepared = plan.apply(ctx, &project, repo.as_ref(), &mut wp)?;
+    let prepared = plan.apply(ctx, &project, repo.as_ref(), &lock, &mut wp)?;
     if let Claim::Started(note) = claim {
-        claim_for_agent(ctx, &mut wp, agent.unwrap_or_default(), note)?;
+        claim_for_agent(ctx, &lock, &mut wp, agent.unwrap_or_default(), note)?;
     }
     if let Some(repo) = &repo {
         commit_implementation_start(repo, &project, &feature, &wp, &prepared, &claim, agent.unwrap_or_default());
     }
+    drop(lock);
     let context = PromptContext { project: &project, feature: &feature, wp: &wp, workspace: Some(&prepared.workspace) };
     finish(ctx, &context, Phase::Implement, &claim, &args.telemetry, args.json)
 }
@@ -236,7 +246,8 @@ fn implementation_claim(wp: &WorkPackage, lane: Lane) -> Claim {
 
 fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref(), true)?;
+    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let lock = lock_feature(&feature)?;
     let mut wp = match &args.wp {
         Some(id) => load_work_package(&feature, id)?,
         None => first_in_lane(&feature, Lane::ForReview, Phase::Review)?,
@@ -249,12 +260,13 @@ fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     let workspace = review_workspace(&project, repo.as_ref(), &feature, &wp)?;
     if let Claim::Started(note) = claim {
         let agent = agent.unwrap_or_default();
-        claim_for_agent(ctx, &mut wp, agent, note)?;
+        claim_for_agent(ctx, &lock, &mut wp, agent, note)?;
         if let Some(repo) = &repo {
             let paths = record_paths(repo, &project, &feature, &wp, false, false);
             commit_or_warn(repo, &project, &paths, &Phase::Review.commit_message(&wp.id, agent));
         }
     }
+    drop(lock);
     let context = PromptContext { project: &project, feature: &feature, wp: &wp, workspace: workspace.as_ref() };
     finish(ctx, &context, Phase::Review, &claim, &args.telemetry, args.json)
 }
@@ -331,7 +343,13 @@ fn required_agent<'a>(
 }
 
 /// Moves the work package to `doing` for `agent`, with the shell pid and an Activity Log line.
-fn claim_for_agent(ctx: &Context, wp: &mut WorkPackage, agent: &str, note: &str) -> Result<(), CliError> {
+fn claim_for_agent(
+    ctx: &Context,
+    lock: &FeatureLock,
+    wp: &mut WorkPackage,
+    agent: &str,
+    note: &str,
+) -> Result<(), CliError> {
     let pid = shell_pid();
     wp.doc.set_scalar("lane", "doing");
     wp.doc.set_scalar("agent", agent);
@@ -345,7 +363,7 @@ fn claim_for_agent(ctx: &Context, wp: &mut WorkPackage, agent: &str, note: &str)
     };
     let body = append_activity(wp.doc.body(), &entry);
     wp.doc.set_body(body);
-    implement::save(wp)
+    implement::save(lock, wp)
 }
 
 /// Saves the prompt, records the phase's ExecutionEvent, and prints the prompt (or the JSON result).
@@ -361,7 +379,7 @@ fn finish(
     let prompt = context.render(phase);
     let prompt_file = save_prompt(phase, &feature.slug, &wp.id, &prompt);
     // Upstream records every start, with the agent or "unknown".
-    record_execution(ctx, context.project, &feature.slug, &telemetry.record(phase.role(), &wp.id, None));
+    record_execution(ctx, context.project, &feature.slug, telemetry.record(phase.role(), &wp.id, None));
     if json {
         return print_json_line(&json!({
             "result": "success",

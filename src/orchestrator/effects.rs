@@ -9,6 +9,7 @@ use crate::project::{Feature, Project};
 use crate::sync::{Causation, SyncEvent};
 use crate::telemetry::ExecutionRecord;
 use crate::workflow::lanes::Lane;
+use crate::workflow::lock::FeatureLock;
 use crate::workflow::transition::{self, Feedback, MoveError, MoveRequest};
 use crate::workflow::workspace::{self, Workspace};
 use crate::workflow::wp::WorkPackage;
@@ -72,6 +73,8 @@ impl<'a> Effects<'a> {
     /// note, as an automated pipeline has no one to ask; the status log keeps the force and the reason.
     pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
+        // Held from reading the lane until the move is committed, as `move-task` does.
+        let lock = FeatureLock::acquire(&self.feature.dir).map_err(|e| e.to_string())?;
         let current = self.lane(movement.wp_id);
         if current == Some(movement.to) {
             return Ok(warnings);
@@ -85,7 +88,6 @@ impl<'a> Effects<'a> {
             .join(workspace::workspace_name(&self.feature.slug, movement.wp_id));
         let request = MoveRequest {
             feature_slug: self.feature.slug.clone(),
-            feature_dir: self.feature.dir.clone(),
             wp_id: movement.wp_id.to_owned(),
             to: movement.to,
             agent: Some(movement.actor.to_owned()),
@@ -103,7 +105,7 @@ impl<'a> Effects<'a> {
         let tasks_md_was_clean =
             self.repo.as_ref().is_some_and(|r| r.status_porcelain(&[&tasks_md]).is_ok_and(|s| s.is_empty()));
         let new_id = || crate::events::EventId::Ulid(self.ctx.new_ulid().0);
-        let outcome = match transition::move_task(&request, new_id) {
+        let outcome = match transition::move_task(&lock, &request, new_id) {
             Ok(outcome) => outcome,
             Err(
                 refusal @ (MoveError::UncheckedSubtasks { .. }
@@ -112,7 +114,7 @@ impl<'a> Effects<'a> {
             ) if may_force => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
                 let forced = MoveRequest { force: true, note: Some(note), ..request };
-                transition::move_task(&forced, new_id).map_err(|e| e.to_string())?
+                transition::move_task(&lock, &forced, new_id).map_err(|e| e.to_string())?
             }
             Err(other) => return Err(other.to_string()),
         };
@@ -134,6 +136,7 @@ impl<'a> Effects<'a> {
                 warnings.push(format!("{} moved to {}, but the commit failed: {e}", movement.wp_id, movement.to));
             }
         }
+        drop(lock);
         let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
         warnings.extend(self.publish(&events));
         Ok(warnings)

@@ -1,6 +1,12 @@
-//! Which feature a command acts on, with upstream's priorities (reference/workflow.md §1.2):
-//! `--feature`, then `$SPECIFY_FEATURE`, the git branch, the working directory, the only feature, and
-//! (where allowed) the highest-numbered incomplete feature.
+//! Which feature a command acts on, with upstream's priorities (reference/workflow.md, "How upstream picks
+//! the feature when `--feature` is absent"): `--feature`, then `$SPECIFY_FEATURE`, the git branch, the
+//! working directory, the only feature, and finally the highest-numbered incomplete feature.
+//!
+//! Two deliberate differences from upstream, both more lenient, never stricter:
+//! - a bare number (`--feature 48`, `048`) names the one feature with that number; several or none is an
+//!   error listing the candidates (upstream rejects numbers as "invalid slug format");
+//! - a branch or directory that only *looks* like a feature (a `123-fix-login` branch with no
+//!   `kitty-specs/123-fix-login/`) falls through to the next rule instead of failing the command.
 
 use super::Project;
 use std::path::{Path, PathBuf};
@@ -32,14 +38,31 @@ pub enum Detected {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DetectError {
-    #[error("feature '{0}' not found in kitty-specs/")]
-    NotFound(String),
-    #[error("'{0}' is not a feature slug (expected NNN-name, e.g. 001-my-feature)")]
+    #[error("Feature directory not found: kitty-specs/{slug}")]
+    NotFound { slug: String, available: Vec<String> },
+    #[error("Invalid feature slug format: {0} (expected ###-feature-name, e.g. 020-my-feature)")]
     BadSlug(String),
-    #[error("no features in kitty-specs/")]
+    #[error("No features found in kitty-specs/")]
     NoFeatures,
-    #[error("several features exist ({}); say which with --feature", .0.join(", "))]
-    Ambiguous(Vec<String>),
+    #[error("All features are complete ({} features); say which one to act on", .0.len())]
+    AllComplete(Vec<String>),
+    #[error("several features are numbered {number}: {}", .candidates.join(", "))]
+    AmbiguousNumber { number: String, candidates: Vec<String> },
+    #[error("no feature is numbered {number}")]
+    UnknownNumber { number: String, available: Vec<String> },
+}
+
+impl DetectError {
+    /// The features the user could have meant (for hints and `--json` error objects).
+    pub fn candidates(&self) -> &[String] {
+        match self {
+            DetectError::NotFound { available: list, .. }
+            | DetectError::AllComplete(list)
+            | DetectError::AmbiguousNumber { candidates: list, .. }
+            | DetectError::UnknownNumber { available: list, .. } => list,
+            DetectError::BadSlug(_) | DetectError::NoFeatures => &[],
+        }
+    }
 }
 
 /// Inputs to detection besides the project itself.
@@ -49,7 +72,6 @@ pub struct DetectOptions<'a> {
     pub environment: Option<&'a str>,
     pub git_branch: Option<&'a str>,
     pub cwd: Option<&'a Path>,
-    pub allow_latest_incomplete: bool,
 }
 
 /// Resolves the feature. `is_complete` tells whether a feature directory is finished (every WP done),
@@ -60,22 +82,22 @@ pub fn detect_feature(
     is_complete: impl Fn(&Path) -> bool,
 ) -> Result<(Feature, Detected), DetectError> {
     let existing = |slug: &str| -> Result<Feature, DetectError> {
-        if !is_feature_slug(slug) {
-            return Err(DetectError::BadSlug(slug.to_owned()));
+        let slug = resolve_number(project, slug)?;
+        if !is_feature_slug(&slug) {
+            return Err(DetectError::BadSlug(slug));
         }
-        let dir = project.feature_dir(slug);
+        let dir = project.feature_dir(&slug);
         if dir.is_dir() {
-            Ok(Feature { slug: slug.to_owned(), dir })
+            Ok(Feature { slug, dir })
         } else {
-            Err(DetectError::NotFound(slug.to_owned()))
+            Err(DetectError::NotFound { slug, available: list_features(project) })
         }
     };
-    if let Some(explicit) = options.explicit {
-        let slug = resolve_number(project, explicit.trim());
-        return existing(&slug).map(|f| (f, Detected::Explicit));
+    if let Some(explicit) = options.explicit.map(str::trim).filter(|e| !e.is_empty()) {
+        return existing(explicit).map(|f| (f, Detected::Explicit));
     }
-    if let Some(env) = options.environment.filter(|e| !e.trim().is_empty()) {
-        return existing(env.trim()).map(|f| (f, Detected::Environment));
+    if let Some(env) = options.environment.map(str::trim).filter(|e| !e.is_empty()) {
+        return existing(env).map(|f| (f, Detected::Environment));
     }
     if let Some(slug) = options.git_branch.and_then(feature_of_branch)
         && let Ok(feature) = existing(&slug)
@@ -91,15 +113,21 @@ pub fn detect_feature(
     match features.as_slice() {
         [] => Err(DetectError::NoFeatures),
         [only] => existing(only).map(|f| (f, Detected::OnlyFeature)),
-        _ if options.allow_latest_incomplete => features
-            .iter()
-            .rev()
-            .find(|slug| !is_complete(&project.feature_dir(slug)))
-            .ok_or_else(|| DetectError::Ambiguous(features.clone()))
-            .and_then(|slug| existing(slug))
-            .map(|f| (f, Detected::LatestIncomplete)),
-        _ => Err(DetectError::Ambiguous(features)),
+        _ => match latest_incomplete(&features, |slug| is_complete(&project.feature_dir(slug))) {
+            Some(slug) => existing(slug).map(|f| (f, Detected::LatestIncomplete)),
+            None => Err(DetectError::AllComplete(features)),
+        },
     }
+}
+
+/// The highest-numbered feature that is not complete (upstream compares the numbers, so among features
+/// sharing a number the first in name order wins).
+fn latest_incomplete(features: &[String], is_complete: impl Fn(&str) -> bool) -> Option<&String> {
+    let number = |slug: &str| slug.get(..3).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+    features.iter().filter(|slug| !is_complete(slug)).fold(None, |best: Option<&String>, slug| match best {
+        Some(b) if number(b) >= number(slug) => Some(b),
+        _ => Some(slug),
+    })
 }
 
 /// `NNN-name`: three digits, a dash, something.
@@ -122,16 +150,21 @@ pub fn list_features(project: &Project) -> Vec<String> {
     slugs
 }
 
-/// `048` → the one feature `048-…`, when exactly one exists; anything else unchanged.
-fn resolve_number(project: &Project, wanted: &str) -> String {
-    if wanted.len() != 3 || !wanted.bytes().all(|b| b.is_ascii_digit()) {
-        return wanted.to_owned();
+/// A bare number (`48`, `048`) → the one feature numbered so; anything else unchanged. Several features
+/// share a number after concurrent creation (upstream's own repository has two `041-…`), so both
+/// "several" and "none" are errors that list the candidates rather than a guess.
+pub fn resolve_number(project: &Project, wanted: &str) -> Result<String, DetectError> {
+    if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(wanted.to_owned());
     }
-    let prefix = format!("{wanted}-");
-    let matches: Vec<String> = list_features(project).into_iter().filter(|s| s.starts_with(&prefix)).collect();
-    match matches.as_slice() {
-        [only] => only.clone(),
-        _ => wanted.to_owned(),
+    let number = wanted.trim_start_matches('0');
+    let features = list_features(project);
+    let matches: Vec<String> =
+        features.iter().filter(|slug| slug[..3].trim_start_matches('0') == number).cloned().collect();
+    match matches.len() {
+        1 => Ok(matches.into_iter().next().unwrap_or_default()),
+        0 => Err(DetectError::UnknownNumber { number: wanted.to_owned(), available: features }),
+        _ => Err(DetectError::AmbiguousNumber { number: wanted.to_owned(), candidates: matches }),
     }
 }
 
@@ -197,7 +230,7 @@ mod tests {
     }
 
     fn detect(project: &Project, options: DetectOptions<'_>) -> Result<(String, Detected), DetectError> {
-        detect_feature(project, &options, |dir| dir.ends_with("002-b")).map(|(f, how)| (f.slug, how))
+        detect_feature(project, &options, |dir| dir.ends_with("003-c")).map(|(f, how)| (f.slug, how))
     }
 
     #[test]
@@ -206,16 +239,20 @@ mod tests {
         let opts =
             || DetectOptions { environment: Some("002-b"), git_branch: Some("003-c-WP02"), ..Default::default() };
         assert_eq!(
-            detect(&p, DetectOptions { explicit: Some("001-a"), ..opts() }),
+            detect(&p, DetectOptions { explicit: Some(" 001-a "), ..opts() }),
             Ok(("001-a".into(), Detected::Explicit))
         );
         assert_eq!(
-            detect(&p, DetectOptions { explicit: Some("001"), ..opts() }),
+            detect(&p, DetectOptions { explicit: Some("1"), ..opts() }),
             Ok(("001-a".into(), Detected::Explicit))
         );
         assert_eq!(detect(&p, opts()), Ok(("002-b".into(), Detected::Environment)));
         assert_eq!(
-            detect(&p, DetectOptions { git_branch: Some("003-c-WP02"), ..Default::default() }),
+            detect(&p, DetectOptions { environment: Some("  "), ..opts() }),
+            Ok(("003-c".into(), Detected::GitBranch))
+        );
+        assert_eq!(
+            detect(&p, DetectOptions { git_branch: Some("003-c"), ..Default::default() }),
             Ok(("003-c".into(), Detected::GitBranch))
         );
         let cwd = p.root.join(".worktrees/001-a-WP01/src");
@@ -223,14 +260,55 @@ mod tests {
             detect(&p, DetectOptions { git_branch: Some("main"), cwd: Some(&cwd), ..Default::default() }),
             Ok(("001-a".into(), Detected::WorkingDirectory))
         );
+        let cwd = p.root.join("kitty-specs/002-b/tasks");
         assert_eq!(
-            detect(&p, DetectOptions { allow_latest_incomplete: true, ..Default::default() }),
-            Ok(("003-c".into(), Detected::LatestIncomplete))
+            detect(&p, DetectOptions { cwd: Some(&cwd), ..Default::default() }),
+            Ok(("002-b".into(), Detected::WorkingDirectory))
         );
+        // 003-c is complete (see `detect`), so the latest incomplete one is 002-b.
+        assert_eq!(detect(&p, DetectOptions::default()), Ok(("002-b".into(), Detected::LatestIncomplete)));
+    }
+
+    #[test]
+    fn a_branch_or_directory_that_only_looks_like_a_feature_falls_through() {
+        let (_tmp, p) = project(&["001-a"]);
+        let cwd = p.root.join("src/123-legacy");
         assert_eq!(
-            detect(&p, DetectOptions::default()),
-            Err(DetectError::Ambiguous(vec!["001-a".into(), "002-b".into(), "003-c".into()]))
+            detect(&p, DetectOptions { git_branch: Some("123-fix-login"), cwd: Some(&cwd), ..Default::default() }),
+            Ok(("001-a".into(), Detected::OnlyFeature))
         );
+    }
+
+    #[test]
+    fn latest_incomplete_compares_numbers_and_all_complete_is_an_error() {
+        let (_tmp, p) = project(&["001-a", "009-z", "010-b", "010-c"]);
+        assert_eq!(detect_feature(&p, &DetectOptions::default(), |_| false).map(|(f, _)| f.slug), Ok("010-b".into()));
+        assert_eq!(
+            detect_feature(&p, &DetectOptions::default(), |dir| dir.to_string_lossy().contains("010"))
+                .map(|(f, _)| f.slug),
+            Ok("009-z".into())
+        );
+        let all = detect_feature(&p, &DetectOptions::default(), |_| true).unwrap_err();
+        assert_eq!(all, DetectError::AllComplete(vec!["001-a".into(), "009-z".into(), "010-b".into(), "010-c".into()]));
+        assert!(all.to_string().starts_with("All features are complete (4 features)"), "{all}");
+    }
+
+    #[test]
+    fn bare_numbers_must_name_exactly_one_feature() {
+        let (_tmp, p) = project(&["001-a", "041-x", "041-y"]);
+        assert_eq!(resolve_number(&p, "01"), Ok("001-a".into()));
+        assert_eq!(
+            resolve_number(&p, "041"),
+            Err(DetectError::AmbiguousNumber {
+                number: "041".into(),
+                candidates: vec!["041-x".into(), "041-y".into()]
+            })
+        );
+        let unknown = resolve_number(&p, "0").unwrap_err();
+        assert!(matches!(&unknown, DetectError::UnknownNumber { number, .. } if number == "0"), "{unknown:?}");
+        assert_eq!(unknown.candidates(), ["001-a", "041-x", "041-y"]);
+        assert_eq!(resolve_number(&p, "041-x"), Ok("041-x".into()));
+        assert_eq!(resolve_number(&p, ""), Ok("".into()));
     }
 
     #[test]
@@ -239,7 +317,7 @@ mod tests {
         assert_eq!(detect(&p, DetectOptions::default()), Ok(("001-a".into(), Detected::OnlyFeature)));
         assert_eq!(
             detect(&p, DetectOptions { explicit: Some("009-x"), ..Default::default() }),
-            Err(DetectError::NotFound("009-x".into()))
+            Err(DetectError::NotFound { slug: "009-x".into(), available: vec!["001-a".into()] })
         );
         assert_eq!(
             detect(&p, DetectOptions { explicit: Some("../x"), ..Default::default() }),

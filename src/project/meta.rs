@@ -2,6 +2,7 @@
 //! do not know survive a rewrite in their original order.
 
 use crate::events::pyjson;
+use crate::workflow::lock::FeatureLock;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,18 @@ impl FeatureMeta {
         ] {
             fields.insert(key.into(), Value::String(value));
         }
+        if mission == "documentation" {
+            // Upstream's initial documentation state, which the documentation mission's later steps update.
+            let state = serde_json::json!({
+                "iteration_mode": "initial",
+                "divio_types_selected": [],
+                "generators_configured": [],
+                "target_audience": "developers",
+                "last_audit_date": null,
+                "coverage_percentage": 0.0,
+            });
+            fields.insert("documentation_state".into(), state);
+        }
         FeatureMeta { fields }
     }
 
@@ -62,11 +75,11 @@ impl FeatureMeta {
 
     /// Writes `json.dumps(meta, indent=2[, sort_keys=True]) + "\n"` (create-feature keeps insertion order;
     /// accept sorts keys, as upstream does).
-    pub fn write(&self, feature_dir: &Path, sort_keys: bool) -> Result<(), MetaError> {
+    pub fn write(&self, lock: &FeatureLock, sort_keys: bool) -> Result<(), MetaError> {
         let style = pyjson::Style { sort_keys, ensure_ascii: true, indent: Some(2) };
         let text = pyjson::to_string(&Value::Object(self.fields.clone()), style) + "\n";
-        let path = feature_dir.join(META_FILE);
-        crate::fsutil::write_atomic(&path, text.as_bytes()).map_err(|source| MetaError::Write { path, source })
+        let path = lock.feature_dir().join(META_FILE);
+        lock.write(&path, text.as_bytes()).map_err(|source| MetaError::Write { path, source })
     }
 }
 
@@ -84,13 +97,28 @@ mod tests {
             "2026-02-16T11:12:33+00:00",
         );
         let dir = tempfile::tempdir().unwrap();
-        meta.write(dir.path(), false).unwrap();
+        meta.write(&FeatureLock::acquire(dir.path()).unwrap(), false).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join(META_FILE)).unwrap(),
             "{\n  \"feature_number\": \"049\",\n  \"slug\": \"049-bookmark-capture\",\n  \"feature_slug\": \"049-bookmark-capture\",\n  \"friendly_name\": \"bookmark capture\",\n  \"mission\": \"software-dev\",\n  \"target_branch\": \"main\",\n  \"created_at\": \"2026-02-16T11:12:33+00:00\"\n}\n"
         );
         let loaded = FeatureMeta::load(dir.path()).unwrap().unwrap();
         assert_eq!(loaded, meta);
+    }
+
+    #[test]
+    fn documentation_features_start_with_upstreams_documentation_state() {
+        let meta =
+            FeatureMeta::for_new_feature("002", "002-guide", "documentation", "main", "2026-02-16T11:12:33+00:00");
+        let dir = tempfile::tempdir().unwrap();
+        meta.write(&FeatureLock::acquire(dir.path()).unwrap(), false).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(META_FILE)).unwrap();
+        assert!(
+            text.ends_with(
+                "\"created_at\": \"2026-02-16T11:12:33+00:00\",\n  \"documentation_state\": {\n    \"iteration_mode\": \"initial\",\n    \"divio_types_selected\": [],\n    \"generators_configured\": [],\n    \"target_audience\": \"developers\",\n    \"last_audit_date\": null,\n    \"coverage_percentage\": 0.0\n  }\n}\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -107,14 +107,18 @@ pub struct PayloadError {
     pub value: String,
 }
 
-/// The sync event announcing a lane transition the status log recorded.
+/// The sync event announcing a lane transition the status log recorded. The wire contract knows the
+/// seven classic lanes only, so the newer review lanes (`in_review`, `approved`) travel as `for_review`,
+/// the lane they refine, rather than being rejected by the server.
 impl From<&crate::workflow::status::StatusEvent> for SyncEvent {
     fn from(e: &crate::workflow::status::StatusEvent) -> SyncEvent {
+        use crate::workflow::lanes::Lane;
+        let wire = |lane: Lane| if lane.is_review_extension() { Lane::ForReview } else { lane }.as_str().to_owned();
         SyncEvent::WpStatusChanged {
             feature_slug: e.feature_slug.clone(),
             wp_id: e.wp_id.clone(),
-            from_lane: e.from_lane.as_str().to_owned(),
-            to_lane: e.to_lane.as_str().to_owned(),
+            from_lane: wire(e.from_lane),
+            to_lane: wire(e.to_lane),
             actor: e.actor.clone(),
             policy_metadata: e.policy_metadata.clone(),
         }
@@ -481,6 +485,15 @@ mod tests {
             actor: "user".into(),
             policy_metadata: None,
         }
+    }
+
+    #[test]
+    fn review_lanes_travel_as_for_review_so_the_server_accepts_them() {
+        let line = br#"{"actor": "codex", "at": "2026-02-10T10:00:00+00:00", "event_id": "01KHKGT029N50VDTFKTJ56TDW5", "execution_mode": "worktree", "force": false, "from_lane": "in_review", "feature_slug": "001-x", "to_lane": "approved", "wp_id": "WP01"}"#;
+        let event = SyncEvent::from(&crate::workflow::status::StatusEvent::from_line(line).unwrap());
+        let SyncEvent::WpStatusChanged { from_lane, to_lane, .. } = &event else { panic!("{event:?}") };
+        assert_eq!((from_lane.as_str(), to_lane.as_str()), ("for_review", "for_review"));
+        assert!(event.validate().is_ok());
     }
 
     #[test]

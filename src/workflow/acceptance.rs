@@ -144,10 +144,11 @@ pub struct AcceptanceSummary {
 }
 
 impl AcceptanceSummary {
-    /// Work packages by canonical lane (every lane present, canonical order). A work package whose lane
-    /// is unknown is in no bucket (it is listed under `not_done`).
+    /// Work packages by canonical lane, in canonical order: the seven classic lanes always, a review lane
+    /// (`in_review`, `approved`) only when a work package is in it. A work package whose lane is unknown
+    /// is in no bucket (it is listed under `not_done`).
     pub fn lanes(&self) -> BTreeMap<Lane, Vec<String>> {
-        let mut lanes: BTreeMap<Lane, Vec<String>> = Lane::ALL.iter().map(|&lane| (lane, Vec::new())).collect();
+        let mut lanes: BTreeMap<Lane, Vec<String>> = Lane::CLASSIC.iter().map(|&lane| (lane, Vec::new())).collect();
         for wp in &self.work_packages {
             if let Some(lane) = wp.lane {
                 lanes.entry(lane).or_default().push(wp.id.clone());
@@ -190,8 +191,9 @@ impl AcceptanceSummary {
         .collect()
     }
 
-    /// The summary as JSON: upstream's `AcceptanceSummary.to_dict()` keys (minus the worktree roots and
-    /// mission path violations, which we do not compute) plus `not_done`.
+    /// The summary as JSON: upstream's `AcceptanceSummary.to_dict()` keys plus `not_done`. We always run
+    /// in the main checkout, so both worktree roots are the repository root; mission path rules are not
+    /// checked, so `path_violations` is always empty.
     pub fn to_json(&self) -> Map<String, Value> {
         let lanes: Map<String, Value> =
             self.lanes().into_iter().map(|(lane, ids)| (lane.as_str().to_owned(), Value::from(ids))).collect();
@@ -203,6 +205,8 @@ impl AcceptanceSummary {
             "repo_root": self.repo_root.display().to_string(),
             "feature_dir": self.feature_dir.display().to_string(),
             "tasks_dir": self.feature_dir.join("tasks").display().to_string(),
+            "worktree_root": self.repo_root.display().to_string(),
+            "primary_repo_root": self.repo_root.display().to_string(),
             "lanes": lanes,
             "work_packages": packages,
             "not_done": self.not_done(),
@@ -213,6 +217,7 @@ impl AcceptanceSummary {
             "missing_artifacts": self.missing_artifacts,
             "optional_missing": self.optional_missing,
             "git_dirty": self.git_dirty,
+            "path_violations": [],
             "warnings": self.warnings,
             "all_done": self.all_done(),
             "ok": self.ok(),
@@ -222,6 +227,27 @@ impl AcceptanceSummary {
             _ => Map::new(),
         }
     }
+}
+
+/// What to do after an acceptance, as upstream tells it: `(instructions, cleanup_instructions)`.
+pub fn next_steps(mode: AcceptanceMode, branch: &str) -> (Vec<String>, Vec<String>) {
+    let instructions = match mode {
+        AcceptanceMode::Pr => vec![
+            format!("Review the acceptance commit on branch `{branch}`."),
+            format!("Push your branch: `git push origin {branch}`"),
+            "Open a pull request referencing spec/plan/tasks artifacts.".to_owned(),
+            "Include acceptance summary and test evidence in the PR description.".to_owned(),
+        ],
+        AcceptanceMode::Local => vec![
+            "Switch to your integration branch (e.g., `git checkout main`).".to_owned(),
+            "Synchronize it (e.g., `git pull --ff-only`).".to_owned(),
+            format!("Merge the feature: `git merge {branch}`"),
+        ],
+        AcceptanceMode::Checklist => {
+            vec!["All checks passed. Proceed with your manual acceptance workflow.".to_owned()]
+        }
+    };
+    (instructions, vec![format!("Delete the feature branch when done: `git branch -d {branch}`")])
 }
 
 impl ClarificationMarker {
@@ -568,9 +594,14 @@ mod tests {
         assert_eq!(s.metadata_issues, vec!["WP01: missing assignee in frontmatter"]);
         assert_eq!(s.activity_issues, vec!["WP01: Activity Log missing entry for lane=for_review"]);
 
-        let unknown = "---\nlane: approved\n---\n";
+        let unknown = "---\nlane: reviewing\n---\n";
         let s = summary(&feature(&[("WP01-a.md", unknown)]), false);
-        assert_eq!(s.metadata_issues, vec!["WP01: unknown lane 'approved' in frontmatter"]);
+        assert_eq!(s.metadata_issues, vec!["WP01: unknown lane 'reviewing' in frontmatter"]);
+        assert_eq!(s.not_done(), vec!["WP01 (reviewing)"]);
+
+        let approved = "---\nlane: approved\n---\n";
+        let s = summary(&feature(&[("WP01-a.md", approved)]), false);
+        assert!(s.metadata_issues.is_empty(), "{:?}", s.metadata_issues);
         assert_eq!(s.not_done(), vec!["WP01 (approved)"]);
     }
 

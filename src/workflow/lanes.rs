@@ -1,6 +1,13 @@
-//! The canonical lane model of a work package: the seven lanes, the sixteen allowed transitions, the
-//! guards a non-forced transition must pass, and the force rules — upstream's `status/transitions.py`
+//! The canonical lane model of a work package: the lanes, the allowed transitions, the guards a
+//! non-forced transition must pass, and the force rules — upstream's `status/transitions.py`
 //! (see `reference/workflow.md` §2.3).
+//!
+//! The seven lanes and sixteen transitions of the version our file formats follow are all here. Newer
+//! upstream releases (spec-kitty-cli 3.x) added two review lanes, `in_review` (a reviewer has picked the
+//! work up) and `approved` (reviewed, not yet done); teams mixing versions write them into the same
+//! status log, so we read them and move work packages out of (and into) them by current upstream's rules
+//! (`status/wp_state.py` on upstream's main), while keeping the older edges (for_review → done,
+//! for_review → in_progress) that the version we follow relies on.
 //!
 //! Everything here is pure: commands gather the facts a guard needs (is every subtask checked? who is the
 //! reviewer?) and ask [`validate_transition`] before anything is written.
@@ -17,6 +24,8 @@ pub enum Lane {
     Claimed,
     InProgress,
     ForReview,
+    InReview,
+    Approved,
     Done,
     Blocked,
     Canceled,
@@ -25,8 +34,9 @@ pub enum Lane {
 /// The happy path a work package walks; `move-task` emits one event per hop of it (see [`forward_chain`]).
 const FORWARD_CHAIN: [Lane; 5] = [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done];
 
-/// The transitions allowed without `--force` (upstream's `ALLOWED_TRANSITIONS`).
-pub const ALLOWED_TRANSITIONS: [(Lane, Lane); 16] = {
+/// The transitions allowed without `--force`: upstream's sixteen `ALLOWED_TRANSITIONS`, then current
+/// upstream's edges into and out of the review lanes.
+pub const ALLOWED_TRANSITIONS: [(Lane, Lane); 29] = {
     use Lane::*;
     [
         (Planned, Claimed),
@@ -45,23 +55,55 @@ pub const ALLOWED_TRANSITIONS: [(Lane, Lane); 16] = {
         (InProgress, Canceled),
         (ForReview, Canceled),
         (Blocked, Canceled),
+        (ForReview, InReview),
+        (InProgress, Approved),
+        (InReview, Approved),
+        (InReview, Done),
+        (InReview, InProgress),
+        (InReview, Planned),
+        (InReview, Blocked),
+        (InReview, Canceled),
+        (Approved, Done),
+        (Approved, InProgress),
+        (Approved, Planned),
+        (Approved, Blocked),
+        (Approved, Canceled),
     ]
 };
 
 /// The accepted spelling of a lane that is not one of the seven (or an alias).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "Unknown lane: {input} (expected one of planned, claimed, in_progress, for_review, done, blocked, canceled; \
-     \"doing\" is accepted for in_progress)"
+    "Unknown lane: {input} (expected one of planned, claimed, in_progress, for_review, in_review, approved, done, \
+     blocked, canceled; \"doing\" is accepted for in_progress)"
 )]
 pub struct UnknownLane {
     pub input: String,
 }
 
 impl Lane {
-    /// All lanes in canonical order.
-    pub const ALL: [Lane; 7] =
+    /// All lanes in canonical order (current upstream's).
+    pub const ALL: [Lane; 9] = [
+        Lane::Planned,
+        Lane::Claimed,
+        Lane::InProgress,
+        Lane::ForReview,
+        Lane::InReview,
+        Lane::Approved,
+        Lane::Done,
+        Lane::Blocked,
+        Lane::Canceled,
+    ];
+
+    /// The seven lanes of the version our file formats follow: views such as `status.json`'s summary
+    /// always list these, and the review lanes only when a work package is in one.
+    pub const CLASSIC: [Lane; 7] =
         [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done, Lane::Blocked, Lane::Canceled];
+
+    /// Whether this is one of the newer review lanes (`in_review`, `approved`).
+    pub fn is_review_extension(self) -> bool {
+        matches!(self, Lane::InReview | Lane::Approved)
+    }
 
     /// Upstream's `resolve_lane_alias` followed by the enum lookup: surrounding whitespace is ignored, case
     /// is folded, and the legacy name `doing` means `in_progress`.
@@ -72,6 +114,8 @@ impl Lane {
             "claimed" => Lane::Claimed,
             "in_progress" | "doing" => Lane::InProgress,
             "for_review" => Lane::ForReview,
+            "in_review" => Lane::InReview,
+            "approved" => Lane::Approved,
             "done" => Lane::Done,
             "blocked" => Lane::Blocked,
             "canceled" => Lane::Canceled,
@@ -87,6 +131,8 @@ impl Lane {
             Lane::Claimed => "claimed",
             Lane::InProgress => "in_progress",
             Lane::ForReview => "for_review",
+            Lane::InReview => "in_review",
+            Lane::Approved => "approved",
             Lane::Done => "done",
             Lane::Blocked => "blocked",
             Lane::Canceled => "canceled",
@@ -168,8 +214,8 @@ pub enum TransitionError {
         "Force transitions require actor and reason: give a non-empty actor (--agent) and reason (--note) with --force"
     )]
     ForceNeedsActorAndReason,
-    #[error("Transition planned -> claimed requires actor identity: pass --agent NAME (or use --force with --note)")]
-    ActorRequired,
+    #[error("Transition {from} -> {to} requires actor identity: pass --agent NAME (or use --force with --note)")]
+    ActorRequired { from: Lane, to: Lane },
     #[error(
         "Transition claimed -> in_progress requires workspace context: start the work from the work package's \
          workspace (or use --force with --note)"
@@ -199,6 +245,18 @@ pub enum TransitionError {
         "Transition in_progress -> planned requires reason: pass --note explaining why (or use --force with --note)"
     )]
     ReasonRequired,
+    #[error(
+        "Transition {from} -> {to} requires reviewer approval (reviewer, verdict approved and a reference): pass \
+         --reviewer and --approval-ref (or use --force with --note)"
+    )]
+    ApprovalRequired { from: Lane, to: Lane },
+    #[error(
+        "Transition {from} -> {to} requires review_ref (review feedback reference): pass --review-feedback-file \
+         PATH or --note (or use --force with --note)"
+    )]
+    ReviewOutcomeRequired { from: Lane, to: Lane },
+    #[error("Transition in_review -> {to} requires a reason: pass --note (or use --force with --note)")]
+    ReviewReasonRequired { to: Lane },
 }
 
 fn illegal_hint(from: &Lane) -> String {
@@ -232,7 +290,9 @@ fn check_guard(from: Lane, to: Lane, ctx: &TransitionContext<'_>) -> Result<(), 
     use Lane::*;
     let require = |ok: bool, error: TransitionError| if ok { Ok(()) } else { Err(error) };
     match (from, to) {
-        (Planned, Claimed) => require(present(ctx.actor), TransitionError::ActorRequired),
+        (Planned, Claimed) | (ForReview, InReview) => {
+            require(present(ctx.actor), TransitionError::ActorRequired { from, to })
+        }
         (Claimed, InProgress) => require(present(ctx.workspace_context), TransitionError::WorkspaceContextRequired),
         (InProgress, ForReview) => {
             require(ctx.subtasks_complete == Some(true), TransitionError::SubtasksIncomplete)?;
@@ -241,6 +301,14 @@ fn check_guard(from: Lane, to: Lane, ctx: &TransitionContext<'_>) -> Result<(), 
         (ForReview, Done) => require(has_review_approval(ctx.evidence), TransitionError::ReviewEvidenceRequired),
         (ForReview, InProgress) => require(present(ctx.review_ref), TransitionError::ReviewRefRequired),
         (InProgress, Planned) => require(present(ctx.reason), TransitionError::ReasonRequired),
+        (InProgress | InReview, Approved) | (InReview | Approved, Done) => {
+            require(has_review_approval(ctx.evidence), TransitionError::ApprovalRequired { from, to })
+        }
+        (InReview | Approved, InProgress | Planned) => {
+            require(present(ctx.review_ref), TransitionError::ReviewOutcomeRequired { from, to })
+        }
+        // Upstream asks for a structured review result on every exit from in_review; the note is ours.
+        (InReview, Blocked | Canceled) => require(present(ctx.reason), TransitionError::ReviewReasonRequired { to }),
         _ => Ok(()),
     }
 }
@@ -273,6 +341,8 @@ mod tests {
             ("doing", InProgress),
             ("\tDoing\n", InProgress),
             ("for_review", ForReview),
+            ("in_review", InReview),
+            (" APPROVED", Approved),
             ("done", Done),
             ("blocked", Blocked),
             ("canceled", Canceled),
@@ -315,16 +385,20 @@ mod tests {
     }
 
     #[test]
-    fn the_matrix_has_exactly_the_sixteen_upstream_pairs() {
-        let allowed: Vec<(Lane, Lane)> =
+    fn the_matrix_has_the_sixteen_upstream_pairs_plus_the_review_lanes() {
+        let pairs: Vec<(Lane, Lane)> =
             Lane::ALL.into_iter().flat_map(|from| Lane::ALL.into_iter().map(move |to| (from, to))).collect();
-        let allowed: Vec<_> = allowed.into_iter().filter(|&(a, b)| is_allowed(a, b)).collect();
-        assert_eq!(allowed.len(), 16);
+        let classic = |l: Lane| Lane::CLASSIC.contains(&l);
+        let allowed: Vec<_> = pairs.into_iter().filter(|&(a, b)| is_allowed(a, b)).collect();
+        assert_eq!(allowed.iter().filter(|(a, b)| classic(*a) && classic(*b)).count(), 16);
+        assert_eq!(allowed.len(), 29);
         let targets = |from: Lane| from.allowed_targets().collect::<Vec<_>>();
         assert_eq!(targets(Planned), [Claimed, Blocked, Canceled]);
         assert_eq!(targets(Claimed), [InProgress, Blocked, Canceled]);
-        assert_eq!(targets(InProgress), [Planned, ForReview, Blocked, Canceled]);
-        assert_eq!(targets(ForReview), [InProgress, Done, Blocked, Canceled]);
+        assert_eq!(targets(InProgress), [Planned, ForReview, Approved, Blocked, Canceled]);
+        assert_eq!(targets(ForReview), [InProgress, InReview, Done, Blocked, Canceled]);
+        assert_eq!(targets(InReview), [Planned, InProgress, Approved, Done, Blocked, Canceled]);
+        assert_eq!(targets(Approved), [Planned, InProgress, Done, Blocked, Canceled]);
         assert_eq!(targets(Blocked), [InProgress, Canceled]);
     }
 
@@ -363,6 +437,17 @@ mod tests {
             (ForReview, Done),
             (ForReview, InProgress),
             (InProgress, Planned),
+            (ForReview, InReview),
+            (InProgress, Approved),
+            (InReview, Approved),
+            (InReview, Done),
+            (InReview, InProgress),
+            (InReview, Planned),
+            (InReview, Blocked),
+            (InReview, Canceled),
+            (Approved, Done),
+            (Approved, InProgress),
+            (Approved, Planned),
         ];
         for (from, to) in ALLOWED_TRANSITIONS.into_iter().filter(|pair| !guarded.contains(pair)) {
             assert_eq!(validate_transition(from, to, &TransitionContext::default()), Ok(()), "{from} -> {to}");
@@ -390,7 +475,7 @@ mod tests {
             assert!(message.contains("--force with --note"), "{message}");
         }
         let message = validate_transition(ForReview, Planned, &ctx).unwrap_err().to_string();
-        assert!(message.contains("may move to in_progress, done, blocked, canceled"), "{message}");
+        assert!(message.contains("may move to in_progress, in_review, done, blocked, canceled"), "{message}");
         let message = validate_transition(Done, Planned, &ctx).unwrap_err().to_string();
         assert!(message.contains("done is a terminal lane"), "{message}");
     }
@@ -401,8 +486,48 @@ mod tests {
         let full = all_facts(&evidence);
         let blank = Some("  ");
         let cases: Vec<(Lane, Lane, TransitionContext<'_>, TransitionError)> = vec![
-            (Planned, Claimed, TransitionContext { actor: None, ..full }, TransitionError::ActorRequired),
-            (Planned, Claimed, TransitionContext { actor: blank, ..full }, TransitionError::ActorRequired),
+            (
+                Planned,
+                Claimed,
+                TransitionContext { actor: None, ..full },
+                TransitionError::ActorRequired { from: Planned, to: Claimed },
+            ),
+            (
+                Planned,
+                Claimed,
+                TransitionContext { actor: blank, ..full },
+                TransitionError::ActorRequired { from: Planned, to: Claimed },
+            ),
+            (
+                ForReview,
+                InReview,
+                TransitionContext { actor: None, ..full },
+                TransitionError::ActorRequired { from: ForReview, to: InReview },
+            ),
+            (
+                InReview,
+                Done,
+                TransitionContext { evidence: None, ..full },
+                TransitionError::ApprovalRequired { from: InReview, to: Done },
+            ),
+            (
+                InProgress,
+                Approved,
+                TransitionContext { evidence: None, ..full },
+                TransitionError::ApprovalRequired { from: InProgress, to: Approved },
+            ),
+            (
+                Approved,
+                Planned,
+                TransitionContext { review_ref: blank, ..full },
+                TransitionError::ReviewOutcomeRequired { from: Approved, to: Planned },
+            ),
+            (
+                InReview,
+                Canceled,
+                TransitionContext { reason: None, ..full },
+                TransitionError::ReviewReasonRequired { to: Canceled },
+            ),
             (
                 Claimed,
                 InProgress,

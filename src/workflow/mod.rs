@@ -6,6 +6,8 @@ pub mod activity;
 pub mod frontmatter;
 pub mod graph;
 pub mod lanes;
+pub mod lock;
+pub mod prerequisites;
 pub mod status;
 pub mod tasks_md;
 pub mod transition;

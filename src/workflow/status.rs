@@ -2,13 +2,14 @@
 //! `status.json` materialised from it, and the generated block at the end of `tasks.md` — upstream's
 //! `status/{models,store,reducer,legacy_bridge}.py` (see `reference/workflow.md` §1.4 and §2.3).
 //!
-//! The log is the authority. Every writer of ours goes through [`lock`]: holding the log's exclusive lock
-//! it reads the current events, lets the caller validate and append, and re-materialises `status.json`,
-//! so two processes moving work packages of one feature at the same time are serialised and can neither
-//! lose an event nor interleave their views. Unlike the telemetry log, a malformed line is a hard error:
+//! The log is the authority. Every writer of ours goes through [`lock`]: holding the feature lock
+//! ([`FeatureLock`]) it reads the current events, lets the caller validate and append, and re-materialises
+//! `status.json`, so two processes moving work packages of one feature at the same time are serialised
+//! and can neither lose an event nor interleave their views. Unlike the telemetry log, a malformed line is a hard error:
 //! silently dropping a transition would change the lane the reducer computes.
 
 use super::lanes::Lane;
+use super::lock::FeatureLock;
 use crate::events::envelope::describe_json_error;
 use crate::events::{EventId, LineError, Timestamp, pyjson};
 use crate::store::{self, LockedLog};
@@ -61,6 +62,7 @@ struct EventLine {
     #[serde(default)]
     mission_slug: Option<String>,
     force: bool,
+    #[serde(deserialize_with = "from_lane")]
     from_lane: Lane,
     #[serde(default)]
     policy_metadata: Option<Value>,
@@ -70,6 +72,17 @@ struct EventLine {
     review_ref: Option<String>,
     to_lane: Lane,
     wp_id: String,
+}
+
+/// A transition's origin. Current upstream seeds each work package with a `genesis -> planned` event
+/// when its tasks are finalized; before that event the WP simply had no lane, which we read as planned
+/// (as upstream's older readers did), so `genesis` reads as `planned`.
+fn from_lane<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Lane, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    if text.trim().eq_ignore_ascii_case("genesis") {
+        return Ok(Lane::Planned);
+    }
+    Lane::parse(&text).map_err(serde::de::Error::custom)
 }
 
 impl StatusEvent {
@@ -117,10 +130,13 @@ impl StatusEvent {
         pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE)
     }
 
-    /// A reviewer sending the work back (for_review → in_progress with a review reference). When it shares
-    /// its timestamp with a forward move of the same work package, the rollback wins.
+    /// A reviewer sending the work back (for_review, in_review or approved → in_progress with a review
+    /// reference). When it shares its timestamp with a forward move of the same work package, the rollback
+    /// wins.
     pub fn is_rollback(&self) -> bool {
-        self.from_lane == Lane::ForReview && self.to_lane == Lane::InProgress && self.review_ref.is_some()
+        matches!(self.from_lane, Lane::ForReview | Lane::InReview | Lane::Approved)
+            && self.to_lane == Lane::InProgress
+            && self.review_ref.is_some()
     }
 }
 
@@ -203,35 +219,20 @@ fn ends_with_newline(path: &Path) -> io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
-/// Appends `events` to the feature's log under its exclusive lock, one write per line, each starting on a
-/// fresh line even if the file ends in a torn one. Commands that decide what to append from the current
-/// state should use [`lock`] instead, which keeps the lock across the read.
-pub fn append(feature_dir: &Path, events: &[StatusEvent]) -> Result<(), StatusError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut log = open_locked(feature_dir)?;
-    for event in events {
-        append_event(&mut log, event)?;
-    }
-    Ok(())
-}
-
 fn open_locked(feature_dir: &Path) -> Result<LockedLog, StatusError> {
     let path = events_path(feature_dir);
-    let write_error = |source| StatusError::Write { path: path.clone(), source };
-    // As upstream's store: the first event of a feature creates the directory and the log.
-    std::fs::create_dir_all(feature_dir).map_err(write_error)?;
-    LockedLog::open(&path).map_err(write_error)
+    LockedLog::open(&path).map_err(|source| StatusError::Write { path: path.clone(), source })
 }
 
 fn append_event(log: &mut LockedLog, event: &StatusEvent) -> Result<(), StatusError> {
     log.append_line(&event.to_line()).map_err(|source| StatusError::Write { path: log.path().to_owned(), source })
 }
 
-/// Takes the feature's status lock (blocking while another process holds it) and reads the log under it.
-/// Until the returned value is dropped, no other writer of ours can append or materialise.
-pub fn lock(feature_dir: &Path) -> Result<LockedStatus, StatusError> {
+/// Opens the feature's status log for appending and reads it, under the feature lock the caller holds
+/// (which is what serialises writers; the log's own lock keeps readers from seeing a half-written line).
+/// The log is created when missing.
+pub fn lock(feature: &FeatureLock) -> Result<LockedStatus, StatusError> {
+    let feature_dir = feature.feature_dir();
     let log = open_locked(feature_dir)?;
     let events = read_log(log.path())?;
     Ok(LockedStatus { feature_dir: feature_dir.to_owned(), log, events })
@@ -358,7 +359,9 @@ fn wp_status_json(state: &WpStatus) -> Value {
 pub fn materialize(events: &[StatusEvent], materialized_at: Timestamp) -> StatusSnapshot {
     let ordered = ordered_unique(events);
     let work_packages = fold_work_packages(&ordered);
-    let mut summary: BTreeMap<Lane, u64> = Lane::ALL.into_iter().map(|lane| (lane, 0)).collect();
+    // The seven classic lanes always (byte-compatible with the version we follow); a review lane only
+    // when a work package is in it.
+    let mut summary: BTreeMap<Lane, u64> = Lane::CLASSIC.into_iter().map(|lane| (lane, 0)).collect();
     for state in work_packages.values() {
         *summary.entry(state.lane).or_default() += 1;
     }
@@ -549,6 +552,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_lanes_current_upstream_writes() {
+        // spec-kitty-cli 3.x: a genesis seed, the review lanes and a structured review result.
+        let seed = br#"{"actor": "finalize-tasks", "at": "2026-05-01T10:00:00+00:00", "event_id": "01KHKGT029N50VDTFKTJ56TDW5", "evidence": null, "execution_mode": "worktree", "force": false, "from_lane": "genesis", "mission_slug": "002-x", "policy_metadata": null, "reason": null, "review_ref": null, "to_lane": "planned", "wp_id": "WP01"}"#;
+        assert_eq!(StatusEvent::from_line(seed).unwrap().from_lane, Lane::Planned);
+        let review = br#"{"actor": "codex", "at": "2026-05-01T11:00:00+00:00", "event_id": "01KHKGT06RKTWR9ZAFZVSQ00M2", "evidence": null, "execution_mode": "worktree", "force": false, "from_lane": "in_review", "mission_slug": "002-x", "policy_metadata": null, "reason": "ok", "review_ref": "PR #3", "review_result": {"reference": "PR #3", "reviewer": "codex", "verdict": "approved"}, "to_lane": "approved", "wp_id": "WP01"}"#;
+        let e = StatusEvent::from_line(review).unwrap();
+        assert_eq!((e.from_lane, e.to_lane), (Lane::InReview, Lane::Approved));
+        let snapshot = materialize(&[e], ts("2026-05-01T12:00:00+00:00"));
+        let text = snapshot.to_file_text();
+        assert!(text.contains("\"approved\": 1,\n") && !text.contains("in_review"), "{text}");
+    }
+
+    #[test]
     fn rejects_broken_lines_with_a_reason() {
         let good = r#"{"actor": "a", "at": "2026-02-16T15:23:51+00:00", "event_id": "01KHKGT029N50VDTFKTJ56TDW5", "execution_mode": "w", "feature_slug": "s", "force": false, "from_lane": "planned", "to_lane": "claimed", "wp_id": "WP01"}"#;
         assert!(StatusEvent::from_line(good.as_bytes()).is_ok());
@@ -589,7 +605,10 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("status.events.jsonl line 3 is not a valid status event (missing field"), "{message}");
         assert!(message.contains("and 1 more malformed line(s)") && message.contains("fix or delete"), "{message}");
-        assert!(lock(dir.path()).is_err(), "a transaction refuses to build on a corrupt log");
+        assert!(
+            lock(&FeatureLock::acquire(dir.path()).unwrap()).is_err(),
+            "a transaction refuses to build on a corrupt log"
+        );
     }
 
     #[test]
@@ -603,20 +622,28 @@ mod tests {
         // A complete final line that merely lacks its newline is fine, and the next append keeps it whole.
         std::fs::write(events_path(dir.path()), &a).unwrap();
         let b = event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00");
-        append(dir.path(), std::slice::from_ref(&b)).unwrap();
+        transaction(dir.path()).append(std::slice::from_ref(&b)).unwrap();
         assert_eq!(read_events(dir.path()).unwrap().len(), 2);
     }
 
+    /// The status log of `feature_dir` under a freshly taken feature lock.
+    fn transaction(feature_dir: &Path) -> LockedStatus {
+        lock(&FeatureLock::acquire(feature_dir).unwrap()).unwrap()
+    }
+
     #[test]
-    fn append_creates_the_feature_dir_and_writes_one_line_per_event() {
+    fn append_creates_the_log_and_writes_one_line_per_event() {
         let dir = tempfile::tempdir().unwrap();
         let feature = dir.path().join("kitty-specs/001-demo");
+        std::fs::create_dir_all(&feature).unwrap();
         let events = [
             event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00"),
             event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00"),
         ];
-        append(&feature, &events).unwrap();
-        append(&feature, &[]).unwrap();
+        let mut tx = transaction(&feature);
+        tx.append(&events).unwrap();
+        tx.append(&[]).unwrap();
+        drop(tx);
         let text = std::fs::read_to_string(events_path(&feature)).unwrap();
         assert_eq!(text, format!("{}\n{}\n", events[0].to_line(), events[1].to_line()));
         assert_eq!(read_events(&feature).unwrap(), events);
@@ -627,7 +654,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = ts("2026-01-02T00:00:00+00:00");
         {
-            let mut tx = lock(dir.path()).unwrap();
+            let mut tx = transaction(dir.path());
             assert!(tx.events().is_empty());
             assert_eq!(tx.current_lane("WP01"), None);
             tx.append(&[event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00")]).unwrap();
@@ -635,7 +662,7 @@ mod tests {
             let snapshot = tx.materialize_and_write(now).unwrap();
             assert_eq!(snapshot.event_count, 1);
         }
-        let tx = lock(dir.path()).unwrap();
+        let tx = transaction(dir.path());
         assert_eq!(tx.events().len(), 1);
         assert_eq!(tx.current_lane("WP01"), Some(Lane::Claimed));
         let written = std::fs::read_to_string(dir.path().join(SNAPSHOT_FILE)).unwrap();
@@ -843,7 +870,8 @@ mod tests {
     fn run_transactions(feature_dir: &Path, wp: &str, seed: u64, count: usize) {
         let ids = crate::events::IdGenerator::seeded(seed);
         for _ in 0..count {
-            let mut tx = lock(feature_dir).unwrap();
+            let feature = FeatureLock::acquire(feature_dir).unwrap();
+            let mut tx = lock(&feature).unwrap();
             let from = tx.current_lane(wp).unwrap_or(Lane::Planned);
             let to = Lane::ALL[(Lane::ALL.iter().position(|&l| l == from).unwrap() + 1) % Lane::ALL.len()];
             let now = Utc::now();

@@ -4,11 +4,13 @@
 //! Order of work: validate everything that can fail (the WP file, feedback, subtasks, every hop's
 //! guard) before writing anything; then append the status events, re-materialise `status.json`,
 //! rewrite the moved WP's frontmatter and Activity Log, and refresh the status block in `tasks.md`.
-//! Holding the lock across all of it means two processes moving different WPs of one feature never
-//! lose an event or interleave their views.
+//! The caller holds the feature lock ([`FeatureLock`]) across all of it — from reading the WP file to
+//! writing the views — so two processes moving WPs of one feature (or one moving while another adds
+//! history) never lose an event, interleave their views, or write back a stale copy of the WP file.
 
 use super::activity::{self, ActivityEntry};
 use super::lanes::{Lane, TransitionContext, TransitionError, forward_chain, validate_transition};
+use super::lock::{FeatureLock, LockError};
 use super::status::{self, StatusError, StatusEvent, StatusSnapshot};
 use super::tasks_md;
 use super::wp::{WorkPackage, WpError};
@@ -28,7 +30,6 @@ pub struct Feedback {
 #[derive(Debug, Clone)]
 pub struct MoveRequest {
     pub feature_slug: String,
-    pub feature_dir: PathBuf,
     pub wp_id: String,
     pub to: Lane,
     /// `--agent`; also the actor of the status events (default "user").
@@ -62,6 +63,8 @@ pub struct MoveOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum MoveError {
     #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
     Wp(#[from] WpError),
     #[error(transparent)]
     Status(#[from] StatusError),
@@ -81,19 +84,24 @@ pub enum MoveError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Moves one work package. Nothing is written unless every check passes.
-pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Result<MoveOutcome, MoveError> {
-    let mut wp = WorkPackage::load(&request.feature_dir, &request.wp_id)?;
+/// Moves one work package of the locked feature. Nothing is written unless every check passes.
+pub fn move_task(
+    lock: &FeatureLock,
+    request: &MoveRequest,
+    new_id: impl FnMut() -> EventId,
+) -> Result<MoveOutcome, MoveError> {
+    let feature_dir = lock.feature_dir();
+    let mut wp = WorkPackage::load(feature_dir, &request.wp_id)?;
     let old_lane = wp.lane()?;
-    check_request(request, &wp, old_lane)?;
+    check_request(feature_dir, request, &wp, old_lane)?;
 
-    let log_existed = status::events_path(&request.feature_dir).exists();
-    let mut locked = status::lock(&request.feature_dir)?;
-    let events = match plan_events(request, &wp, old_lane, &locked, new_id) {
+    let log_existed = status::events_path(feature_dir).exists();
+    let mut locked = status::lock(lock)?;
+    let events = match plan_events(feature_dir, request, &wp, old_lane, &locked, new_id) {
         Ok(events) => events,
         Err(error) => {
             drop(locked);
-            remove_if_created_empty(&status::events_path(&request.feature_dir), log_existed);
+            remove_if_created_empty(&status::events_path(feature_dir), log_existed);
             return Err(error);
         }
     };
@@ -102,8 +110,8 @@ pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Resu
     let snapshot = locked.materialize_and_write(now)?;
 
     update_wp_file(request, &mut wp, old_lane);
-    wp.save()?;
-    refresh_status_block(&request.feature_dir, &snapshot)?;
+    wp.save(lock)?;
+    refresh_status_block(lock, &snapshot)?;
     let agent = wp.doc.scalar("agent");
     drop(locked);
     Ok(MoveOutcome {
@@ -118,7 +126,7 @@ pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Resu
 }
 
 /// Checks that need only the request and the WP file.
-fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Result<(), MoveError> {
+fn check_request(feature_dir: &Path, request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Result<(), MoveError> {
     if request.force {
         // A forced move skips every rule, so the reason is the only audit trail left (upstream's status
         // model requires it; its CLI quietly filled in a placeholder instead).
@@ -139,7 +147,7 @@ fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Res
         return Err(MoveError::FeedbackRequired { wp: wp.id.clone() });
     }
     if matches!(request.to, Lane::ForReview | Lane::Done) {
-        let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).unwrap_or_default();
+        let tasks = std::fs::read_to_string(feature_dir.join("tasks.md")).unwrap_or_default();
         let items = tasks_md::unchecked_subtasks(&tasks, &wp.id);
         if !items.is_empty() {
             return Err(MoveError::UncheckedSubtasks { wp: wp.id.clone(), items });
@@ -154,6 +162,7 @@ fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Res
 /// The events to append: a forced bootstrap/sync event when the frontmatter lane is ahead of the log,
 /// then one event per hop (all validated against the matrix and guards).
 fn plan_events(
+    feature_dir: &Path,
     request: &MoveRequest,
     wp: &WorkPackage,
     old_lane: Lane,
@@ -209,13 +218,13 @@ fn plan_events(
         (false, Lane::ForReview, Lane::Planned) => vec![Lane::InProgress, Lane::Planned],
         (false, from, to) => forward_chain(from, to),
     };
-    let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).ok();
+    let tasks = std::fs::read_to_string(feature_dir.join("tasks.md")).ok();
     let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
     let mut from = old_lane;
     for to in hops {
         let mut next = event(from, to, request.force, reason.clone(), new_id(), next_at());
         next.review_ref = review_ref(request, from, to);
-        if to == Lane::Done {
+        if matches!(to, Lane::Done | Lane::Approved) {
             next.evidence = Some(review_evidence(request, &wp.id));
         }
         let subtasks_complete = tasks.as_deref().is_none_or(|t| tasks_md::subtasks_complete(t, &wp.id));
@@ -244,7 +253,7 @@ fn review_ref(request: &MoveRequest, from: Lane, to: Lane) -> Option<String> {
     if to == Lane::Planned && feedback.is_some() {
         return feedback;
     }
-    if from == Lane::ForReview && matches!(to, Lane::InProgress | Lane::Planned) {
+    if is_under_review(from) && matches!(to, Lane::InProgress | Lane::Planned) {
         return Some(feedback.unwrap_or_else(|| {
             if request.force {
                 "force-override".to_owned()
@@ -258,6 +267,11 @@ fn review_ref(request: &MoveRequest, from: Lane, to: Lane) -> Option<String> {
         }));
     }
     None
+}
+
+/// Lanes in which a reviewer has the work package: a move back from them is a rejected review.
+fn is_under_review(lane: Lane) -> bool {
+    matches!(lane, Lane::ForReview | Lane::InReview | Lane::Approved)
 }
 
 fn review_evidence(request: &MoveRequest, wp_id: &str) -> Value {
@@ -280,7 +294,7 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
             doc.set_scalar(key, value);
         }
     }
-    let rollback = matches!(request.to, Lane::Planned | Lane::InProgress) && old_lane == Lane::ForReview;
+    let rollback = matches!(request.to, Lane::Planned | Lane::InProgress) && is_under_review(old_lane);
     if let (true, Some(feedback)) = (rollback || request.to == Lane::Planned, &request.feedback) {
         let path = feedback.path.display().to_string();
         let body = activity::upsert_review_feedback(
@@ -295,7 +309,7 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
         doc.set_scalar("reviewed_by", &request.reviewer);
         doc.set_scalar("review_feedback_file", &path);
     }
-    if request.to == Lane::Done && doc.scalar("reviewed_by").is_none() {
+    if matches!(request.to, Lane::Done | Lane::Approved) && doc.scalar("reviewed_by").is_none() {
         doc.set_scalar("reviewed_by", &request.reviewer);
         doc.set_scalar("review_status", "approved");
     }
@@ -315,12 +329,12 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
 }
 
 /// Rewrites the generated status block of tasks.md when it changes (no tasks.md: nothing to do).
-fn refresh_status_block(feature_dir: &Path, snapshot: &StatusSnapshot) -> Result<(), MoveError> {
-    let path = feature_dir.join("tasks.md");
+fn refresh_status_block(lock: &FeatureLock, snapshot: &StatusSnapshot) -> Result<(), MoveError> {
+    let path = lock.feature_dir().join("tasks.md");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
     let updated = status::upsert_status_block(&text, &snapshot.lanes());
     if updated != text {
-        crate::fsutil::write_atomic(&path, updated.as_bytes()).map_err(|source| MoveError::Write { path, source })?;
+        lock.write(&path, updated.as_bytes()).map_err(|source| MoveError::Write { path, source })?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::frontmatter::{FrontmatterError, WpDocument};
 use super::lanes::{Lane, UnknownLane};
+use super::lock::FeatureLock;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +112,10 @@ impl WorkPackage {
         self.doc.list("dependencies").unwrap_or_default()
     }
 
-    /// Writes the document back (only edited lines differ from what was read).
-    pub fn save(&self) -> Result<(), WpError> {
-        crate::fsutil::write_atomic(&self.path, self.doc.render().as_bytes())
+    /// Writes the document back (only edited lines differ from what was read). The feature lock must be
+    /// held since before the file was read, so no other writer's change is overwritten.
+    pub fn save(&self, lock: &FeatureLock) -> Result<(), WpError> {
+        lock.write(&self.path, self.doc.render().as_bytes())
             .map_err(|source| WpError::Write { path: self.path.clone(), source })
     }
 }
@@ -152,7 +154,7 @@ mod tests {
         assert_eq!(wp.lane().unwrap(), Lane::InProgress);
         assert_eq!(wp.raw_lane().as_deref(), Some("doing"));
         wp.doc.set_scalar("lane", "for_review");
-        wp.save().unwrap();
+        wp.save(&FeatureLock::acquire(dir.path()).unwrap()).unwrap();
         assert!(std::fs::read_to_string(tasks.join("WP01-storage.md")).unwrap().contains("lane: \"for_review\"\n"));
         assert!(matches!(WorkPackage::load(dir.path(), "WP02"), Err(WpError::NotFound { .. })));
         std::fs::write(tasks.join("WP01_copy.md"), "---\n---\n").unwrap();

@@ -128,6 +128,43 @@ impl TestEnv {
         Run::from_output(assert_cmd::Command::from_std(cmd).output().expect("spawn spec-kitty"))
     }
 
+    /// Runs git in `dir` with the test's home and no system configuration, asserting success; returns the
+    /// trimmed stdout.
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim_end().to_owned()
+    }
+
+    /// Runs git in the project root (see [`TestEnv::git_in`]).
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root(), args)
+    }
+
+    /// Makes the project a git repository on `main` with a fixed identity, and commits everything in it.
+    pub fn init_git(&self) {
+        self.git(&["init", "--quiet", "-b", "main"]);
+        for (key, value) in
+            [("user.name", "Test User"), ("user.email", "test@example.com"), ("commit.gpgsign", "false")]
+        {
+            self.git(&["config", key, value]);
+        }
+        self.commit_all("Initial commit");
+    }
+
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+    }
+
     /// Emits an execution event through the binary and asserts success.
     pub fn emit(&self, args: &[&str]) -> Run {
         let mut full = vec!["agent", "telemetry", "emit"];

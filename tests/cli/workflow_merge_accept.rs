@@ -196,7 +196,7 @@ fn merge_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(
         plan,
         serde_json::json!({
-            "dry_run": true, "feature": "001-x", "target": "main", "strategy": "squash",
+            "dry_run": true, "feature": "001-x", "target": "main", "strategy": "squash", "push": false,
             "work_packages": [
                 {"wp_id": "WP01", "branch": "001-x-WP01", "commits_ahead": 1, "already_merged": false},
                 {"wp_id": "WP02", "branch": "001-x-WP02", "commits_ahead": 1, "already_merged": false},
@@ -363,8 +363,69 @@ fn merge_checks_the_target_and_the_strategy() {
     let env = two_wp_feature();
     let run = env.run(&["merge", "--target", "release"]).expect_code(1);
     assert!(run.stderr.contains("target branch 'release' does not exist"), "{}", run.stderr);
-    let run = env.run(&["merge", "--strategy", "rebase"]).expect_code(2);
-    assert!(run.stderr.contains("invalid value 'rebase'"), "{}", run.stderr);
+    let run = env.run(&["merge", "--strategy", "octopus"]).expect_code(2);
+    assert!(run.stderr.contains("invalid value 'octopus'"), "{}", run.stderr);
+}
+
+/// A bare repository as `origin` of the project, with main pushed; returns its path.
+fn bare_origin(env: &TestEnv) -> std::path::PathBuf {
+    let origin = env.home().join("origin.git");
+    git(env, &["init", "--quiet", "--bare", origin.to_str().unwrap()]);
+    git(env, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(env, &["push", "--quiet", "origin", "main"]);
+    origin
+}
+
+#[test]
+fn rebase_makes_a_linear_history_and_push_publishes_the_target() {
+    let env = two_wp_feature();
+    let origin = bare_origin(&env);
+    let plan = env.run(&["merge", "--strategy", "rebase", "--push", "--dry-run", "--json"]).ok();
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!((plan["strategy"].as_str(), plan["push"].as_bool()), (Some("rebase"), Some(true)));
+    let text = env.run(&["merge", "--strategy", "rebase", "--push", "--dry-run"]).ok();
+    assert!(text.stdout.contains("push main to origin"), "{}", text.stdout);
+
+    let run = env.run(&["merge", "--strategy", "rebase", "--push", "--json"]).ok();
+    let result: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(result["merged"], serde_json::json!(["WP01", "WP02"]));
+    assert_eq!((result["pushed"].as_bool(), &result["push_error"]), (Some(true), &Value::Null));
+    assert_eq!(git(&env, &["log", "--merges", "--format=%s", "main"]), "", "no merge commits: linear history");
+    assert_eq!(
+        lines(&git(&env, &["log", "-3", "--format=%s", "main"])),
+        ["Implement WP02", "Implement WP01", "Plan feature 001-x"]
+    );
+    let pushed = git_in(&env, &origin, &["rev-parse", "main"]);
+    assert_eq!(pushed, git(&env, &["rev-parse", "main"]), "origin/main is the merged main");
+    assert_eq!(git(&env, &["branch", "--list", "001-x-*"]), "", "rebased branches are deleted with -d");
+}
+
+#[test]
+fn a_failed_push_keeps_the_merge_and_says_how_to_retry() {
+    let env = two_wp_feature();
+    git(&env, &["remote", "add", "origin", env.home().join("missing.git").to_str().unwrap()]);
+    let run = env.run(&["merge", "--push", "--json"]).ok();
+    let result: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(result["merged"], serde_json::json!(["WP01", "WP02"]));
+    assert_eq!(result["pushed"], false);
+    assert!(result["push_error"].as_str().unwrap().contains("git push origin main"), "{result}");
+    assert!(run.stderr.contains("run it yourself once the problem is fixed: git push origin main"), "{}", run.stderr);
+    assert_eq!(git(&env, &["log", "-1", "--format=%s", "main"]), "Merge WP02 from 001-x");
+}
+
+#[test]
+fn a_rebase_conflict_leaves_the_target_untouched() {
+    let env = git_project();
+    feature(&env, &[("WP01", "doing"), ("WP02", "doing")]);
+    workspace(&env, "WP01", "shared.rs", "one\n");
+    workspace(&env, "WP02", "shared.rs", "two\n");
+    let run = env.run(&["merge", "--strategy", "rebase", "--json"]).expect_code(1);
+    let error: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(error["error_code"], "MERGE_CONFLICT", "{error}");
+    assert_eq!(git(&env, &["log", "-1", "--format=%s", "main"]), "Implement WP01");
+    let worktree = env.path(".worktrees/001-x-WP02");
+    assert_eq!(git_in(&env, &worktree, &["status", "--porcelain"]), "", "the rebase was aborted");
+    assert_eq!(git_in(&env, &worktree, &["log", "-1", "--format=%s"]), "Implement WP02");
 }
 
 #[test]
@@ -415,9 +476,10 @@ fn accept_records_a_complete_feature_and_commits_it() {
     // A second acceptance appends to the history.
     let json = env.run(&["accept", "--json", "--mode", "pr", "--actor", "Ada"]).ok();
     let result: Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!((result["ok"].as_bool(), result["mode"].as_str()), (Some(true), Some("pr")));
+    assert_eq!((result["summary"]["ok"].as_bool(), result["mode"].as_str()), (Some(true), Some("pr")));
     assert_eq!(result["accepted_by"], "Ada");
-    assert_eq!(result["commit"].as_str(), Some(git(&env, &["rev-parse", "HEAD"]).as_str()));
+    assert_eq!(result["accept_commit"].as_str(), Some(git(&env, &["rev-parse", "HEAD"]).as_str()));
+    assert_eq!(result["commit_created"], true);
     let meta: Value = serde_json::from_str(&env.read(META)).unwrap();
     let history = meta["acceptance_history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
@@ -432,7 +494,8 @@ fn accept_json_reports_the_summary_and_no_commit_leaves_meta_uncommitted() {
     let normalized =
         serde_json::to_string_pretty(&result).unwrap().replace(&env.root().display().to_string(), "[ROOT]");
     assert_snapshot_without_shas("accept_json", &normalized);
-    assert_eq!(result["commit"], Value::Null);
+    assert_eq!((&result["accept_commit"], &result["commit_created"]), (&Value::Null, &Value::Bool(false)));
+    assert_eq!(result["summary"]["path_violations"], serde_json::json!([]));
     assert_eq!(git(&env, &["status", "--porcelain"]), format!(" M {META}"));
     assert_eq!(git(&env, &["log", "-1", "--format=%s"]), "Plan feature 001-x");
 }
