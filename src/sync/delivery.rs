@@ -19,6 +19,7 @@
 //! outage, which dead-lettered healthy events).
 
 use super::auth::{AuthError, Renewal, Secret, Session};
+use super::backoff::Backoff;
 use super::emit::SPOOL_FILE;
 use super::http::{describe, read_body, retry_after};
 use super::queue::{OfflineQueue, QueueError, QueuePosition, QueueRow, QueuedEvent};
@@ -128,8 +129,8 @@ pub struct DeliveryOptions {
     pub request_timeout: Duration,
     /// Consecutive failed attempts (network, 5xx, 429) before the run gives up as offline.
     pub max_attempts: u32,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
+    /// The wait between failed attempts (jittered).
+    pub backoff: Backoff,
     /// Batches in a row that settled no event (all results missing) before the run gives up.
     pub max_idle_batches: u32,
 }
@@ -143,8 +144,7 @@ impl Default for DeliveryOptions {
             deadline: None,
             request_timeout: Duration::from_secs(30),
             max_attempts: 6,
-            backoff_base: Duration::from_millis(500),
-            backoff_cap: Duration::from_secs(30),
+            backoff: super::backoff::NETWORK,
             max_idle_batches: 3,
         }
     }
@@ -698,7 +698,7 @@ impl<E: Endpoint> Run<'_, E> {
         let wait = match retry_after {
             // Honour the server, within reason: a confused server must not park us for hours.
             Some(wait) => wait.min(Duration::from_secs(300)),
-            None => jittered(backoff(self.options.backoff_base, self.options.backoff_cap, self.failures_in_row)),
+            None => self.options.backoff.jittered_delay(self.failures_in_row),
         };
         if self.time_left().is_some_and(|left| left <= wait) {
             return Err(StopReason::Deadline);
@@ -775,22 +775,6 @@ fn screen(mut row: QueueRow, team: Option<&str>) -> Screen {
         }
         _ => Screen::Send(row),
     }
-}
-
-/// `base · 2^(attempt-1)`, capped.
-pub(crate) fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-    base.saturating_mul(factor).min(cap)
-}
-
-/// "Equal jitter": somewhere in [wait/2, wait], so clients that failed together do not retry together.
-pub(crate) fn jittered(wait: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher
-        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    let fraction = (hasher.finish() % 1000) as u32;
-    wait / 2 + (wait / 2) * fraction / 1000
 }
 
 /// `{"events": [<row>, <row>]}` with the rows exactly as queued.
@@ -1034,8 +1018,7 @@ mod tests {
 
     fn fast() -> DeliveryOptions {
         DeliveryOptions {
-            backoff_base: Duration::from_millis(1),
-            backoff_cap: Duration::from_millis(4),
+            backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(4)),
             ..Default::default()
         }
     }

@@ -6,6 +6,7 @@
 //! and its lock and heartbeat file (`daemon`).
 
 pub mod auth;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -28,9 +28,10 @@
 //! to be `Send`, and it never competes with the host command's own runtime.
 
 use super::auth::CredentialStore;
+use super::backoff::NETWORK as RETRY;
 use super::config::{CONFIG_FILE, UserConfig};
 use super::daemon::{self, ConnectionStatus, Heartbeat, ServiceLock};
-use super::delivery::{DeliveryOptions, DeliveryReport, Progress, StopReason, backoff, jittered};
+use super::delivery::{DeliveryOptions, DeliveryReport, Progress, StopReason};
 use super::queue::{OfflineQueue, QueueError, QueueRow};
 use super::runner::{self, RunnerError, SyncEnv};
 use super::ws::{self, LinkChannels, LinkEvent};
@@ -50,8 +51,6 @@ pub const ACK_DELAY: Duration = Duration::from_secs(1);
 /// Consecutive failed requests within one background run before it ends as offline; the service's own
 /// backoff takes over from there.
 const RUN_ATTEMPTS: u32 = 3;
-const RETRY_BASE: Duration = Duration::from_millis(500);
-const RETRY_CAP: Duration = Duration::from_secs(30);
 /// How often a passive service checks whether it can take over.
 const PASSIVE_CHECK: Duration = Duration::from_secs(2);
 /// The socket's polite close at shutdown (it runs alongside the final flush).
@@ -221,7 +220,7 @@ impl Schedule {
             RunClass::Transient | RunClass::Slow => {
                 self.failures = self.failures.saturating_add(1);
                 let wait = match class {
-                    RunClass::Transient => jittered(backoff(RETRY_BASE, RETRY_CAP, self.failures)),
+                    RunClass::Transient => RETRY.jittered_delay(self.failures),
                     _ => self.interval,
                 };
                 self.retry_at = Some(now + wait);
@@ -828,7 +827,7 @@ mod tests {
             s.finished(RunClass::Transient, now);
         }
         let capped = s.retry_at.unwrap() - now;
-        assert!(capped >= RETRY_CAP / 2 && capped <= RETRY_CAP, "{capped:?}");
+        assert!(capped >= RETRY.cap / 2 && capped <= RETRY.cap, "{capped:?}");
         s.want(now);
         assert_eq!(s.next_run(), s.retry_at.unwrap(), "new events do not bypass the backoff");
         s.finished(RunClass::Done, now);

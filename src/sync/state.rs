@@ -4,16 +4,16 @@
 //! down. It never holds tokens. It is advisory: a missing or unreadable file is the default state,
 //! and concurrent writers simply replace it (last writer wins).
 
+use super::backoff::Backoff;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
 pub const STATE_FILE: &str = "sync-state.json";
-/// The first backoff after a failed attempt, doubling per consecutive failure up to the cap (atuin's
-/// background loop also caps at 30 minutes).
-const BACKOFF_BASE: Duration = Duration::from_secs(30);
-const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
+/// After a failed exit flush: 30 s, doubling per consecutive failure up to 30 minutes (atuin's background
+/// loop also caps at 30 minutes). No jitter: the window only decides whether the next command tries.
+const FLUSH_BACKOFF: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(30 * 60));
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -72,7 +72,7 @@ impl SyncState {
             }
             Attempt::Failed { category, detail } => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                let wait = backoff(self.consecutive_failures);
+                let wait = FLUSH_BACKOFF.delay(self.consecutive_failures);
                 self.backoff_until = TimeDelta::from_std(wait).ok().and_then(|d| now.checked_add_signed(d));
                 self.last_error_category = Some(category.clone());
                 self.last_error = Some(detail.clone());
@@ -108,12 +108,6 @@ pub(crate) mod rfc3339 {
     }
 }
 
-/// 30 s, 60 s, 2 min, … up to 30 min.
-fn backoff(failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
-    BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_CAP)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +129,7 @@ mod tests {
         let state = SyncState::update(dir.path(), &Attempt::Reached { delivered: 7 }, at(100));
         assert_eq!((state.consecutive_failures, state.backoff_until, state.last_delivered), (0, None, 7));
         assert_eq!(SyncState::load(dir.path()).last_success_at, Some(at(100)));
-        assert_eq!(backoff(40), BACKOFF_CAP);
+        assert_eq!(FLUSH_BACKOFF.delay(40), FLUSH_BACKOFF.cap);
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! server or a login it is Offline and waits for `auth login` / `sync server` to change that.
 
 use super::auth::{AuthError, Secret, Session};
+use super::backoff::{NETWORK as RECONNECT, jittered};
 use super::daemon::ConnectionStatus;
-use super::delivery::{self, backoff, jittered};
+use super::delivery;
 use super::http::{self, ServerUrl, describe, read_body};
 use super::queue::QueueRow;
 use super::runner::SyncEnv;
@@ -55,8 +56,6 @@ const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 /// Failed attempts in a row after which the status becomes Offline-BatchMode (upstream gave up after
 /// 10). We keep trying at the cap: a daemon outlives any outage.
 pub const RECONNECT_ATTEMPTS: u32 = 10;
-const RECONNECT_BASE: Duration = Duration::from_millis(500);
-const RECONNECT_CAP: Duration = Duration::from_secs(30);
 /// When the server refuses us a socket (or has no endpoint), ask again this much later (or as soon as
 /// the login changes).
 const REFUSED_RETRY: Duration = Duration::from_secs(300);
@@ -375,7 +374,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                     Ended::Lost(detail) => {
                         channels.report(&mut last, ConnectionStatus::Reconnecting, Some(detail));
                         failures = 1;
-                        if !channels.pause(Some(jittered(RECONNECT_BASE))).await {
+                        if !channels.pause(Some(jittered(RECONNECT.base))).await {
                             break;
                         }
                     }
@@ -422,7 +421,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
 /// `0.5 s · 2^(n-1)`, capped at 30 s, with jitter so clients that lost the server together do not
 /// come back together.
 pub fn reconnect_delay(failures: u32) -> Duration {
-    jittered(backoff(RECONNECT_BASE, RECONNECT_CAP, failures))
+    RECONNECT.jittered_delay(failures)
 }
 
 enum Prepare {
@@ -579,8 +578,8 @@ mod tests {
     #[test]
     fn reconnect_delays_grow_to_the_cap_with_jitter() {
         let first = reconnect_delay(1);
-        assert!(first >= Duration::from_millis(250) && first <= RECONNECT_BASE, "{first:?}");
+        assert!(first >= Duration::from_millis(250) && first <= RECONNECT.base, "{first:?}");
         let later = reconnect_delay(30);
-        assert!(later >= RECONNECT_CAP / 2 && later <= RECONNECT_CAP, "{later:?}");
+        assert!(later >= RECONNECT.cap / 2 && later <= RECONNECT.cap, "{later:?}");
     }
 }
