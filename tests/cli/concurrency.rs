@@ -110,7 +110,10 @@ fn emitted(stdout: &[u8]) -> Result<(String, u64), String> {
 // a. concurrent writers
 
 const WORKERS: usize = 8;
-const EMITS_PER_WORKER: u64 = 500;
+/// 500 at full size (DESIGN §4).
+fn emits_per_worker() -> u64 {
+    crate::support::stress(500u64)
+}
 
 /// 8 workers × 500 sequential emit processes on one feature (DESIGN §4): no line lost, torn or glued,
 /// Lamport values 1..=4000 each exactly once, ids unique, the clock file and `cost` agreeing. Each worker
@@ -123,7 +126,7 @@ fn concurrent_emits_from_eight_processes_are_all_recorded_in_order() {
     let batches: Vec<(String, Vec<Command>)> = (1..=WORKERS)
         .map(|k| {
             let wp = format!("WP0{k}");
-            let commands = (0..EMITS_PER_WORKER).map(|tag| emit_command(&env, &wp, tag)).collect();
+            let commands = (0..emits_per_worker()).map(|tag| emit_command(&env, &wp, tag)).collect();
             (wp, commands)
         })
         .collect();
@@ -156,11 +159,11 @@ fn concurrent_emits_from_eight_processes_are_all_recorded_in_order() {
     });
     eprintln!(
         "{} emits by {WORKERS} concurrent workers took {:.1?}",
-        WORKERS as u64 * EMITS_PER_WORKER,
+        WORKERS as u64 * emits_per_worker(),
         started.elapsed()
     );
 
-    let total = WORKERS as u64 * EMITS_PER_WORKER;
+    let total = WORKERS as u64 * emits_per_worker();
     let failures: Vec<&String> = reports.iter().flatten().filter_map(|r| r.as_ref().err()).collect();
     assert!(failures.is_empty(), "{} emit(s) failed; first: {}", failures.len(), failures[0]);
     let reported: BTreeMap<String, u64> = reports.into_iter().flatten().map(Result::unwrap).collect();
@@ -186,14 +189,15 @@ fn concurrent_emits_from_eight_processes_are_all_recorded_in_order() {
         per_wp.entry(wp.clone()).or_default().push(*tag);
     }
     assert_lamports_increase_and_ids_unique(&lines);
-    let in_issue_order: Vec<u64> = (0..EMITS_PER_WORKER).collect();
+    let in_issue_order: Vec<u64> = (0..emits_per_worker()).collect();
     assert_eq!(per_wp.len(), WORKERS, "WPs in the log: {:?}", per_wp.keys().collect::<Vec<_>>());
     for (wp, tags) in &per_wp {
         let first_wrong = tags.iter().zip(&in_issue_order).position(|(got, want)| got != want);
         assert!(
             tags == &in_issue_order,
-            "{wp}: {} events, first out of place at its event #{first_wrong:?} (tags are issue order 0..{EMITS_PER_WORKER})",
-            tags.len()
+            "{wp}: {} events, first out of place at its event #{first_wrong:?} (tags are issue order 0..{})",
+            tags.len(),
+            in_issue_order.len()
         );
     }
 
@@ -201,7 +205,7 @@ fn concurrent_emits_from_eight_processes_are_all_recorded_in_order() {
     let (counts, stderr) = cost_by_wp(&env);
     assert!(!stderr.contains("malformed"), "cost warned about malformed lines:\n{stderr}");
     assert_eq!(counts.values().sum::<u64>(), total, "cost counted {counts:?}");
-    assert!(counts.values().all(|&c| c == EMITS_PER_WORKER), "cost per WP: {counts:?}");
+    assert!(counts.values().all(|&c| c == emits_per_worker()), "cost per WP: {counts:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -297,8 +301,9 @@ fn tear_last_line(path: &Path) -> Vec<u8> {
     bytes[start..cut].to_vec()
 }
 
-const KILL_ROUNDS: u64 = 150;
-const TEARS_AT: [u64; 2] = [KILL_ROUNDS / 3, 2 * KILL_ROUNDS / 3];
+fn kill_rounds() -> u64 {
+    crate::support::stress(150u64)
+}
 const EMITS_AFTER_CRASH: u64 = 10;
 
 /// Emitters SIGKILLed at random moments, plus torn last lines, never cost an event that was reported
@@ -324,20 +329,22 @@ fn sigkilled_emitters_and_torn_tails_leave_a_readable_log() {
     };
 
     let started = Instant::now();
-    for round in 0..KILL_ROUNDS {
-        if TEARS_AT.contains(&round) {
+    let rounds = kill_rounds();
+    let tears_at = [rounds / 3, 2 * rounds / 3];
+    for round in 0..rounds {
+        if tears_at.contains(&round) {
             emit_and_tear(&mut next_tag);
         }
         kill_round(&env, &mut rng, max_delay, &mut next_tag, &mut stats);
     }
     emit_and_tear(&mut next_tag);
     eprintln!(
-        "{KILL_ROUNDS} kill rounds (delays up to {max_delay:.1?}) took {:.1?}: {} emits completed, {} killed",
+        "{rounds} kill rounds (delays up to {max_delay:.1?}) took {:.1?}: {} emits completed, {} killed",
         started.elapsed(),
         stats.completed.len(),
         stats.killed.len()
     );
-    assert!(stats.killed.len() >= KILL_ROUNDS as usize / 4, "too few emits were killed to test anything: {stats:?}");
+    assert!(stats.killed.len() >= rounds as usize / 4, "too few emits were killed to test anything: {stats:?}");
     assert!(!stats.completed.is_empty(), "no emit ever completed; the kill delays are too short");
 
     // After the crash (the last thing in the log is a torn line), emits still land on lines of their own.
@@ -418,7 +425,7 @@ fn sigkilled_emitters_leave_no_clock_temp_files() {
     let mut next_tag = 0;
     let mut stats = KillStats::default();
     let max_delay = kill_delay_range(&env);
-    for _ in 0..KILL_ROUNDS {
+    for _ in 0..kill_rounds() {
         kill_round(&env, &mut rng, max_delay, &mut next_tag, &mut stats);
     }
     // One emit that completes: a fix may well clean up under the lock rather than never litter.

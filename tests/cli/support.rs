@@ -177,6 +177,16 @@ pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_spec-kitty"))
 }
 
+/// The size of a stress test. CI sets `SPEC_KITTY_TEST_STRESS=full` and runs every stress test at the
+/// size the budgets in DESIGN.md name (`full`); by default a fifth of it, so that a local `cargo test`
+/// stays quick while still exercising every race.
+pub fn stress<T: TryFrom<u64> + Into<u64> + Copy>(full: T) -> T {
+    if std::env::var("SPEC_KITTY_TEST_STRESS").is_ok_and(|v| v == "full") {
+        return full;
+    }
+    T::try_from((full.into() / 5).max(1)).unwrap_or(full)
+}
+
 /// `../shared` next to the repository, when present (CI always has it).
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");

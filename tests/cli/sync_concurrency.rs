@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 8;
-const PER_WORKER: usize = 500;
+/// 500 at full size (DESIGN §4).
+fn per_worker() -> usize {
+    crate::support::stress(500u64) as usize
+}
 
 /// An emitting command (add-history queues one HistoryAdded) whose note identifies it.
 fn add_history(env: &TestEnv, wp: usize, note: &str) -> Command {
@@ -32,8 +35,9 @@ fn eight_processes_times_five_hundred_enqueues_lose_nothing() {
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(home.join("config.toml"), "[sync]\nqueue_busy_timeout_ms = 60000\n").unwrap();
     // Build every command up front: TestEnv's per-command counter is not shared across threads.
-    let batches: Vec<Vec<Command>> =
-        (1..=WORKERS).map(|w| (0..PER_WORKER).map(|i| add_history(&env, w, &format!("w{w}-{i}"))).collect()).collect();
+    let batches: Vec<Vec<Command>> = (1..=WORKERS)
+        .map(|w| (0..per_worker()).map(|i| add_history(&env, w, &format!("w{w}-{i}"))).collect())
+        .collect();
     let started = Instant::now();
     let failures: Vec<String> = std::thread::scope(|scope| {
         let handles: Vec<_> = batches
@@ -53,16 +57,16 @@ fn eight_processes_times_five_hundred_enqueues_lose_nothing() {
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    eprintln!("{} enqueuing commands in {:?}", WORKERS * PER_WORKER, started.elapsed());
+    eprintln!("{} enqueuing commands in {:?}", WORKERS * per_worker(), started.elapsed());
     assert!(failures.is_empty(), "{} commands failed or warned, e.g. {}", failures.len(), failures[0]);
 
     let events = queued(&env);
     let notes: HashSet<&str> = events.iter().filter_map(|e| e["payload"]["entry_content"].as_str()).collect();
-    assert_eq!(events.len(), WORKERS * PER_WORKER);
-    assert_eq!(notes.len(), WORKERS * PER_WORKER, "every command's event is queued exactly once");
+    assert_eq!(events.len(), WORKERS * per_worker());
+    assert_eq!(notes.len(), WORKERS * per_worker(), "every command's event is queued exactly once");
     let lamports: HashSet<u64> = events.iter().map(|e| e["lamport_clock"].as_u64().unwrap()).collect();
     assert_eq!(lamports.len(), events.len(), "lamport values are unique");
-    assert_eq!(lamports.iter().max(), Some(&((WORKERS * PER_WORKER) as u64)));
+    assert_eq!(lamports.iter().max(), Some(&((WORKERS * per_worker()) as u64)));
 }
 
 #[test]
@@ -82,7 +86,7 @@ fn sigkill_during_enqueue_keeps_the_database_intact_and_acknowledged_events_queu
     let span = (timed.elapsed().as_micros() as u64 * 3 / 2).max(1_000);
     let mut completed = Vec::new();
     let mut killed = 0;
-    for round in 0..120 {
+    for round in 0..crate::support::stress(120u64) as usize {
         let note = format!("round-{round}");
         let mut child = add_history(&env, 1 + round % 3, &note).spawn().unwrap();
         std::thread::sleep(Duration::from_micros(next() % span));

@@ -9,11 +9,18 @@ use std::process::Command;
 const FEATURE: &str = "001-race";
 const WP_FILE: &str = "kitty-specs/001-race/tasks/WP01-race.md";
 
-/// How many processes of each kind, and how many commands each runs in a row.
+/// How many processes of each kind, and how many commands each runs in a row (8 × 50 notes and 4 × 10
+/// moves at full size).
 const NOTE_WRITERS: usize = 8;
-const NOTES_EACH: usize = 50;
 const MOVERS: usize = 4;
-const MOVES_EACH: usize = 10;
+
+fn notes_each() -> usize {
+    crate::support::stress(50u64) as usize
+}
+
+fn moves_each() -> usize {
+    crate::support::stress(10u64) as usize
+}
 
 fn project() -> TestEnv {
     let env = TestEnv::new();
@@ -59,13 +66,13 @@ fn concurrent_add_history_and_move_task_lose_nothing() {
     let env = project();
     let mut batches = Vec::new();
     for writer in 0..NOTE_WRITERS {
-        let batch = (0..NOTES_EACH)
+        let batch = (0..notes_each())
             .map(|i| command(&env, &["agent", "tasks", "add-history", "WP01", "--note", &format!("note-{writer}-{i}")]))
             .collect();
         batches.push(batch);
     }
     for mover in 0..MOVERS {
-        let batch = (0..MOVES_EACH)
+        let batch = (0..moves_each())
             .map(|i| {
                 let to = if i % 2 == 0 { "blocked" } else { "in_progress" };
                 command(
@@ -82,7 +89,7 @@ fn concurrent_add_history_and_move_task_lose_nothing() {
     assert!(notes.iter().flatten().all(|ok| *ok), "every add-history succeeds");
     let wp_file = env.read(WP_FILE);
     for writer in 0..NOTE_WRITERS {
-        for i in 0..NOTES_EACH {
+        for i in 0..notes_each() {
             let note = format!("– note-{writer}-{i}\n");
             assert_eq!(wp_file.matches(&note).count(), 1, "note-{writer}-{i} is in the Activity Log exactly once");
         }
