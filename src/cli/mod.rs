@@ -13,6 +13,7 @@ mod output;
 mod sync;
 mod tasks;
 mod telemetry;
+mod validate_encoding;
 mod workflow;
 
 use crate::context::Context;
@@ -55,6 +56,9 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
     Auth(auth::AuthArgs),
+    /// Find (and with --fix repair) non-UTF-8 bytes such as Windows-1252 smart quotes in a feature's
+    /// planning documents.
+    ValidateEncoding(validate_encoding::ValidateEncodingArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
@@ -119,6 +123,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(ctx, args),
         Command::Accept(args) => accept::run(ctx, args),
         Command::Orchestrate(args) => orchestrate::run(ctx, *args),
+        Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),
             AgentCommand::Feature(args) => feature::run(ctx, args),

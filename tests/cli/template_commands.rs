@@ -1,0 +1,166 @@
+//! The top-level commands the slash-command templates call besides the workflow ones: `validate-encoding`,
+//! `research`, `verify-setup` and `next`, through the real binary.
+
+use crate::support::{Run, TestEnv};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+fn json_of(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", run.render()))
+}
+
+fn write_meta(env: &TestEnv, slug: &str, mission: &str) {
+    let meta = json!({"feature_number": &slug[..3], "slug": slug, "feature_slug": slug, "mission": mission});
+    env.write(&format!("kitty-specs/{slug}/meta.json"), serde_json::to_string_pretty(&meta).unwrap() + "\n");
+}
+
+fn mtime(path: &Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Sets a file's modification time an hour back, so a rewrite would show.
+fn age(path: &Path) -> SystemTime {
+    let past = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(past).unwrap();
+    mtime(path)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// validate-encoding
+
+/// `User’s “test” — café…` with Windows-1252 punctuation around a correctly encoded `é`.
+fn cp1252_spec() -> Vec<u8> {
+    let mut bytes = b"# Spec\n\nUser\x92s \x93test\x94 \x97 caf".to_vec();
+    bytes.extend_from_slice("é".as_bytes());
+    bytes.extend_from_slice(b"\x85\n");
+    bytes
+}
+
+const CLEAN_PLAN: &str = "# Plan – clean UTF-8\n\nCafé, naïve, 🚀.\n";
+
+#[test]
+fn validate_encoding_finds_and_repairs_windows_1252_bytes() {
+    let env = TestEnv::new();
+    write_meta(&env, "001-demo", "software-dev");
+    env.write("kitty-specs/001-demo/spec.md", cp1252_spec());
+    env.write("kitty-specs/001-demo/plan.md", CLEAN_PLAN);
+    env.write("kitty-specs/001-demo/tasks/WP01-store.md", b"---\nlane: planned\n---\n# WP01\n\nIt\x92s done.\n");
+    env.write("kitty-specs/001-demo/research/notes.txt", b"not markdown \x92\n");
+    let plan = env.path("kitty-specs/001-demo/plan.md");
+    let plan_mtime = age(&plan);
+
+    // Without --fix: every bad byte is reported, nothing is written, exit 1.
+    let run = env.run(&["validate-encoding", "--feature", "001-demo", "--json"]).expect_code(1);
+    let report = json_of(&run);
+    assert_eq!(report["result"], "issues");
+    assert_eq!(report["files_with_issues"], 2);
+    let files = report["features"][0]["files"].as_array().unwrap();
+    assert_eq!(report["features"][0]["files_checked"], 3, "the three *.md files, not notes.txt");
+    assert_eq!(files[0]["path"], "kitty-specs/001-demo/spec.md");
+    assert_eq!(files[0]["status"], "needs_fix");
+    let issues: Vec<(u64, u64, u64, &str, &str, &str)> = files[0]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["line"].as_u64().unwrap(),
+                i["column"].as_u64().unwrap(),
+                i["offset"].as_u64().unwrap(),
+                i["found"].as_str().unwrap(),
+                i["character"].as_str().unwrap(),
+                i["replacement"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        issues,
+        [
+            (3, 5, 12, "0x92", "\u{2019}", "'"),
+            (3, 8, 15, "0x93", "\u{201C}", "\""),
+            (3, 13, 20, "0x94", "\u{201D}", "\""),
+            (3, 15, 22, "0x97", "\u{2014}", "---"),
+            (3, 21, 29, "0x85", "\u{2026}", "..."),
+        ]
+    );
+    assert_eq!(files[1]["path"], "kitty-specs/001-demo/tasks/WP01-store.md");
+    assert_eq!(std::fs::read(env.path("kitty-specs/001-demo/spec.md")).unwrap(), cp1252_spec());
+    assert!(run.stderr.contains("validate-encoding --feature 001-demo --fix"), "{}", run.stderr);
+
+    // The text report names the file, line, column and byte.
+    let run = env.run(&["validate-encoding", "--feature", "001-demo"]).expect_code(1);
+    assert!(run.stdout.contains("✗ spec.md: 5 problem(s)"), "{}", run.stdout);
+    assert!(run.stdout.contains("line 3, column 5 (offset 12): byte 0x92 (’ in Windows-1252) → '"), "{}", run.stdout);
+    assert!(run.stdout.contains("✗ tasks/WP01-store.md: 1 problem(s)"), "{}", run.stdout);
+
+    // --fix: UTF-8 (ASCII punctuation, as upstream writes it), a .bak of the original, exit 0.
+    let run = env.run(&["validate-encoding", "--feature", "001-demo", "--fix", "--json"]).ok();
+    let report = json_of(&run);
+    assert_eq!((report["result"].as_str(), report["files_fixed"].as_u64()), (Some("fixed"), Some(2)));
+    assert_eq!(report["features"][0]["files"][0]["backup"], "kitty-specs/001-demo/spec.md.bak");
+    assert_eq!(env.read("kitty-specs/001-demo/spec.md"), "# Spec\n\nUser's \"test\" --- café...\n");
+    assert_eq!(env.read("kitty-specs/001-demo/tasks/WP01-store.md"), "---\nlane: planned\n---\n# WP01\n\nIt's done.\n");
+    assert_eq!(std::fs::read(env.path("kitty-specs/001-demo/spec.md.bak")).unwrap(), cp1252_spec());
+    assert_eq!(std::fs::read(env.path("kitty-specs/001-demo/research/notes.txt")).unwrap(), b"not markdown \x92\n");
+    // The clean file was not touched at all.
+    assert_eq!(env.read("kitty-specs/001-demo/plan.md"), CLEAN_PLAN);
+    assert_eq!(mtime(&plan), plan_mtime);
+
+    // Now clean; the en dash of plan.md is valid UTF-8 and only mentioned.
+    let run = env.run(&["validate-encoding", "--feature", "001-demo"]).ok();
+    assert!(run.stdout.contains("✓ All files are valid UTF-8."), "{}", run.stdout);
+    assert!(run.stdout.contains("1 typographic character(s)"), "{}", run.stdout);
+}
+
+#[test]
+fn validate_encoding_all_checks_and_repairs_every_feature() {
+    let env = TestEnv::new();
+    env.write("kitty-specs/001-first/spec.md", b"ok\n");
+    env.write("kitty-specs/002-second/spec.md", b"bad \x96 dash\n");
+    env.write("kitty-specs/003-third/checklists/requirements.md", b"\x93quoted\x94\n");
+
+    let run = env.run(&["validate-encoding", "--all", "--json"]).expect_code(1);
+    let report = json_of(&run);
+    let features: Vec<&str> =
+        report["features"].as_array().unwrap().iter().map(|f| f["feature"].as_str().unwrap()).collect();
+    assert_eq!(features, ["001-first", "002-second", "003-third"]);
+    assert_eq!(report["files_with_issues"], 2);
+    assert!(run.stderr.contains("validate-encoding --all --fix"), "{}", run.stderr);
+
+    let first = env.path("kitty-specs/001-first/spec.md");
+    let first_mtime = age(&first);
+    env.run(&["validate-encoding", "--all", "--fix", "--no-backup"]).ok();
+    assert_eq!(env.read("kitty-specs/002-second/spec.md"), "bad -- dash\n");
+    assert_eq!(env.read("kitty-specs/003-third/checklists/requirements.md"), "\"quoted\"\n");
+    assert!(!env.path("kitty-specs/002-second/spec.md.bak").exists(), "--no-backup keeps no copy");
+    assert_eq!(mtime(&first), first_mtime);
+    let report = json_of(&env.run(&["validate-encoding", "--all", "--json"]).ok());
+    assert_eq!(report["result"], "clean");
+}
+
+#[test]
+fn validate_encoding_ascii_mode_normalises_typography_like_upstream_but_keeps_activity_logs() {
+    let env = TestEnv::new();
+    let wp = "---\nlane: planned\n---\n# Work Package Prompt: WP01 – Store\n\nUser’s “test” … 72°\n\n## Activity Log\n\n\
+              - 2026-02-16T10:00:00Z – system – lane=planned – Prompt generated\n";
+    env.write("kitty-specs/001-demo/tasks/WP01-store.md", wp);
+
+    // Valid UTF-8 punctuation is not an encoding problem…
+    env.run(&["validate-encoding", "--feature", "001-demo"]).ok();
+    // …unless upstream's ASCII rule is asked for.
+    let report = json_of(&env.run(&["validate-encoding", "--feature", "001-demo", "--ascii", "--json"]).expect_code(1));
+    let issues = report["features"][0]["files"][0]["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 6, "{issues:?}");
+    assert!(issues.iter().all(|i| i["kind"] == "typographic"));
+    assert_eq!(issues[0]["found"], "U+2013");
+
+    env.run(&["validate-encoding", "--feature", "001-demo", "--ascii", "--fix"]).ok();
+    assert_eq!(
+        env.read("kitty-specs/001-demo/tasks/WP01-store.md"),
+        "---\nlane: planned\n---\n# Work Package Prompt: WP01 -- Store\n\nUser's \"test\" ... 72 degrees\n\n## Activity Log\n\n\
+         - 2026-02-16T10:00:00Z – system – lane=planned – Prompt generated\n"
+    );
+    assert_eq!(env.read("kitty-specs/001-demo/tasks/WP01-store.md.bak"), wp);
+}
