@@ -10,6 +10,7 @@ mod init;
 mod merge;
 mod orchestrate;
 mod output;
+mod research;
 mod sync;
 mod tasks;
 mod telemetry;
@@ -56,6 +57,8 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
     Auth(auth::AuthArgs),
+    /// Scaffold the feature's research artefacts: research.md, data-model.md and the evidence CSVs.
+    Research(research::ResearchArgs),
     /// Find (and with --fix repair) non-UTF-8 bytes such as Windows-1252 smart quotes in a feature's
     /// planning documents.
     ValidateEncoding(validate_encoding::ValidateEncodingArgs),
@@ -123,6 +126,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(ctx, args),
         Command::Accept(args) => accept::run(ctx, args),
         Command::Orchestrate(args) => orchestrate::run(ctx, *args),
+        Command::Research(args) => research::run(ctx, args),
         Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),

@@ -164,3 +164,75 @@ fn validate_encoding_ascii_mode_normalises_typography_like_upstream_but_keeps_ac
     );
     assert_eq!(env.read("kitty-specs/001-demo/tasks/WP01-store.md.bak"), wp);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// research
+
+const EVIDENCE_HEADER: &str = "timestamp,source_type,citation,key_finding,confidence,notes\n";
+
+#[test]
+fn research_creates_then_keeps_then_force_replaces() {
+    let env = TestEnv::new();
+    write_meta(&env, "001-demo", "software-dev");
+    env.write("kitty-specs/001-demo/plan.md", "# Plan: bookmarks\n\nRust, SQLite.\n");
+    // The project's own template wins over the built-in stub for research.md (under upstream's
+    // mission template name); the other three are built-in.
+    env.write(".kittify/templates/research-template.md", "# Research Decision Log (project template)\n");
+
+    let run = env.run(&["research", "--feature", "001-demo", "--json"]).ok();
+    let result = json_of(&run);
+    assert_eq!(result["result"], "success");
+    assert_eq!(result["mission"], "software-dev");
+    assert_eq!(
+        result["created"],
+        json!(["research.md", "data-model.md", "research/evidence-log.csv", "research/source-register.csv"])
+    );
+    assert_eq!(result["skipped"], json!([]));
+    assert_eq!(result["files"][0]["source"], ".kittify/templates/research-template.md");
+    assert_eq!(result["files"][1]["source"], "built-in");
+    assert_eq!(env.read("kitty-specs/001-demo/research.md"), "# Research Decision Log (project template)\n");
+    assert!(env.read("kitty-specs/001-demo/data-model.md").starts_with("# Data Model: 001-demo\n"));
+    assert_eq!(env.read("kitty-specs/001-demo/research/evidence-log.csv"), EVIDENCE_HEADER);
+    assert_eq!(
+        env.read("kitty-specs/001-demo/research/source-register.csv"),
+        "source_id,citation,url,accessed_date,relevance,status\n"
+    );
+
+    // The agent fills them in; a second run keeps every file byte for byte.
+    env.write("kitty-specs/001-demo/research.md", "# Research\n\nDecision: SQLite FTS5.\n");
+    env.write(
+        "kitty-specs/001-demo/research/evidence-log.csv",
+        format!("{EVIDENCE_HEADER}2026-02-16T10:00:00,web,x,y,high,\n"),
+    );
+    let data_model = env.path("kitty-specs/001-demo/data-model.md");
+    let data_model_mtime = age(&data_model);
+    let result = json_of(&env.run(&["research", "--feature", "001-demo", "--json"]).ok());
+    assert_eq!(result["created"], json!([]));
+    assert_eq!(result["skipped"].as_array().unwrap().len(), 4);
+    assert_eq!(env.read("kitty-specs/001-demo/research.md"), "# Research\n\nDecision: SQLite FTS5.\n");
+    assert_eq!(mtime(&data_model), data_model_mtime);
+    let run = env.run(&["research", "--feature", "001-demo"]).ok();
+    assert!(run.stdout.contains("· skipped  research.md (exists; --force replaces it)"), "{}", run.stdout);
+
+    // --force replaces them all with fresh templates.
+    let result = json_of(&env.run(&["research", "--feature", "001-demo", "--force", "--json"]).ok());
+    assert_eq!(result["replaced"].as_array().unwrap().len(), 4);
+    assert_eq!(env.read("kitty-specs/001-demo/research.md"), "# Research Decision Log (project template)\n");
+    assert_eq!(env.read("kitty-specs/001-demo/research/evidence-log.csv"), EVIDENCE_HEADER);
+}
+
+#[test]
+fn research_refuses_an_unfilled_plan_and_writes_nothing() {
+    let env = TestEnv::new();
+    env.write(
+        "kitty-specs/001-demo/plan.md",
+        "# Implementation Plan: [FEATURE]\n**Branch**: `[###-feature-name]` | **Date**: [DATE] | **Spec**: [link]\n\
+         **Input**: Feature specification from [Extract from feature spec: path]\n",
+    );
+    let run = env.run(&["research", "--json"]).expect_code(1);
+    let error = json_of(&run);
+    assert_eq!(error["error_code"], "PLAN_UNFILLED");
+    assert!(error["error"].as_str().unwrap().contains("still looks like the plan template"), "{error}");
+    assert!(!env.path("kitty-specs/001-demo/research.md").exists());
+    assert!(!env.path("kitty-specs/001-demo/research").exists());
+}
