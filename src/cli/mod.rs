@@ -15,6 +15,7 @@ mod sync;
 mod tasks;
 mod telemetry;
 mod validate_encoding;
+mod verify;
 mod workflow;
 
 use crate::context::Context;
@@ -59,6 +60,8 @@ pub enum Command {
     Auth(auth::AuthArgs),
     /// Scaffold the feature's research artefacts: research.md, data-model.md and the evidence CSVs.
     Research(research::ResearchArgs),
+    /// Check the environment: agent CLIs on PATH, project structure, features and their worktrees.
+    VerifySetup(verify::VerifySetupArgs),
     /// Find (and with --fix repair) non-UTF-8 bytes such as Windows-1252 smart quotes in a feature's
     /// planning documents.
     ValidateEncoding(validate_encoding::ValidateEncodingArgs),
@@ -127,6 +130,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Accept(args) => accept::run(ctx, args),
         Command::Orchestrate(args) => orchestrate::run(ctx, *args),
         Command::Research(args) => research::run(ctx, args),
+        Command::VerifySetup(args) => verify::run(ctx, args),
         Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),

@@ -223,8 +223,8 @@ fn decode(bytes: &[u8]) -> Vec<Decoded> {
         };
         decoded.extend(valid.char_indices().map(|(i, ch)| Decoded { ch, offset: at + i, invalid: None }));
         at += valid.len();
-        for offset in at..at + invalid_len {
-            decoded.push(Decoded { ch: cp1252_char(bytes[offset]), offset, invalid: Some(bytes[offset]) });
+        for (offset, &byte) in bytes.iter().enumerate().skip(at).take(invalid_len) {
+            decoded.push(Decoded { ch: cp1252_char(byte), offset, invalid: Some(byte) });
         }
         at += invalid_len;
     }

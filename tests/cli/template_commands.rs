@@ -236,3 +236,180 @@ fn research_refuses_an_unfilled_plan_and_writes_nothing() {
     assert!(!env.path("kitty-specs/001-demo/research.md").exists());
     assert!(!env.path("kitty-specs/001-demo/research").exists());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// verify-setup
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git").current_dir(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+fn git_project(env: &TestEnv) {
+    let root = env.root();
+    git(&root, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&root, &["config", "user.email", "dev@example.com"]);
+    git(&root, &["config", "user.name", "Dev"]);
+    env.write(".gitignore", ".worktrees/\n");
+    env.run(&["init", "--slug", "verify"]).ok();
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "--quiet", "-m", "init"]);
+}
+
+fn wp_file(id: &str, lane: &str, deps: Option<&[&str]>) -> String {
+    let deps = match deps {
+        Some([]) => "dependencies: []\n".to_owned(),
+        Some(list) => format!("dependencies:\n{}", list.iter().map(|d| format!("- {d}\n")).collect::<String>()),
+        None => String::new(),
+    };
+    format!(
+        "---\nwork_package_id: {id}\ntitle: Package {id}\nlane: {lane}\n{deps}---\n\n# Work Package Prompt: {id}\n\n\
+         Build part {id}.\n\n## Activity Log\n\n- 2026-02-16T10:00:00Z – system – lane=planned – Prompt generated\n"
+    )
+}
+
+/// A directory with executables named like agent CLIs, for PATH.
+fn fake_agents(env: &TestEnv, names: &[&str]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = env.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in names {
+        std::fs::write(bin.join(name), "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn verify_setup_reports_a_healthy_project() {
+    let env = TestEnv::bare();
+    git_project(&env);
+    write_meta(&env, "001-demo", "software-dev");
+    env.write("kitty-specs/001-demo/spec.md", "# Spec\n");
+    env.write("kitty-specs/001-demo/tasks/WP01-a.md", wp_file("WP01", "doing", Some(&[])));
+    env.write("kitty-specs/001-demo/tasks/WP02-b.md", wp_file("WP02", "planned", Some(&["WP01"])));
+    env.write("kitty-specs/002-later/tasks/WP01-a.md", wp_file("WP01", "done", Some(&[])));
+    git(&env.root(), &["add", "-A"]);
+    git(&env.root(), &["commit", "--quiet", "-m", "features"]);
+    git(&env.root(), &["worktree", "add", "--quiet", "-b", "001-demo-WP01", ".worktrees/001-demo-WP01"]);
+
+    let path = fake_agents(&env, &["claude", "codex"]);
+    let run = env.run_with_env(&["verify-setup", "--feature", "001-demo", "--json"], &[("PATH", &path)]).ok();
+    let report = json_of(&run);
+    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "environment",
+            "feature_detection",
+            "worktree_status",
+            "file_integrity",
+            "feature_analysis",
+            "recommendations",
+            "observations",
+            "tools",
+            "usable",
+            "problems",
+            "project",
+            "features",
+            "worktrees",
+        ]
+    );
+    assert_eq!(report["usable"], true);
+    assert_eq!(report["problems"], json!([]));
+    assert_eq!(report["environment"]["current_branch"], "main");
+    assert_eq!(report["environment"]["in_worktree"], false);
+    assert_eq!(report["feature_detection"], json!({"detected": true, "feature": "001-demo"}));
+    assert_eq!(report["feature_analysis"]["name"], "001-demo");
+    assert_eq!(report["feature_analysis"]["artifacts_in_main"], json!(["spec.md"]));
+    assert_eq!(report["tools"]["claude"]["available"], true);
+    assert!(report["tools"]["claude"]["path"].as_str().unwrap().ends_with("/bin/claude"));
+    assert_eq!(report["tools"]["gemini"], json!({"available": false, "path": null}));
+    assert_eq!(report["tools"]["git"]["available"], true);
+    assert_eq!(report["project"]["config"]["valid"], true);
+    assert_eq!(report["project"]["config"]["identity_complete"], true);
+    assert_eq!(report["project"]["git"], true);
+    assert_eq!(
+        report["features"][0],
+        json!({
+            "slug": "001-demo",
+            "mission": "software-dev",
+            "work_packages": 2,
+            "lanes": {"planned": 1, "claimed": 0, "in_progress": 1, "for_review": 0, "done": 0, "blocked": 0, "canceled": 0},
+            "complete": false,
+            "unreadable": [],
+        })
+    );
+    assert_eq!(report["features"][1]["slug"], "002-later");
+    assert_eq!(report["features"][1]["complete"], true);
+    assert_eq!(report["worktrees"].as_array().unwrap().len(), 1);
+    let worktree = &report["worktrees"][0];
+    assert_eq!(
+        (&worktree["name"], &worktree["git_worktree"], &worktree["branch"], &worktree["feature"], &worktree["wp_id"]),
+        (&json!("001-demo-WP01"), &json!(true), &json!("001-demo-WP01"), &json!("001-demo"), &json!("WP01"))
+    );
+    assert_eq!(worktree["problem"], Value::Null);
+
+    // Without git on PATH the worktree is judged by its .git pointer, and is still fine.
+    let bin_only = env.home().join("bin").display().to_string();
+    let report = json_of(&env.run_with_env(&["verify-setup", "--json"], &[("PATH", &bin_only)]).ok());
+    assert_eq!((&report["worktrees"][0]["git_worktree"], &report["usable"]), (&json!(true), &json!(true)));
+    assert_eq!(report["tools"]["git"]["available"], false);
+
+    let run = env.run_with_env(&["verify-setup"], &[("PATH", &path)]).ok();
+    for expected in [
+        "✓ claude",
+        "001-demo   2 WP(s): planned 1, in_progress 1",
+        "002-later  1 WP(s): done 1  (complete)",
+        ".worktrees/001-demo-WP01  ✓ git worktree on 001-demo-WP01",
+        "✓ The setup is usable.",
+    ] {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn verify_setup_fails_on_a_broken_project() {
+    let env = TestEnv::bare();
+    git_project(&env);
+    env.write(".kittify/config.yaml", "project: [unclosed\n");
+    env.write("kitty-specs/001-demo/tasks/WP01-a.md", wp_file("WP01", "wip", Some(&[])));
+    std::fs::create_dir_all(env.path(".worktrees/001-demo-WP02/src")).unwrap();
+    // No agent CLI at all: only an observation, never a failure by itself.
+    let run = env.run_with_env(&["verify-setup", "--json"], &[("PATH", "/nonexistent")]).expect_code(1);
+    let report = json_of(&run);
+    assert_eq!(report["usable"], false);
+    let problems: Vec<&str> = report["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].contains(".kittify/config.yaml: invalid YAML"), "{problems:#?}");
+    assert!(problems[1].starts_with("001-demo: ") && problems[1].contains("Unknown lane: wip"), "{problems:#?}");
+    assert!(problems[2].contains(".worktrees/001-demo-WP02 not a git worktree of this repository"), "{problems:#?}");
+    assert_eq!(report["worktrees"][0]["git_worktree"], false);
+    assert!(report["observations"].as_array().unwrap().iter().any(|o| o.as_str().unwrap().starts_with("no agent CLI")));
+    assert!(
+        report["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o.as_str().unwrap().starts_with("git is not on PATH"))
+    );
+    assert!(run.stderr.contains("the setup has 3 problem(s)"), "{}", run.stderr);
+
+    let run = env.run(&["verify-setup"]).expect_code(1);
+    assert!(run.stdout.contains("✗ 3 problem(s):"), "{}", run.stdout);
+
+    std::fs::remove_dir_all(env.path("kitty-specs")).unwrap();
+    let report = json_of(&env.run(&["verify-setup", "--json"]).expect_code(1));
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("kitty-specs/ is missing"))
+    );
+
+    let outside = TestEnv::bare();
+    let error = json_of(&outside.run(&["verify-setup", "--json"]).expect_code(1));
+    assert!(error["error"].as_str().unwrap().contains("not inside a spec-kitty project"), "{error}");
+}
