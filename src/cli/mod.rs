@@ -8,6 +8,7 @@ mod feature;
 mod implement;
 mod init;
 mod merge;
+mod next;
 mod orchestrate;
 mod output;
 mod research;
@@ -54,6 +55,9 @@ pub enum Command {
     Accept(accept::AcceptArgs),
     /// Run agents that implement and review a feature's work packages in dependency order.
     Orchestrate(Box<orchestrate::OrchestrateArgs>),
+    /// The agent loop: report how the last step ended and get the next one of the feature's mission
+    /// (a planning step, a work package to implement or review, a decision, blocked or terminal).
+    Next(next::NextArgs),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
@@ -129,6 +133,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(ctx, args),
         Command::Accept(args) => accept::run(ctx, args),
         Command::Orchestrate(args) => orchestrate::run(ctx, *args),
+        Command::Next(args) => next::run(ctx, args),
         Command::Research(args) => research::run(ctx, args),
         Command::VerifySetup(args) => verify::run(ctx, args),
         Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),

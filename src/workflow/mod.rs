@@ -7,6 +7,7 @@ pub mod encoding;
 pub mod frontmatter;
 pub mod graph;
 pub mod lanes;
+pub mod next;
 pub mod research;
 pub mod status;
 pub mod tasks_md;

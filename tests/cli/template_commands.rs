@@ -413,3 +413,318 @@ fn verify_setup_fails_on_a_broken_project() {
     let error = json_of(&outside.run(&["verify-setup", "--json"]).expect_code(1));
     assert!(error["error"].as_str().unwrap().contains("not inside a spec-kitty project"), "{error}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// next
+
+const FEATURE: &str = "001-demo";
+
+const TASKS_MD: &str = "# Work Packages: Demo\n\n\
+## Work Package WP01: Store (Priority: P0)\n\n**Prompt**: `tasks/WP01-store.md`\n\n### Dependencies\n- None (starting package).\n\n---\n\n\
+## Work Package WP02: Query (Priority: P0)\n\n**Prompt**: `tasks/WP02-query.md`\n\n### Dependencies\n- Depends on WP01.\n\n---\n\n\
+## Work Package WP03: Cost (Priority: P1)\n\n**Prompt**: `tasks/WP03-cost.md`\n\n### Dependencies\n- Depends on WP01.\n";
+
+const WP_FILES: [(&str, &str); 3] = [("WP01", "WP01-store.md"), ("WP02", "WP02-query.md"), ("WP03", "WP03-cost.md")];
+
+/// `next` for agent claude on the demo feature, with extra flags; the decision and the exit code.
+fn next(env: &TestEnv, extra: &[&str], code: i32) -> Value {
+    let mut args = vec!["next", "--agent", "claude", "--feature", FEATURE, "--json"];
+    args.extend_from_slice(extra);
+    let run = env.run(&args).expect_code(code);
+    let value = json_of(&run);
+    assert!(run.stdout.trim_end().ends_with('}') && run.stdout.starts_with('{'), "one JSON object:\n{}", run.stdout);
+    value
+}
+
+/// `(kind, step_id, action, wp_id)` of a decision.
+fn summary(decision: &Value) -> (String, String, String, String) {
+    let text = |key: &str| decision[key].as_str().unwrap_or("-").to_owned();
+    (text("kind"), text("step_id"), text("action"), text("wp_id"))
+}
+
+fn expect(decision: &Value, kind: &str, step: &str, action: &str, wp: &str) {
+    assert_eq!(summary(decision), (kind.to_owned(), step.to_owned(), action.to_owned(), wp.to_owned()), "{decision:#}");
+}
+
+/// Moves a work package the way an agent's `move-task` would leave its file: only the lane line changes.
+fn set_lane(env: &TestEnv, wp: &str, lane: &str) {
+    let file = WP_FILES.iter().find(|(id, _)| *id == wp).unwrap().1;
+    let rel = format!("kitty-specs/{FEATURE}/tasks/{file}");
+    let text = env.read(&rel);
+    let updated: String = text
+        .lines()
+        .map(|line| if line.starts_with("lane:") { format!("lane: {lane}\n") } else { format!("{line}\n") })
+        .collect();
+    env.write(&rel, updated);
+}
+
+/// Hides the temporary project path.
+fn stable(env: &TestEnv, text: &str) -> String {
+    text.replace(&env.root().display().to_string(), "[ROOT]")
+}
+
+#[test]
+fn next_walks_a_feature_from_discovery_to_terminal() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "software-dev");
+
+    // A new run starts at discovery (upstream's research step).
+    let first = next(&env, &[], 0);
+    expect(&first, "step", "discovery", "research", "-");
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(run_id.len(), 26, "a ULID from the pinned id source");
+    assert_eq!(first["mission"], "software-dev");
+    assert_eq!(first["progress"], Value::Null);
+    assert_eq!(first["origin"], json!({"mission_tier": "package_default", "mission_path": "built-in"}));
+    let prompt = std::fs::read_to_string(first["prompt_file"].as_str().unwrap()).unwrap();
+    assert!(prompt.contains("spec-kitty research --feature 001-demo"), "{prompt}");
+    assert!(
+        first["prompt_file"].as_str().unwrap().starts_with(&env.path(".kittify/runtime/runs").display().to_string())
+    );
+    let index: Value = serde_json::from_str(&env.read(".kittify/runtime/feature-runs.json")).unwrap();
+    assert_eq!(index[FEATURE]["run_id"], run_id.as_str());
+
+    // Discovery has no guard; specify needs spec.md.
+    expect(&next(&env, &["--result", "success"], 0), "step", "specify", "specify", "-");
+    let waiting = next(&env, &["--result", "success"], 0);
+    expect(&waiting, "step", "specify", "specify", "-");
+    assert_eq!(waiting["guard_failures"], json!(["Required artifact missing: spec.md"]));
+    env.write("kitty-specs/001-demo/spec.md", "# Spec\n");
+    let plan = next(&env, &["--result", "success"], 0);
+    expect(&plan, "step", "plan", "plan", "-");
+    assert_eq!(plan["guard_failures"], json!([]));
+
+    assert_eq!(next(&env, &[], 0)["guard_failures"], json!(["Required artifact missing: plan.md"]));
+    env.write("kitty-specs/001-demo/plan.md", "# Plan\n");
+    expect(&next(&env, &[], 0), "step", "tasks_outline", "tasks-outline", "-");
+    assert_eq!(next(&env, &[], 0)["guard_failures"], json!(["Required artifact missing: tasks.md"]));
+    env.write("kitty-specs/001-demo/tasks.md", TASKS_MD);
+    expect(&next(&env, &[], 0), "step", "tasks_packages", "tasks-packages", "-");
+    assert_eq!(next(&env, &[], 0)["guard_failures"], json!(["Required: at least one tasks/WP*.md file"]));
+    for (id, file) in WP_FILES {
+        let body = wp_file(id, "planned", None);
+        env.write(&format!("kitty-specs/{FEATURE}/tasks/{file}"), body);
+    }
+    let finalize = next(&env, &[], 0);
+    expect(&finalize, "step", "tasks_finalize", "tasks-finalize", "-");
+    assert_eq!(
+        finalize["progress"],
+        json!({"total_wps": 3, "done_wps": 0, "in_progress_wps": 0, "planned_wps": 3, "for_review_wps": 0})
+    );
+    let unfinalized = next(&env, &[], 0);
+    assert_eq!(
+        unfinalized["guard_failures"],
+        json!(["WP WP01-store missing 'dependencies' in frontmatter (run 'spec-kitty agent feature finalize-tasks')"])
+    );
+    env.run(&["agent", "feature", "finalize-tasks", "--feature", FEATURE]).ok();
+
+    // Implementation, in dependency order: WP01 first; its dependents wait until it is done.
+    let run = env.run(&["next", "--agent", "claude", "--feature", FEATURE, "--json"]).ok();
+    insta::assert_snapshot!("next_implement_decision", stable(&env, &run.stdout));
+    let implement = json_of(&run);
+    expect(&implement, "step", "implement", "implement", "WP01");
+    let workspace = env.path(".worktrees/001-demo-WP01").display().to_string();
+    assert_eq!(implement["workspace_path"], workspace.as_str());
+    let prompt = std::fs::read_to_string(implement["prompt_file"].as_str().unwrap()).unwrap();
+    assert!(prompt.contains("IMPLEMENT: WP01 – Package WP01"), "{prompt}");
+    assert!(prompt.contains("spec-kitty agent workflow implement WP01 --agent claude --feature 001-demo"), "{prompt}");
+    assert!(prompt.contains(&env.read("kitty-specs/001-demo/tasks/WP01-store.md")), "the WP prompt file is included");
+    assert!(prompt.contains("spec-kitty agent tasks move-task WP01 --to for_review"), "{prompt}");
+    // Asking again before anything moved gives the same work package.
+    expect(&next(&env, &[], 0), "step", "implement", "implement", "WP01");
+
+    set_lane(&env, "WP01", "for_review");
+    expect(&next(&env, &[], 0), "step", "implement", "review", "WP01");
+    set_lane(&env, "WP01", "done");
+    expect(&next(&env, &[], 0), "step", "implement", "implement", "WP02");
+    set_lane(&env, "WP02", "in_progress");
+    expect(&next(&env, &[], 0), "step", "implement", "implement", "WP03");
+    set_lane(&env, "WP03", "for_review");
+    expect(&next(&env, &[], 0), "step", "implement", "implement", "WP02");
+    set_lane(&env, "WP02", "for_review");
+
+    // Everything implemented: the review step takes each one; a rejected one goes back to implementation.
+    let review = next(&env, &[], 0);
+    expect(&review, "step", "review", "review", "WP02");
+    let prompt = std::fs::read_to_string(review["prompt_file"].as_str().unwrap()).unwrap();
+    assert!(prompt.contains("APPROVE: spec-kitty agent tasks move-task WP02 --to done"), "{prompt}");
+    set_lane(&env, "WP02", "planned");
+    expect(&next(&env, &[], 0), "step", "review", "review", "WP03");
+    set_lane(&env, "WP03", "done");
+    expect(&next(&env, &[], 0), "step", "review", "implement", "WP02");
+    set_lane(&env, "WP02", "for_review");
+    expect(&next(&env, &[], 0), "step", "review", "review", "WP02");
+    set_lane(&env, "WP02", "done");
+
+    let accept = next(&env, &[], 0);
+    expect(&accept, "step", "accept", "accept", "-");
+    assert_eq!(accept["progress"]["done_wps"], 3);
+    let run = env.run(&["next", "--agent", "claude", "--feature", FEATURE, "--result", "success"]).ok();
+    assert!(run.stdout.starts_with("[TERMINAL] software-dev @ done\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  Reason: All mission steps completed\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("  Progress: 3/3 WPs done (100%)\n"), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("  Run ID: {run_id}\n")), "{}", run.stdout);
+    let terminal = next(&env, &[], 0);
+    expect(&terminal, "terminal", "-", "-", "-");
+    assert_eq!(
+        (terminal["mission_state"].as_str(), terminal["run_id"].as_str()),
+        (Some("done"), Some(run_id.as_str()))
+    );
+
+    // The run log has the whole story once: one start, one completion.
+    let events: Vec<Value> =
+        crate::support::json_lines(&env.read(&format!(".kittify/runtime/runs/{run_id}/run.events.jsonl")));
+    let count = |kind: &str| events.iter().filter(|e| e["event_type"] == kind).count();
+    assert_eq!((count("MissionRunStarted"), count("MissionRunCompleted")), (1, 1));
+    assert_eq!(count("NextStepIssued"), 9, "one per step of the mission");
+    let state: Value = serde_json::from_str(&env.read(&format!(".kittify/runtime/runs/{run_id}/state.json"))).unwrap();
+    assert_eq!(state["completed_steps"].as_array().unwrap().len(), 9);
+    assert_eq!(state["issued_step_id"], Value::Null);
+}
+
+#[test]
+fn next_text_mode_shows_the_step_progress_and_run() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "software-dev");
+    env.write("kitty-specs/001-demo/tasks/WP01-store.md", wp_file("WP01", "done", Some(&[])));
+    env.write("kitty-specs/001-demo/tasks/WP02-query.md", wp_file("WP02", "planned", Some(&["WP01"])));
+    let run = env.run(&["next", "--agent", "codex"]).ok();
+    let prompt = env.path(".kittify/runtime/runs").display().to_string();
+    let text = run.stdout.replace(&prompt, "[RUNS]");
+    let run_id = text.lines().find_map(|l| l.strip_prefix("  Run ID: ")).unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!(
+            "[STEP] software-dev @ discovery\n  Action: research\n  Progress: 1/2 WPs done (50%)\n  Run ID: {run_id}\n\n  \
+             Next step: read the prompt file:\n    cat [RUNS]/{run_id}/prompts/codex-research.md\n"
+        )
+    );
+}
+
+#[test]
+fn next_failed_and_blocked_results_block_the_run_until_an_explicit_success() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "software-dev");
+    expect(&next(&env, &[], 0), "step", "discovery", "research", "-");
+    let blocked = next(&env, &["--result", "failed"], 1);
+    expect(&blocked, "blocked", "discovery", "-", "-");
+    assert_eq!(blocked["reason"], "Previous step 'discovery' failed; manual intervention required.");
+    // A plain call (default result) stays blocked, as upstream…
+    expect(&next(&env, &[], 1), "blocked", "discovery", "-", "-");
+    let run = env.run(&["next", "--agent", "claude"]).expect_code(1);
+    assert!(
+        run.stdout.contains("Retry once resolved: spec-kitty next --agent claude --feature 001-demo --result success"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("blocked: Previous step 'discovery' failed"), "{}", run.stderr);
+    // …and an explicit success retries the step that failed.
+    expect(&next(&env, &["--result", "success"], 0), "step", "discovery", "research", "-");
+    expect(&next(&env, &["--result", "success"], 0), "step", "specify", "specify", "-");
+    let blocked = next(&env, &["--result", "blocked"], 1);
+    assert_eq!(blocked["reason"], "Previous step 'specify' reported blocked state.");
+    assert_eq!(blocked["mission_state"], "specify");
+    env.write("kitty-specs/001-demo/spec.md", "# Spec\n");
+    expect(&next(&env, &["--result", "success"], 0), "step", "specify", "specify", "-");
+
+    // A work package step where nothing can move is blocked (exit 1) with the reason, and is not sticky.
+    let other = TestEnv::new();
+    write_meta(&other, "002-stuck", "software-dev");
+    other.write("kitty-specs/002-stuck/tasks/WP01-a.md", wp_file("WP01", "blocked", Some(&[])));
+    other.write("kitty-specs/002-stuck/tasks/WP02-b.md", wp_file("WP02", "planned", Some(&["WP01"])));
+    for file in ["spec.md", "plan.md", "tasks.md"] {
+        other.write(&format!("kitty-specs/002-stuck/{file}"), "x\n");
+    }
+    let stuck = (0..7)
+        .map(|_| json_of(&other.run(&["next", "--agent", "claude", "--json"])))
+        .find(|d| d["kind"] != "step")
+        .unwrap();
+    expect(&stuck, "blocked", "implement", "-", "-");
+    assert_eq!(stuck["reason"], "No work package can move: WP01 is blocked; WP02 waits for WP01 (blocked)");
+    set_lane_in(&other, "kitty-specs/002-stuck/tasks/WP01-a.md", "planned");
+    let unstuck = json_of(&other.run(&["next", "--agent", "claude", "--json"]).ok());
+    expect(&unstuck, "step", "implement", "implement", "WP01");
+}
+
+fn set_lane_in(env: &TestEnv, rel: &str, lane: &str) {
+    let text = env.read(rel);
+    let updated: String = text
+        .lines()
+        .map(|l| if l.starts_with("lane:") { format!("lane: {lane}\n") } else { format!("{l}\n") })
+        .collect();
+    env.write(rel, updated);
+}
+
+#[test]
+fn next_asks_for_a_required_input_and_takes_the_answer() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "lite");
+    env.write(
+        ".kittify/overrides/missions/lite/mission-runtime.yaml",
+        "mission:\n  key: lite\n  name: Lite\n  version: '1.0.0'\nsteps:\n  - id: scope\n    title: Scope\n    requires_inputs: [goal]\n  \
+         - id: build\n    title: Build\n    depends_on: [scope]\n",
+    );
+    let error = json_of(&env.run(&["next", "--agent", "claude", "--json", "--answer", "early"]).expect_code(1));
+    assert_eq!(error["error"], "No pending decisions to answer");
+
+    let asked = next(&env, &[], 0);
+    expect(&asked, "decision_required", "scope", "-", "-");
+    assert_eq!(asked["decision_id"], "input:goal");
+    assert_eq!(asked["input_key"], "goal");
+    assert_eq!(asked["question"], "Input required before step 'scope': provide value for 'goal'.");
+    assert_eq!(asked["reason"], "missing_required_input");
+    assert_eq!(asked["origin"]["mission_tier"], "override");
+    let prompt = std::fs::read_to_string(asked["prompt_file"].as_str().unwrap()).unwrap();
+    assert!(prompt.contains("--answer \"<your answer>\" --decision-id \"input:goal\""), "{prompt}");
+    // Asked again: the same pending decision.
+    assert_eq!(next(&env, &[], 0)["reason"], "pending_decision");
+
+    let answered = next(&env, &["--answer", "ship bookmarks", "--decision-id", "input:goal"], 0);
+    expect(&answered, "step", "scope", "scope", "-");
+    assert_eq!(
+        (answered["answered"].as_str(), answered["answer"].as_str()),
+        (Some("input:goal"), Some("ship bookmarks"))
+    );
+    expect(&next(&env, &[], 0), "step", "build", "build", "-");
+    expect(&next(&env, &[], 0), "terminal", "-", "-", "-");
+
+    let run_id = answered["run_id"].as_str().unwrap();
+    let state: Value = serde_json::from_str(&env.read(&format!(".kittify/runtime/runs/{run_id}/state.json"))).unwrap();
+    assert_eq!(state["inputs"]["goal"], "ship bookmarks");
+    assert_eq!(state["decisions"]["input:goal"]["answered_by"]["actor_id"], "claude");
+
+    // Editing the template during the run blocks it (upstream's drift rule).
+    let other = TestEnv::new();
+    write_meta(&other, FEATURE, "lite");
+    let template = "mission:\n  key: lite\n  name: Lite\n  version: '1'\nsteps:\n  - id: a\n    title: A\n  - id: b\n    title: B\n";
+    other.write(".kittify/missions/lite/mission-runtime.yaml", template);
+    expect(&json_of(&other.run(&["next", "--agent", "claude", "--json"]).ok()), "step", "a", "a", "-");
+    other.write(".kittify/missions/lite/mission-runtime.yaml", template.replace("'1'", "'2'"));
+    let drifted = json_of(&other.run(&["next", "--agent", "claude", "--json"]).expect_code(1));
+    assert_eq!(drifted["reason"], "Template changed during active run. Migration required.");
+
+    // A mission without a runtime template cannot start.
+    let unknown = TestEnv::new();
+    write_meta(&unknown, FEATURE, "research");
+    let blocked = json_of(&unknown.run(&["next", "--agent", "claude", "--json"]).expect_code(1));
+    assert_eq!((blocked["kind"].as_str(), blocked["run_id"].as_str()), (Some("blocked"), None));
+    assert!(
+        blocked["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to start/load runtime run: no runtime template for mission 'research'")
+    );
+}
+
+#[test]
+fn next_refuses_bad_arguments() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "software-dev");
+    let run = env.run(&["next", "--agent", "claude", "--result", "done"]).expect_code(2);
+    assert!(run.stderr.contains("invalid value 'done'"), "{}", run.stderr);
+    let run = env.run(&["next", "--result", "success"]).expect_code(2);
+    assert!(run.stderr.contains("--agent"), "{}", run.stderr);
+    let run = env.run(&["next", "--agent", " ", "--json"]).expect_code(2);
+    assert_eq!(json_of(&run)["error"], "--agent must name the agent (e.g. --agent claude)");
+    assert!(!env.path(".kittify/runtime").exists(), "nothing was started");
+}
