@@ -55,19 +55,27 @@ pub enum Command {
     Accept(accept::AcceptArgs),
     /// Run agents that implement and review a feature's work packages in dependency order.
     Orchestrate(Box<orchestrate::OrchestrateArgs>),
-    /// The agent loop: report how the last step ended and get the next one of the feature's mission
-    /// (a planning step, a work package to implement or review, a decision, blocked or terminal).
+    /// The agent loop: settle the last step and get the next step of the mission.
+    ///
+    /// The answer is a planning step, a work package to implement or review, a decision to make, blocked
+    /// or terminal, with a prompt file to read. `--json` prints it as one JSON object; blocked exits 1.
     Next(next::NextArgs),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
     Auth(auth::AuthArgs),
-    /// Scaffold the feature's research artefacts: research.md, data-model.md and the evidence CSVs.
+    /// Scaffold the research artefacts: research.md, data-model.md, evidence CSVs.
+    ///
+    /// Files come from the project's templates, else built-in stubs; existing files are kept unless --force.
     Research(research::ResearchArgs),
-    /// Check the environment: agent CLIs on PATH, project structure, features and their worktrees.
+    /// Check that agent CLIs, the project structure, features and worktrees are ready.
+    ///
+    /// Reports the agent CLIs on PATH, whether .kittify/, config.yaml and kitty-specs/ are intact, every
+    /// feature's work-package lanes and every .worktrees/ entry. Exit 1 when the setup is not usable.
     VerifySetup(verify::VerifySetupArgs),
-    /// Find (and with --fix repair) non-UTF-8 bytes such as Windows-1252 smart quotes in a feature's
-    /// planning documents.
+    /// Find (and with --fix repair) non-UTF-8 bytes in a feature's planning documents.
+    ///
+    /// Typically Windows-1252 smart quotes and dashes pasted into markdown. Exit 1 while problems remain.
     ValidateEncoding(validate_encoding::ValidateEncodingArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
