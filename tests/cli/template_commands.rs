@@ -728,3 +728,38 @@ fn next_refuses_bad_arguments() {
     assert_eq!(json_of(&run)["error"], "--agent must name the agent (e.g. --agent claude)");
     assert!(!env.path(".kittify/runtime").exists(), "nothing was started");
 }
+
+#[test]
+fn concurrent_next_calls_share_one_run() {
+    let env = TestEnv::new();
+    write_meta(&env, FEATURE, "software-dev");
+    let children: Vec<std::process::Child> = (0..4)
+        .map(|i| {
+            let mut cmd = env.command();
+            cmd.args(["next", "--agent", &format!("agent{i}"), "--feature", FEATURE, "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let decisions: Vec<Value> = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let run_ids: std::collections::BTreeSet<&str> = decisions.iter().map(|d| d["run_id"].as_str().unwrap()).collect();
+    assert_eq!(run_ids.len(), 1, "one run for the feature: {run_ids:?}");
+    let run_id = run_ids.into_iter().next().unwrap();
+    assert_eq!(std::fs::read_dir(env.path(".kittify/runtime/runs")).unwrap().count(), 1);
+    // Serialised: the first call issued discovery, the second completed it (no guard) and issued specify,
+    // the other two found specify waiting for spec.md. Nothing was lost or done twice.
+    let mut steps: Vec<&str> = decisions.iter().map(|d| d["step_id"].as_str().unwrap()).collect();
+    steps.sort();
+    assert_eq!(steps, ["discovery", "specify", "specify", "specify"]);
+    let events = crate::support::json_lines(&env.read(&format!(".kittify/runtime/runs/{run_id}/run.events.jsonl")));
+    let kinds: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["MissionRunStarted", "NextStepIssued", "NextStepAutoCompleted", "NextStepIssued"]);
+}
