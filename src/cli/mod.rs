@@ -8,11 +8,15 @@ mod feature;
 mod implement;
 mod init;
 mod merge;
+mod next;
 mod orchestrate;
 mod output;
+mod research;
 mod sync;
 mod tasks;
 mod telemetry;
+mod validate_encoding;
+mod verify;
 mod workflow;
 
 use crate::context::Context;
@@ -51,10 +55,28 @@ pub enum Command {
     Accept(accept::AcceptArgs),
     /// Run agents that implement and review a feature's work packages in dependency order.
     Orchestrate(Box<orchestrate::OrchestrateArgs>),
+    /// The agent loop: settle the last step and get the next step of the mission.
+    ///
+    /// The answer is a planning step, a work package to implement or review, a decision to make, blocked
+    /// or terminal, with a prompt file to read. `--json` prints it as one JSON object; blocked exits 1.
+    Next(next::NextArgs),
     /// The offline event queue and sync to the team server.
     Sync(sync::SyncArgs),
     /// Log in to the sync server, log out, show the session.
     Auth(auth::AuthArgs),
+    /// Scaffold the research artefacts: research.md, data-model.md, evidence CSVs.
+    ///
+    /// Files come from the project's templates, else built-in stubs; existing files are kept unless --force.
+    Research(research::ResearchArgs),
+    /// Check that agent CLIs, the project structure, features and worktrees are ready.
+    ///
+    /// Reports the agent CLIs on PATH, whether .kittify/, config.yaml and kitty-specs/ are intact, every
+    /// feature's work-package lanes and every .worktrees/ entry. Exit 1 when the setup is not usable.
+    VerifySetup(verify::VerifySetupArgs),
+    /// Find (and with --fix repair) non-UTF-8 bytes in a feature's planning documents.
+    ///
+    /// Typically Windows-1252 smart quotes and dashes pasted into markdown. Exit 1 while problems remain.
+    ValidateEncoding(validate_encoding::ValidateEncodingArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
@@ -122,6 +144,10 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Merge(args) => merge::run(ctx, args),
         Command::Accept(args) => accept::run(ctx, args),
         Command::Orchestrate(args) => orchestrate::run(ctx, *args),
+        Command::Next(args) => next::run(ctx, args),
+        Command::Research(args) => research::run(ctx, args),
+        Command::VerifySetup(args) => verify::run(ctx, args),
+        Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),
             AgentCommand::Feature(args) => feature::run(ctx, args),

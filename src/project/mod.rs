@@ -7,6 +7,7 @@ mod feature;
 pub mod identity;
 pub mod meta;
 mod root;
+pub mod verify;
 
 pub use detect::{DetectError, DetectOptions, Detected, Feature, detect_feature};
 pub use feature::{FeatureSlug, SlugError, glob_match};

@@ -11,7 +11,7 @@
 //! - The Activity Log check treats `doing` and `in_progress` as the same lane.
 //! - A `tasks/` directory without any `WP*.md` is an issue (upstream accepted such a feature vacuously).
 //! - The git cleanliness check ignores the files spec-kitty itself keeps writing (telemetry and status
-//!   logs, `.worktrees/`, `.kittify/workspaces/`); any other change still fails it.
+//!   logs, `.worktrees/`, `.kittify/workspaces/`, `.kittify/runtime/`); any other change still fails it.
 //! - Mission path rules are not checked.
 
 use super::activity::parse_activity;
@@ -35,9 +35,10 @@ pub const CLARIFICATION_DOCUMENTS: [&str; 6] =
 /// their changes never make a checkout "dirty" for accept or merge.
 pub const BOOKKEEPING_FILES: [&str; 4] =
     ["execution.events.jsonl", ".telemetry-clock.json", "status.events.jsonl", "status.json"];
-/// Directories of per-checkout runtime state (work-package worktrees, and the workspace context files
-/// `implement` writes, which upstream keeps gitignored): never part of a checkout's changes.
-pub const RUNTIME_DIRS: [&str; 2] = [".worktrees/", ".kittify/workspaces/"];
+/// Directories of per-checkout runtime state (work-package worktrees, the workspace context files
+/// `implement` writes, which upstream keeps gitignored, and the mission runs of `spec-kitty next`): never
+/// part of a checkout's changes.
+pub const RUNTIME_DIRS: [&str; 3] = [".worktrees/", ".kittify/workspaces/", ".kittify/runtime/"];
 /// How many acceptance records `meta.json` keeps (upstream's limit).
 pub const HISTORY_LIMIT: usize = 20;
 
@@ -635,7 +636,7 @@ mod tests {
 
     #[test]
     fn bookkeeping_changes_are_not_dirt() {
-        let porcelain = " M kitty-specs/001-x/status.json\n?? kitty-specs/001-x/execution.events.jsonl\n M kitty-specs/001-x/.telemetry-clock.json\n?? .worktrees/\n?? .kittify/workspaces/001-x-WP01.json\n M kitty-specs/001-x/spec.md\n?? notes.txt\nR  a -> kitty-specs/001-x/status.events.jsonl\n M status.json\n";
+        let porcelain = " M kitty-specs/001-x/status.json\n?? kitty-specs/001-x/execution.events.jsonl\n M kitty-specs/001-x/.telemetry-clock.json\n?? .worktrees/\n?? .kittify/workspaces/001-x-WP01.json\n?? .kittify/runtime/\n M kitty-specs/001-x/spec.md\n?? notes.txt\nR  a -> kitty-specs/001-x/status.events.jsonl\n M status.json\n";
         assert_eq!(
             significant_changes(porcelain),
             vec![" M kitty-specs/001-x/spec.md", "?? notes.txt", " M status.json"]

@@ -3,11 +3,14 @@
 
 pub mod acceptance;
 pub mod activity;
+pub mod encoding;
 pub mod frontmatter;
 pub mod graph;
 pub mod lanes;
 pub mod lock;
+pub mod next;
 pub mod prerequisites;
+pub mod research;
 pub mod status;
 pub mod tasks_md;
 pub mod transition;

@@ -24,6 +24,7 @@ mod sync_server;
 mod telemetry_bad_input;
 mod telemetry_cost;
 mod telemetry_emit;
+mod template_commands;
 mod upstream_fixtures;
 mod upstream_templates;
 mod workflow_concurrency;
