@@ -122,7 +122,9 @@ fn is_agent(key: &str) -> bool {
 
 fn lanes_json(lanes: &std::collections::BTreeMap<Lane, usize>) -> Value {
     Value::Object(
-        Lane::ALL.iter().map(|lane| (lane.as_str().to_owned(), json!(lanes.get(lane).copied().unwrap_or(0)))).collect(),
+        Lane::listed(|lane| lanes.contains_key(&lane))
+            .map(|lane| (lane.as_str().to_owned(), json!(lanes.get(&lane).copied().unwrap_or(0))))
+            .collect(),
     )
 }
 

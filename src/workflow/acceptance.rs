@@ -149,7 +149,8 @@ impl AcceptanceSummary {
     /// (`in_review`, `approved`) only when a work package is in it. A work package whose lane is unknown
     /// is in no bucket (it is listed under `not_done`).
     pub fn lanes(&self) -> BTreeMap<Lane, Vec<String>> {
-        let mut lanes: BTreeMap<Lane, Vec<String>> = Lane::CLASSIC.iter().map(|&lane| (lane, Vec::new())).collect();
+        let occupied = |lane| self.work_packages.iter().any(|wp| wp.lane == Some(lane));
+        let mut lanes: BTreeMap<Lane, Vec<String>> = Lane::listed(occupied).map(|lane| (lane, Vec::new())).collect();
         for wp in &self.work_packages {
             if let Some(lane) = wp.lane {
                 lanes.entry(lane).or_default().push(wp.id.clone());

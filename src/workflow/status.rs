@@ -359,9 +359,8 @@ fn wp_status_json(state: &WpStatus) -> Value {
 pub fn materialize(events: &[StatusEvent], materialized_at: Timestamp) -> StatusSnapshot {
     let ordered = ordered_unique(events);
     let work_packages = fold_work_packages(&ordered);
-    // The seven classic lanes always (byte-compatible with the version we follow); a review lane only
-    // when a work package is in it.
-    let mut summary: BTreeMap<Lane, u64> = Lane::CLASSIC.into_iter().map(|lane| (lane, 0)).collect();
+    let occupied = |lane| work_packages.values().any(|state| state.lane == lane);
+    let mut summary: BTreeMap<Lane, u64> = Lane::listed(occupied).map(|lane| (lane, 0)).collect();
     for state in work_packages.values() {
         *summary.entry(state.lane).or_default() += 1;
     }

@@ -100,7 +100,8 @@ fn sigkill_during_enqueue_keeps_the_database_intact_and_acknowledged_events_queu
         }
     }
     eprintln!("{killed} commands killed, {} completed", completed.len());
-    assert!(killed > 10 && !completed.is_empty(), "the kills must land at varied points ({killed} killed)");
+    let rounds = crate::support::stress(120u64) as usize;
+    assert!(killed > rounds / 12 && !completed.is_empty(), "the kills must land at varied points ({killed} killed)");
 
     let conn = Connection::open(queue_path(&env)).unwrap();
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
