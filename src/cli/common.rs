@@ -95,7 +95,7 @@ impl TelemetryFlags {
 
 /// Records an ExecutionEvent for a workflow phase. Never fails the command: a write problem is a warning.
 pub fn record_execution(ctx: &Context, project: &Project, feature_slug: &str, record: &ExecutionRecord) {
-    match crate::telemetry::emit(&project.feature_dir(feature_slug), feature_slug, record, ctx) {
+    match crate::telemetry::emit(&project.root, &project.feature_dir(feature_slug), feature_slug, record, ctx) {
         Ok(emitted) => emitted.warnings.iter().for_each(|w| output::warn(w)),
         Err(e) => output::warn(&format!("telemetry event not recorded: {e}")),
     }
@@ -131,6 +131,11 @@ pub fn resolve_feature(
     };
     match detect_feature(project, &options, crate::workflow::feature_is_complete) {
         Ok((feature, how)) => {
+            // kitty-specs/ or the feature directory may be symlinks, but never to outside the project.
+            crate::fsutil::ensure_within(&project.root, &feature.dir).map_err(|e| {
+                CliError::failure(format!("cannot use feature {}: {e}", feature.slug))
+                    .with_code("FEATURE_CONTEXT_UNRESOLVED")
+            })?;
             if how == Detected::LatestIncomplete {
                 eprintln!("ℹ️  Auto-selected latest incomplete: {}", feature.slug);
             }

@@ -11,6 +11,7 @@ use crate::sync::event::{EntryType, SyncEvent};
 use crate::telemetry::Role;
 use crate::workflow::activity::{self, ActivityEntry};
 use crate::workflow::lanes::Lane;
+use crate::workflow::status::StatusError;
 use crate::workflow::transition::{self, Feedback, MoveError, MoveOutcome, MoveRequest};
 use crate::workflow::wp::{WorkPackage, normalize_wp_id};
 use crate::workflow::{graph, tasks_md, workspace};
@@ -166,6 +167,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         force: args.force,
         execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
         now: ctx.now(),
+        lock_timeout: ctx.lock_timeout,
     };
     let tasks_md_rel = Path::new("kitty-specs").join(&feature.slug).join("tasks.md");
     let tasks_md_was_clean =
@@ -214,7 +216,11 @@ fn move_error(error: MoveError) -> CliError {
         MoveError::Transition(_) | MoveError::AlreadyThere { .. } => {
             Some("see `spec-kitty agent tasks status` for the current lanes")
         }
-        MoveError::Status(_) => Some("the status log must be repaired before lanes can move"),
+        MoveError::Status(e) if e.is_damaged_log() => Some("the status log must be repaired before lanes can move"),
+        MoveError::Status(StatusError::Locked(_)) => Some(
+            "another spec-kitty command is updating this feature: retry when it has finished, or stop it; \
+             SPEC_KITTY_LOCK_TIMEOUT_MS sets how long to wait",
+        ),
         _ => None,
     };
     let cli = CliError::failure(error.to_string());
@@ -226,7 +232,7 @@ fn move_error(error: MoveError) -> CliError {
 
 fn read_feedback(ctx: &Context, path: &Path) -> Result<Feedback, CliError> {
     let absolute = ctx.cwd.join(path);
-    let content = std::fs::read_to_string(&absolute)
+    let content = crate::fsutil::read_small_string(&absolute, crate::fsutil::SMALL_FILE_CAP)
         .map_err(|e| CliError::failure(format!("cannot read review feedback {}: {e}", absolute.display())))?;
     if content.trim().is_empty() {
         return Err(CliError::failure(format!("review feedback file {} is empty", absolute.display())));
@@ -352,7 +358,7 @@ struct MarkArgs {
 fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
     let path = feature.dir.join("tasks.md");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::fsutil::read_small_string(&path, crate::fsutil::LARGE_FILE_CAP).map_err(|e| {
         CliError::failure(format!("cannot read {}: {e}", path.display())).hint("run /spec-kitty.tasks first")
     })?;
     let done = args.status == SubtaskStatus::Done;

@@ -120,7 +120,7 @@ fn run_emit(ctx: &Context, args: EmitArgs) -> Result<(), CliError> {
         exit_code: args.exit_code,
     };
     let strict = args.strict || ctx.strict;
-    match telemetry::emit(&project.feature_dir(&slug), &slug, &record, ctx) {
+    match telemetry::emit(&project.root, &project.feature_dir(&slug), &slug, &record, ctx) {
         Ok(emitted) => {
             for warning in &emitted.warnings {
                 output::warn(warning);

@@ -42,7 +42,7 @@ pub struct LaneMove<'a> {
 impl<'a> Effects<'a> {
     pub fn new(ctx: &'a Context, project: &'a Project, feature: &'a Feature, repo: Option<Repo>) -> Effects<'a> {
         // Start after everything already in the feature's status log.
-        let latest = crate::workflow::status::read_events(&feature.dir)
+        let latest = crate::workflow::status::read_events(&feature.dir, ctx.lock_timeout)
             .ok()
             .and_then(|events| events.iter().map(|e| e.at.to_utc()).max());
         Effects { ctx, project, feature, repo, last_move: Cell::new(latest) }
@@ -98,6 +98,7 @@ impl<'a> Effects<'a> {
             force: false,
             execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
             now: self.move_instant(),
+            lock_timeout: self.ctx.lock_timeout,
         };
         let tasks_md = Path::new("kitty-specs").join(&self.feature.slug).join("tasks.md");
         let tasks_md_was_clean =
@@ -175,7 +176,7 @@ impl<'a> Effects<'a> {
 
     /// Appends an ExecutionEvent to the feature's telemetry log (never fails the run).
     pub fn record(&self, record: &ExecutionRecord) -> Vec<String> {
-        match crate::telemetry::emit(&self.feature.dir, &self.feature.slug, record, self.ctx) {
+        match crate::telemetry::emit(&self.project.root, &self.feature.dir, &self.feature.slug, record, self.ctx) {
             Ok(emitted) => emitted.warnings,
             Err(e) => vec![format!("telemetry event not recorded: {e}")],
         }

@@ -125,7 +125,7 @@ impl OrchestrationConfig {
     /// The orchestration keys of the project's config.yaml; a missing file is an empty config.
     pub fn load(root: &Path) -> Result<OrchestrationConfig, ConfigError> {
         let path = root.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OrchestrationConfig::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
@@ -163,7 +163,7 @@ impl ProjectConfig {
     /// The project's config; a missing file is an empty config.
     pub fn load(root: &Path) -> Result<ProjectConfig, ConfigError> {
         let path = root.join(CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
+        match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProjectConfig::default()),
             Err(source) => Err(ConfigError::Read { path, source }),

@@ -26,7 +26,7 @@ impl FeatureMeta {
     /// The metadata of a feature directory; `None` when it has no meta.json.
     pub fn load(feature_dir: &Path) -> Result<Option<FeatureMeta>, MetaError> {
         let path = feature_dir.join(META_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(MetaError::Read { path, source }),

@@ -141,7 +141,7 @@ pub fn running(home: &Path) -> Option<Heartbeat> {
 }
 
 pub fn read(home: &Path) -> Option<Heartbeat> {
-    let bytes = std::fs::read(home.join(HEARTBEAT_FILE)).ok()?;
+    let bytes = crate::fsutil::read_small(&home.join(HEARTBEAT_FILE), crate::fsutil::SMALL_FILE_CAP).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

@@ -14,6 +14,7 @@ use crate::project::{Project, identity};
 use crate::store::LockedLog;
 use serde_json::{Map, Value};
 use std::path::Path;
+use std::time::Duration;
 
 pub const QUEUE_FILE: &str = "queue.db";
 /// Events that could not be queued (corrupt or locked queue) wait here for `sync now`.
@@ -112,7 +113,7 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
 
     let queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits());
     let high_water = queue.as_ref().ok().and_then(|q| q.lamport_high_water().ok()).unwrap_or(0);
-    let mut clock = match LockedClock::lock(home, high_water, identity::machine_node_id) {
+    let mut clock = match LockedClock::lock(home, high_water, identity::machine_node_id, ctx.lock_timeout) {
         Ok(clock) => clock,
         Err(e) => {
             emission.warnings.push(format!("{e}; {} event(s) not queued", valid.len()));
@@ -153,16 +154,16 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
                 ));
             }
         }
-        Err(error) => spool(home, &envelopes, &error, &mut emission),
+        Err(error) => spool(home, &envelopes, &error, ctx.lock_timeout, &mut emission),
     }
     emission
 }
 
 /// Keeps events the queue could not take in an append-only file, so they are not lost.
-fn spool(home: &Path, envelopes: &[QueuedEvent], error: &QueueError, emission: &mut Emission) {
+fn spool(home: &Path, envelopes: &[QueuedEvent], error: &QueueError, timeout: Duration, emission: &mut Emission) {
     let path = home.join(SPOOL_FILE);
     let written =
-        LockedLog::open(&path).and_then(|mut log| envelopes.iter().try_for_each(|e| log.append_line(&e.data)));
+        LockedLog::open(&path, timeout).and_then(|mut log| envelopes.iter().try_for_each(|e| log.append_line(&e.data)));
     match written {
         Ok(()) => {
             emission.spooled = envelopes.len();

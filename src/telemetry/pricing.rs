@@ -80,8 +80,8 @@ impl PricingTable {
     /// Reads our YAML shape or a LiteLLM price list (JSON, per-token prices); the format is detected
     /// from the content.
     pub fn load(path: &Path) -> Result<Self, PricingError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| PricingError::Read { path: path.to_owned(), source })?;
+        let text = crate::fsutil::read_small_string(path, crate::fsutil::LARGE_FILE_CAP)
+            .map_err(|source| PricingError::Read { path: path.to_owned(), source })?;
         let origin = path.display().to_string();
         if looks_like_litellm(&text) {
             Self::from_litellm_json(&text, &origin)

@@ -44,6 +44,8 @@ pub struct MoveRequest {
     /// `worktree` when the WP has a workspace, else `direct_repo`.
     pub execution_mode: String,
     pub now: DateTime<Utc>,
+    /// The longest wait for the status log's lock (`Context::lock_timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -88,7 +90,7 @@ pub fn move_task(request: &MoveRequest, new_id: impl FnMut() -> EventId) -> Resu
     check_request(request, &wp, old_lane)?;
 
     let log_existed = status::events_path(&request.feature_dir).exists();
-    let mut locked = status::lock(&request.feature_dir)?;
+    let mut locked = status::lock(&request.feature_dir, request.lock_timeout)?;
     let events = match plan_events(request, &wp, old_lane, &locked, new_id) {
         Ok(events) => events,
         Err(error) => {
@@ -139,7 +141,9 @@ fn check_request(request: &MoveRequest, wp: &WorkPackage, old_lane: Lane) -> Res
         return Err(MoveError::FeedbackRequired { wp: wp.id.clone() });
     }
     if matches!(request.to, Lane::ForReview | Lane::Done) {
-        let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).unwrap_or_default();
+        let tasks =
+            crate::fsutil::read_small_string(&request.feature_dir.join("tasks.md"), crate::fsutil::LARGE_FILE_CAP)
+                .unwrap_or_default();
         let items = tasks_md::unchecked_subtasks(&tasks, &wp.id);
         if !items.is_empty() {
             return Err(MoveError::UncheckedSubtasks { wp: wp.id.clone(), items });
@@ -209,7 +213,8 @@ fn plan_events(
         (false, Lane::ForReview, Lane::Planned) => vec![Lane::InProgress, Lane::Planned],
         (false, from, to) => forward_chain(from, to),
     };
-    let tasks = std::fs::read_to_string(request.feature_dir.join("tasks.md")).ok();
+    let tasks =
+        crate::fsutil::read_small_string(&request.feature_dir.join("tasks.md"), crate::fsutil::LARGE_FILE_CAP).ok();
     let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
     let mut from = old_lane;
     for to in hops {
@@ -317,7 +322,7 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
 /// Rewrites the generated status block of tasks.md when it changes (no tasks.md: nothing to do).
 fn refresh_status_block(feature_dir: &Path, snapshot: &StatusSnapshot) -> Result<(), MoveError> {
     let path = feature_dir.join("tasks.md");
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let Ok(text) = crate::fsutil::read_small_string(&path, crate::fsutil::LARGE_FILE_CAP) else { return Ok(()) };
     let updated = status::upsert_status_block(&text, &snapshot.lanes());
     if updated != text {
         crate::fsutil::write_atomic(&path, updated.as_bytes()).map_err(|source| MoveError::Write { path, source })?;

@@ -72,7 +72,8 @@ impl WorkPackage {
     }
 
     pub fn load_path(path: &Path, id: String) -> Result<WorkPackage, WpError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WpError::Read { path: path.to_owned(), source })?;
+        let text = crate::fsutil::read_small_string(path, crate::fsutil::LARGE_FILE_CAP)
+            .map_err(|source| WpError::Read { path: path.to_owned(), source })?;
         let doc = WpDocument::parse(&text).map_err(|source| WpError::Frontmatter { path: path.to_owned(), source })?;
         Ok(WorkPackage { id, path: path.to_owned(), doc })
     }
