@@ -278,7 +278,14 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
     };
     let paths: Vec<PathBuf> = logs.into_iter().map(|l| l.path).collect();
     let report = cost_report(&paths, &filter, &group_by, &pricing).map_err(|e| {
-        CliError::failure(e.to_string()).hint("fix its permissions, or narrow the report with --feature")
+        let hint = match e {
+            telemetry::cost::CostError::Read { .. } => "fix its permissions, or narrow the report with --feature",
+            telemetry::cost::CostError::Overflow(_) => {
+                "some events report implausible amounts: fix or remove those lines, or narrow the report with \
+                 --feature, --since or --until"
+            }
+        };
+        CliError::failure(e.to_string()).hint(hint)
     })?;
     for warning in report.scans.iter().filter_map(|s| s.warning()) {
         output::warn(&warning);
