@@ -54,16 +54,16 @@ pub struct TelemetryFlags {
     #[arg(long)]
     pub model: Option<String>,
     /// Input tokens spent in this phase (excluding cache reads and writes).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub input_tokens: Option<u64>,
     /// Output tokens spent in this phase.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub output_tokens: Option<u64>,
     /// Prompt-cache read tokens.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub cache_read_tokens: Option<u64>,
     /// Prompt-cache write tokens.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub cache_write_tokens: Option<u64>,
     /// Cost in USD, when the agent reports it.
     #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_cost)]
@@ -105,9 +105,23 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     text.trim().parse::<u64>().map_err(|_| format!("{text:?} is not a non-negative whole number"))
 }
 
+/// A token count of one event: a whole number up to [`crate::telemetry::record::MAX_TOKENS`].
+pub fn parse_tokens(text: &str) -> Result<u64, String> {
+    let count = parse_count(text)?;
+    if count > crate::telemetry::record::MAX_TOKENS {
+        return Err(format!(
+            "{count} exceeds the maximum of {} tokens per event",
+            crate::telemetry::record::MAX_TOKENS
+        ));
+    }
+    Ok(count)
+}
+
+/// A cost of one event in USD: finite, non-negative, at most [`crate::telemetry::record::MAX_COST_USD`].
 pub fn parse_cost(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && v >= 0.0 => crate::telemetry::record::check_cost(v)
+            .map_err(|_| format!("{text} exceeds the maximum of 1000000000 USD per event")),
         _ => Err(format!("{text:?} is not a finite, non-negative amount of dollars")),
     }
 }
