@@ -166,11 +166,17 @@ fn template(project: &Project, name: &str) -> Option<String> {
 /// read-only commands never do). A failure is only a warning: the feature is already created.
 fn ensure_identity(ctx: &Context, project: &Project, repo: Option<&Repo>) {
     let path = project.root.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let Ok(current) = ProjectConfig::parse(&text) else {
-        output::warn(&format!("{} is not valid YAML; project identity not added", path.display()));
-        return;
+    let warn_once = || {
+        if let Some(warning) = config::first_report(ProjectConfig::load_checked(&project.root).1) {
+            output::warn(&format!("{warning} (project identity not added)"));
+        }
     };
+    let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(_) => return warn_once(), // never replace a file we could not read
+    };
+    let Ok(current) = ProjectConfig::parse(&text) else { return warn_once() };
     if current.project.is_complete() {
         return;
     }

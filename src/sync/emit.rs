@@ -33,9 +33,12 @@ pub struct Origin {
 
 impl Origin {
     /// Reads the identity without writing anything: project uuid/slug from `.kittify/config.yaml`,
-    /// team from the stored credentials (`local` when logged out), git facts from `.git`.
-    pub fn resolve(ctx: &Context, project: Option<&Project>) -> Origin {
-        let config = project.and_then(|p| ProjectConfig::load(&p.root).ok()).unwrap_or_default();
+    /// team from the stored credentials (`local` when logged out), git facts from `.git`. The second
+    /// value describes a problem with config.yaml (unreadable, invalid, a uuid that is not one), which
+    /// leaves the identity empty.
+    pub fn resolve(ctx: &Context, project: Option<&Project>) -> (Origin, Option<String>) {
+        let (config, problem) =
+            project.map(|p| ProjectConfig::load_checked(&p.root)).unwrap_or_else(|| (ProjectConfig::default(), None));
         let root = project.map(|p| p.root.as_path());
         let repo_slug = config
             .project
@@ -43,14 +46,15 @@ impl Origin {
             .clone()
             .filter(|s| s.contains('/') && !s.split('/').any(str::is_empty))
             .or_else(|| root.and_then(crate::git::origin_url).and_then(|u| crate::git::repo_slug_of(&u)));
-        Origin {
+        let origin = Origin {
             team_slug: super::credentials_team_slug(ctx).unwrap_or_else(|| "local".to_owned()),
             project_uuid: config.project.uuid,
             project_slug: config.project.slug,
             git_branch: root.and_then(crate::git::head_branch),
             head_commit_sha: root.and_then(crate::git::head_sha),
             repo_slug,
-        }
+        };
+        (origin, problem)
     }
 }
 
@@ -107,7 +111,8 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
     if valid.is_empty() {
         return emission;
     }
-    let origin = Origin::resolve(ctx, project);
+    let (origin, config_problem) = Origin::resolve(ctx, project);
+    emission.warnings.extend(crate::project::config::first_report(config_problem));
     let now = Timestamp::from_utc(ctx.now());
     let causation_id = (causation == Causation::SharedBatch).then(|| ctx.new_ulid().to_string());
 
