@@ -33,26 +33,65 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, 0o666, false)
 }
 
-/// As [`write_atomic`] for secrets: the file is 0600 from its first byte and synced before the rename.
+/// As [`write_atomic_locked`] for secrets: the file is 0600 from its first byte and synced before the
+/// rename. The caller holds the lock that serialises writers of `path`.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    remove_stale_temps(path);
     replace(path, bytes, 0o600, true)
 }
 
-fn replace(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
-    refuse_escaping_link(path)?;
-    let dir = match path.parent() {
+/// As [`write_atomic`] for a file whose writers are serialised by a lock the caller holds (the clock
+/// under its log's lock, `status.json` under the status lock): temp files that writers killed between
+/// creating and renaming them left behind are removed first, so they never accumulate.
+pub fn write_atomic_locked(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    remove_stale_temps(path);
+    write_atomic(path, bytes)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// The name part of `path`'s temp files, cut to keep them within NAME_MAX whatever the target's name.
+fn temp_stem(path: &Path) -> String {
     let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy());
-    // Keep the temp name within NAME_MAX whatever the target's name.
-    let short: String = name
-        .chars()
+    name.chars()
         .scan(0, |len, c| {
             *len += c.len_utf8();
             (*len <= 200).then_some(c)
         })
-        .collect();
+        .collect()
+}
+
+/// Removes `.<name>.<pid>.<16 hex>.tmp` files of `path` (only names of exactly that shape).
+fn remove_stale_temps(path: &Path) {
+    let prefix = format!(".{}.", temp_stem(path));
+    let Ok(entries) = std::fs::read_dir(parent_dir(path)) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(middle) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let ours = middle.split_once('.').is_some_and(|(pid, random)| {
+            !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && random.len() == 16
+                && random.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
+    refuse_escaping_link(path)?;
+    let dir = parent_dir(path);
+    let short = temp_stem(path);
     for _ in 0..32 {
         let temp = dir.join(format!(".{short}.{}.{:016x}.tmp", std::process::id(), random_u64()));
         let file = OpenOptions::new()
@@ -441,6 +480,32 @@ mod tests {
         write_atomic(&sibling, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(project.join("real.json")).unwrap(), "old");
         assert_eq!(std::fs::read_to_string(&sibling).unwrap(), "new");
+    }
+
+    #[test]
+    fn locked_writers_remove_temp_files_left_by_killed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        for leftover in [".status.json.123.00000000deadbeef.tmp", ".status.json.9.0123456789abcdef.tmp"] {
+            std::fs::write(dir.path().join(leftover), "half").unwrap();
+        }
+        // Names of another shape are not ours to remove.
+        for other in
+            [".status.json.mine.tmp", ".status.json.1.xyz.tmp", "status.json.tmp", ".other.1.0123456789abcdef.tmp"]
+        {
+            std::fs::write(dir.path().join(other), "keep").unwrap();
+        }
+        write_atomic_locked(&path, b"{}").unwrap();
+        assert_eq!(
+            names(dir.path()),
+            [
+                ".other.1.0123456789abcdef.tmp",
+                ".status.json.1.xyz.tmp",
+                ".status.json.mine.tmp",
+                "status.json",
+                "status.json.tmp"
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! ever queued, so the clock never goes backwards.
 
 use crate::events::{Timestamp, pyjson};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_locked;
 use serde_json::{Value, json};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ impl LockedClock {
     fn save(&self, now: &Timestamp) -> Result<(), ClockError> {
         let value = json!({"value": self.state.value, "node_id": self.state.node_id, "updated_at": now.isoformat()});
         let style = pyjson::Style { sort_keys: false, ensure_ascii: true, indent: Some(2) };
-        write_atomic(&self.path, pyjson::to_string(&value, style).as_bytes())
+        write_atomic_locked(&self.path, pyjson::to_string(&value, style).as_bytes())
             .map_err(|source| ClockError { path: self.path.clone(), source })
     }
 }

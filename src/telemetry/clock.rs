@@ -51,11 +51,11 @@ pub fn read(path: &Path) -> ClockState {
     ClockState::Valid(counters)
 }
 
-/// Replaces the clock file atomically (see [`crate::fsutil::write_atomic`]). Callers hold the log's lock,
-/// so writers of one feature never race on it.
+/// Replaces the clock file atomically (see [`crate::fsutil::write_atomic_locked`]). Callers hold the
+/// log's lock, so writers of one feature never race on it, and temp files of killed writers are cleared.
 pub fn write(path: &Path, counters: &Counters) -> io::Result<()> {
     let object = counters.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-    crate::fsutil::write_atomic(path, pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE).as_bytes())
+    crate::fsutil::write_atomic_locked(path, pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE).as_bytes())
 }
 
 #[cfg(test)]

@@ -300,7 +300,7 @@ impl LockedStatus {
     pub fn materialize_and_write(&self, materialized_at: Timestamp) -> Result<StatusSnapshot, StatusError> {
         let snapshot = self.snapshot(materialized_at);
         let path = self.feature_dir.join(SNAPSHOT_FILE);
-        crate::fsutil::write_atomic(&path, snapshot.to_file_text().as_bytes())
+        crate::fsutil::write_atomic_locked(&path, snapshot.to_file_text().as_bytes())
             .map_err(|source| StatusError::Write { path, source })?;
         Ok(snapshot)
     }
