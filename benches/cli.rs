@@ -1379,7 +1379,8 @@ fn bench_move(config: &Config, workspace: &Workspace, runner: &Runner, report: &
             return Err(format!("move-task did not behave as expected:\nstdout: {stdout}\nstderr: {stderr}"));
         }
         expected_events += 1;
-        let events = status::read_events(&feature_dir).map_err(|e| e.to_string())?;
+        let events =
+            status::read_events(&feature_dir, spec_kitty::context::DEFAULT_LOCK_TIMEOUT).map_err(|e| e.to_string())?;
         let last = events.last().ok_or("the status log is empty")?;
         if events.len() != expected_events
             || last.wp_id != wp
@@ -1415,7 +1416,8 @@ fn bench_move(config: &Config, workspace: &Workspace, runner: &Runner, report: &
     // Every run was one legal, unforced move: the log grew by exactly one event per run and the lanes of all
     // work packages are where they started.
     expected_events += 2 * (config.move_warmup_rounds + config.move_rounds);
-    let events = status::read_events(&feature_dir).map_err(|e| e.to_string())?;
+    let events =
+        status::read_events(&feature_dir, spec_kitty::context::DEFAULT_LOCK_TIMEOUT).map_err(|e| e.to_string())?;
     let added = &events[feature.events.min(events.len())..];
     let lanes = status::materialize(&events, Timestamp::from_utc(chrono::Utc::now())).lanes();
     if events.len() != expected_events || added.iter().any(|e| e.force || e.wp_id != wp) || lanes != feature.lanes {

@@ -12,12 +12,21 @@
 //! | `SPEC_KITTY_SYNC_EVENTS` | `0` stops commands from queueing sync events (as `[sync] events = false`) |
 //! | `SPECIFY_FEATURE` | feature to act on when a command's `--feature` is not given (as upstream) |
 //! | `SPEC_KITTY_STRICT` | `1` makes fire-and-forget failures (telemetry writes) exit non-zero |
+//! | `SPEC_KITTY_LOCK_TIMEOUT_MS` | how long workflow commands wait for a file lock another process holds (default 30000) |
+//! | `SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS` | how long a telemetry emit waits for the log's lock before giving up with a warning (default 2000) |
 
 use crate::events::{IdGenerator, Timestamp};
 use chrono::{DateTime, Utc};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use ulid::Ulid;
+
+/// How long workflow commands wait for a lock another process holds (`SPEC_KITTY_LOCK_TIMEOUT_MS`).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a telemetry emit waits for the log's lock (`SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS`); emits are
+/// fire-and-forget for agents, so they give up early with a warning.
+pub const DEFAULT_EMIT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +64,10 @@ pub struct Context {
     pub ids: IdGenerator,
     /// `$SPEC_KITTY_STRICT=1`.
     pub strict: bool,
+    /// `$SPEC_KITTY_LOCK_TIMEOUT_MS`: the longest wait for a workflow lock (status log, queue spool).
+    pub lock_timeout: Duration,
+    /// `$SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS`: the longest wait for an execution log's lock.
+    pub emit_lock_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +126,15 @@ impl Context {
             },
             None => IdGenerator::random(),
         };
+        let millis = |name: &'static str, default: Duration| match text(name) {
+            Some(value) => match value.trim().parse::<u64>() {
+                Ok(ms) => Ok(Duration::from_millis(ms)),
+                Err(_) => Err(invalid(name, value, "expected a whole number of milliseconds")),
+            },
+            None => Ok(default),
+        };
+        let lock_timeout = millis("SPEC_KITTY_LOCK_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT)?;
+        let emit_lock_timeout = millis("SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS", DEFAULT_EMIT_LOCK_TIMEOUT)?;
         Ok(Context {
             cwd,
             home,
@@ -125,6 +147,8 @@ impl Context {
             clock,
             ids,
             strict: text("SPEC_KITTY_STRICT").is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false")),
+            lock_timeout,
+            emit_lock_timeout,
         })
     }
 
@@ -183,5 +207,19 @@ mod tests {
         assert!(err.to_string().contains("RFC 3339"));
         let err = Context::from_vars(None, vars(&[("SPEC_KITTY_ID_SEED", "-1")])).unwrap_err();
         assert!(err.to_string().contains("SPEC_KITTY_ID_SEED"));
+        let err = Context::from_vars(None, vars(&[("SPEC_KITTY_LOCK_TIMEOUT_MS", "2s")])).unwrap_err();
+        assert!(err.to_string().contains("SPEC_KITTY_LOCK_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn lock_timeouts_default_and_can_be_set() {
+        let ctx = Context::from_vars(None, vars(&[])).unwrap();
+        assert_eq!((ctx.lock_timeout, ctx.emit_lock_timeout), (DEFAULT_LOCK_TIMEOUT, DEFAULT_EMIT_LOCK_TIMEOUT));
+        let ctx = Context::from_vars(
+            None,
+            vars(&[("SPEC_KITTY_LOCK_TIMEOUT_MS", "1500"), ("SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS", "0")]),
+        )
+        .unwrap();
+        assert_eq!((ctx.lock_timeout, ctx.emit_lock_timeout), (Duration::from_millis(1500), Duration::ZERO));
     }
 }

@@ -105,7 +105,7 @@ fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(),
         branch: summary.branch.clone(),
         from_commit: repo.as_ref().and_then(Repo::head_sha),
     };
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     write_acceptance(&lock, &record)?;
     let commit = match (&repo, args.no_commit) {
         (Some(repo), false) => commit_acceptance(repo, &feature.slug)?,

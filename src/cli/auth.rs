@@ -7,7 +7,7 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::sync::auth::{AuthError, Credentials, Secret};
 use crate::sync::config::UserConfig;
-use crate::sync::runner::{self, RunnerError};
+use crate::sync::runner::{self, Logout, RunnerError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -71,6 +71,8 @@ pub fn runner_error(error: RunnerError) -> CliError {
         RunnerError::Auth(e @ (AuthError::SessionExpired | AuthError::OtherServer { .. })) => {
             CliError::failure(e.to_string()).hint("run `spec-kitty auth login --force`")
         }
+        RunnerError::Auth(e @ AuthError::Storage { action: "read", .. }) => CliError::failure(e.to_string())
+            .hint("`spec-kitty auth logout` removes the unreadable file; then log in again"),
         other => CliError::failure(other.to_string()),
     }
 }
@@ -115,10 +117,14 @@ fn login(ctx: &Context, args: LoginArgs) -> Result<(), CliError> {
 
 fn logout(ctx: &Context) -> Result<(), CliError> {
     match runner::logout(ctx).map_err(runner_error)? {
-        None => output::print("ℹ️  No active session. Already logged out.\n")?,
-        Some(credentials) => output::print(&format!(
+        Logout::NotLoggedIn => output::print("ℹ️  No active session. Already logged out.\n")?,
+        Logout::LoggedOut(credentials) => output::print(&format!(
             "✅ Logged out successfully.\n   Cleared credentials for: {}\n",
             credentials.username
+        ))?,
+        Logout::RemovedUnreadable { path, reason } => output::print(&format!(
+            "✅ Logged out successfully.\n   removed unreadable credentials file {} ({reason})\n",
+            path.display()
         ))?,
     }
     Ok(())

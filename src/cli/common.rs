@@ -54,16 +54,16 @@ pub struct TelemetryFlags {
     #[arg(long)]
     pub model: Option<String>,
     /// Input tokens spent in this phase (excluding cache reads and writes).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub input_tokens: Option<u64>,
     /// Output tokens spent in this phase.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub output_tokens: Option<u64>,
     /// Prompt-cache read tokens.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub cache_read_tokens: Option<u64>,
     /// Prompt-cache write tokens.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     pub cache_write_tokens: Option<u64>,
     /// Cost in USD, when the agent reports it.
     #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_cost)]
@@ -114,7 +114,7 @@ impl TelemetryFlags {
 /// otherwise). Never fails the command: a write problem is a warning.
 pub fn record_execution(ctx: &Context, project: &Project, feature_slug: &str, record: Option<ExecutionRecord>) {
     let Some(record) = record else { return };
-    match crate::telemetry::emit(&project.feature_dir(feature_slug), feature_slug, &record, ctx) {
+    match crate::telemetry::emit(&project.root, &project.feature_dir(feature_slug), feature_slug, &record, ctx) {
         Ok(emitted) => emitted.warnings.iter().for_each(|w| output::warn(w)),
         Err(e) => output::warn(&format!("telemetry event not recorded: {e}")),
     }
@@ -124,9 +124,23 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     text.trim().parse::<u64>().map_err(|_| format!("{text:?} is not a non-negative whole number"))
 }
 
+/// A token count of one event: a whole number up to [`crate::telemetry::record::MAX_TOKENS`].
+pub fn parse_tokens(text: &str) -> Result<u64, String> {
+    let count = parse_count(text)?;
+    if count > crate::telemetry::record::MAX_TOKENS {
+        return Err(format!(
+            "{count} exceeds the maximum of {} tokens per event",
+            crate::telemetry::record::MAX_TOKENS
+        ));
+    }
+    Ok(count)
+}
+
+/// A cost of one event in USD: finite, non-negative, at most [`crate::telemetry::record::MAX_COST_USD`].
 pub fn parse_cost(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && v >= 0.0 => crate::telemetry::record::check_cost(v)
+            .map_err(|_| format!("{text} exceeds the maximum of 1000000000 USD per event")),
         _ => Err(format!("{text:?} is not a finite, non-negative amount of dollars")),
     }
 }
@@ -150,6 +164,11 @@ pub fn resolve_feature(
     };
     match detect_feature(project, &options, crate::workflow::feature_is_complete) {
         Ok((feature, how)) => {
+            // kitty-specs/ or the feature directory may be symlinks, but never to outside the project.
+            crate::fsutil::ensure_within(&project.root, &feature.dir).map_err(|e| {
+                CliError::failure(format!("cannot use feature {}: {e}", feature.slug))
+                    .with_code("FEATURE_CONTEXT_UNRESOLVED")
+            })?;
             if how == Detected::LatestIncomplete {
                 output::note(&format!("ℹ️  Auto-selected latest incomplete: {}", feature.slug));
             }
@@ -177,8 +196,18 @@ pub fn resolve_feature(
 
 /// Takes the feature lock that every command holds while it changes the feature's files (see
 /// [`crate::workflow::lock`]).
-pub fn lock_feature(feature: &crate::project::Feature) -> Result<crate::workflow::lock::FeatureLock, CliError> {
-    crate::workflow::lock::FeatureLock::acquire(&feature.dir).map_err(|e| CliError::failure(e.to_string()))
+pub fn lock_feature(
+    ctx: &Context,
+    feature: &crate::project::Feature,
+) -> Result<crate::workflow::lock::FeatureLock, CliError> {
+    use crate::workflow::lock::{FeatureLock, LockError};
+    FeatureLock::acquire(&feature.dir, ctx.lock_timeout).map_err(|e| match e {
+        LockError::TimedOut(_) => CliError::failure(e.to_string()).hint(
+            "another spec-kitty command is changing this feature; retry when it is done, or wait longer with \
+             SPEC_KITTY_LOCK_TIMEOUT_MS",
+        ),
+        LockError::Lock { .. } => CliError::failure(e.to_string()),
+    })
 }
 
 /// Hands workflow events to the sync queue. Emission never fails a command: problems are warnings.

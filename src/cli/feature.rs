@@ -116,11 +116,19 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
     let slug = format!("{number}-{}", args.slug);
     let dir = project.feature_dir(&slug);
     let write_err = |path: &Path, e: std::io::Error| CliError::failure(format!("cannot write {}: {e}", path.display()));
+    // kitty-specs/ may be a symlink, but not to outside the project.
+    crate::fsutil::ensure_within(&project.root, &dir).map_err(|e| write_err(&dir, e))?;
     for sub in ["checklists", "research", "tasks"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| write_err(&dir.join(sub), e))?;
     }
+    // Created exclusively: an existing file (or a symlink planted in its place) is left alone.
     let write_new = |path: &Path, text: &str| -> Result<(), CliError> {
-        if path.exists() { Ok(()) } else { std::fs::write(path, text).map_err(|e| write_err(path, e)) }
+        use std::io::Write as _;
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut file) => file.write_all(text.as_bytes()).map_err(|e| write_err(path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(write_err(path, e)),
+        }
     };
     write_new(&dir.join("tasks/.gitkeep"), "")?;
     write_new(&dir.join("tasks/README.md"), TASKS_README)?;
@@ -129,7 +137,8 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
     write_new(&dir.join("spec.md"), &spec)?;
     let now = crate::events::Timestamp::from_utc(ctx.now()).isoformat();
     let meta = FeatureMeta::for_new_feature(&number, &slug, &args.mission, &target_branch, &now);
-    let lock = crate::workflow::lock::FeatureLock::acquire(&dir).map_err(|e| CliError::failure(e.to_string()))?;
+    let lock = crate::workflow::lock::FeatureLock::acquire(&dir, ctx.lock_timeout)
+        .map_err(|e| CliError::failure(e.to_string()))?;
     meta.write(&lock, false).map_err(|e| CliError::failure(e.to_string()))?;
     let identity_added = ensure_identity(ctx, &project, repo.as_ref());
 
@@ -177,7 +186,8 @@ frontmatter (work_package_id, title, lane, dependencies, subtasks, …) followed
 
 /// `.kittify/templates/<name>` when the project has one.
 fn template(project: &Project, name: &str) -> Option<String> {
-    std::fs::read_to_string(project.root.join(".kittify/templates").join(name)).ok()
+    crate::fsutil::read_small_string(&project.root.join(".kittify/templates").join(name), crate::fsutil::LARGE_FILE_CAP)
+        .ok()
 }
 
 /// Gives the project a sync identity if it lacks one (create-feature is allowed to write config.yaml;
@@ -185,11 +195,18 @@ fn template(project: &Project, name: &str) -> Option<String> {
 /// feature is already created.
 fn ensure_identity(ctx: &Context, project: &Project, repo: Option<&Repo>) -> bool {
     let path = project.root.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let Ok(current) = ProjectConfig::parse(&text) else {
-        output::warn(&format!("{} is not valid YAML; project identity not added", path.display()));
-        return false;
+    let warn_once = || {
+        if let Some(warning) = config::first_report(ProjectConfig::load_checked(&project.root).1) {
+            output::warn(&format!("{warning} (project identity not added)"));
+        }
+        false
     };
+    let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(_) => return warn_once(), // never replace a file we could not read
+    };
+    let Ok(current) = ProjectConfig::parse(&text) else { return warn_once() };
     if current.project.is_complete() {
         return false;
     }
@@ -237,7 +254,8 @@ fn setup_plan(ctx: &Context, args: SetupPlanArgs) -> Result<(), CliError> {
     let existing = std::fs::read_to_string(&plan).unwrap_or_default();
     let created = if existing.trim().is_empty() || args.force {
         let text = template(&project, "plan-template.md").unwrap_or_else(|| default_plan(&feature));
-        std::fs::write(&plan, text).map_err(|e| CliError::failure(format!("cannot write {}: {e}", plan.display())))?;
+        crate::fsutil::write_atomic(&plan, text.as_bytes())
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", plan.display())))?;
         if let Some(repo) = Repo::at(&project.root) {
             let rel = Path::new("kitty-specs").join(&feature.slug).join("plan.md");
             repo.commit_paths(&[&rel], &format!("Add plan for feature {}", feature.slug))
@@ -358,7 +376,7 @@ fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
             .hint("generate the work packages first (/spec-kitty.tasks)"));
     }
     // Held until the commit: the WP files are read, rewritten and committed as one change.
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let tasks_path = feature.dir.join("tasks.md");
     let tasks_text = std::fs::read_to_string(&tasks_path)
         .map_err(|e| CliError::failure(format!("cannot read {}: {e}", tasks_path.display())))?;

@@ -65,7 +65,7 @@ fn implement(ctx: &Context, args: &ImplementArgs) -> Result<(), CliError> {
     refuse_inside_worktree(ctx, &project)?;
     let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
     // Held from reading the WP file until its claim is committed.
-    let lock = common::lock_feature(&feature)?;
+    let lock = common::lock_feature(ctx, &feature)?;
     let mut wp = load_work_package(&feature, &args.wp)?;
     let repo = Repo::at(&project.root);
     let plan = plan_workspace(&project, repo.as_ref(), &feature, &wp, args.base.as_deref(), args.force)?;

@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: InitArgs) -> Result<(), CliError> {
     }
 
     let config_path = root.join(CONFIG_FILE);
-    let existing_text = match std::fs::read_to_string(&config_path) {
+    let existing_text = match crate::fsutil::read_small_string(&config_path, crate::fsutil::SMALL_FILE_CAP) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(CliError::failure(format!("cannot read {}: {e}", config_path.display()))),

@@ -68,6 +68,7 @@ fn next_step(ctx: &Context, args: &NextArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
     let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
     let request = Request {
+        lock_timeout: ctx.lock_timeout,
         agent,
         result: args.result.map(|r| match r {
             ResultArg::Success => StepResult::Success,

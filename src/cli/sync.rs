@@ -126,6 +126,12 @@ pub fn run(ctx: &Context, args: SyncArgs) -> Result<(), CliError> {
     }
 }
 
+/// What is wrong with the current project's `.kittify/config.yaml`, when run inside a project.
+fn project_config_problem(ctx: &Context) -> Option<String> {
+    let project = crate::project::Project::discover(ctx).ok()?;
+    crate::project::config::ProjectConfig::load_checked(&project.root).1
+}
+
 fn home(ctx: &Context) -> Result<PathBuf, CliError> {
     ctx.home.clone().ok_or_else(|| CliError::failure("no home directory").hint("set HOME or SPEC_KITTY_HOME"))
 }
@@ -164,8 +170,9 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     // Liveness is a matter of real time, whatever SPEC_KITTY_NOW pins.
     let wall_now = Utc::now();
     let presence = daemon::presence(&home, wall_now);
+    let config_problem = project_config_problem(ctx);
     if args.json {
-        return print_json_line(&json!({
+        let mut value = json!({
             "queue": {
                 "depth": stats.depth,
                 "oldest_event_age_seconds": oldest_age,
@@ -194,7 +201,11 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
             },
             "server_url": server_url,
             "config_file": home.join(CONFIG_FILE).display().to_string(),
-        }));
+        });
+        if let Some(problem) = &config_problem {
+            value["project_config_problem"] = Value::String(problem.clone());
+        }
+        return print_json_line(&value);
     }
     let mut rows: Vec<(&str, String)> = vec![("Queue", format!("{} event(s)", stats.depth))];
     if let Some(age) = oldest_age {
@@ -237,6 +248,9 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     rows.push(("Auth", auth));
     rows.push(("Server URL", server_url.unwrap_or_else(|| "(not configured)".into())));
     rows.push(("Config file", home.join(CONFIG_FILE).display().to_string()));
+    if let Some(problem) = config_problem {
+        rows.push(("Project config", problem));
+    }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = String::from("Spec Kitty Sync Status\n");
     for (key, value) in rows {
@@ -406,17 +420,25 @@ fn diagnose(ctx: &Context, args: DiagnoseArgs) -> Result<(), CliError> {
         })
         .collect();
     let invalid = results.iter().filter(|(_, _, e)| !e.is_empty()).count();
+    let config_problem = project_config_problem(ctx);
     if args.json {
-        return print_json_line(&json!({
+        let mut value = json!({
             "total": results.len(),
             "valid": results.len() - invalid,
             "invalid": invalid,
             "results": results.iter().map(|(id, t, errors)| json!({"event_id": id, "event_type": t, "valid": errors.is_empty(), "errors": errors})).collect::<Vec<Value>>(),
-        }));
+        });
+        if let Some(problem) = &config_problem {
+            value["project_config_problem"] = Value::String(problem.clone());
+        }
+        return print_json_line(&value);
     }
     let mut text = format!("{} queued event(s): {} valid, {invalid} invalid\n", results.len(), results.len() - invalid);
     for (id, event_type, errors) in results.iter().filter(|(_, _, e)| !e.is_empty()) {
         text.push_str(&format!("  {id} {event_type}: {}\n", errors.join("; ")));
+    }
+    if let Some(problem) = config_problem {
+        text.push_str(&format!("Project config: {problem}\n"));
     }
     output::print(&text)?;
     Ok(())

@@ -13,6 +13,7 @@ use crate::sync::event::{EntryType, SyncEvent};
 use crate::telemetry::Role;
 use crate::workflow::activity::{self, ActivityEntry};
 use crate::workflow::lanes::Lane;
+use crate::workflow::status::StatusError;
 use crate::workflow::transition::{self, Feedback, MoveError, MoveOutcome, MoveRequest};
 use crate::workflow::wp::{WorkPackage, normalize_wp_id};
 use crate::workflow::{graph, tasks_md, workspace};
@@ -143,7 +144,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let repo = Repo::at(&project.root);
     let feedback = args.review_feedback_file.as_deref().map(|path| read_feedback(ctx, path)).transpose()?;
     // Held from reading the WP file until the move is committed.
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let current = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
     if to == Lane::ForReview && !args.force {
         check_ready_for_review(&project, repo.as_ref(), &feature, &wp_id)?;
@@ -218,7 +219,11 @@ fn move_error(error: MoveError) -> CliError {
         MoveError::Transition(_) | MoveError::AlreadyThere { .. } => {
             Some("see `spec-kitty agent tasks status` for the current lanes")
         }
-        MoveError::Status(_) => Some("the status log must be repaired before lanes can move"),
+        MoveError::Status(e) if e.is_damaged_log() => Some("the status log must be repaired before lanes can move"),
+        MoveError::Status(StatusError::Locked(_)) => Some(
+            "another spec-kitty command is updating this feature: retry when it has finished, or stop it; \
+             SPEC_KITTY_LOCK_TIMEOUT_MS sets how long to wait",
+        ),
         _ => None,
     };
     let cli = CliError::failure(error.to_string());
@@ -230,7 +235,7 @@ fn move_error(error: MoveError) -> CliError {
 
 fn read_feedback(ctx: &Context, path: &Path) -> Result<Feedback, CliError> {
     let absolute = ctx.cwd.join(path);
-    let content = std::fs::read_to_string(&absolute)
+    let content = crate::fsutil::read_small_string(&absolute, crate::fsutil::SMALL_FILE_CAP)
         .map_err(|e| CliError::failure(format!("cannot read review feedback {}: {e}", absolute.display())))?;
     if content.trim().is_empty() {
         return Err(CliError::failure(format!("review feedback file {} is empty", absolute.display())));
@@ -362,9 +367,9 @@ struct MarkArgs {
 
 fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let path = feature.dir.join("tasks.md");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::fsutil::read_small_string(&path, crate::fsutil::LARGE_FILE_CAP).map_err(|e| {
         CliError::failure(format!("cannot read {}: {e}", path.display())).hint("run /spec-kitty.tasks first")
     })?;
     let done = args.status == SubtaskStatus::Done;
@@ -458,7 +463,7 @@ fn add_history(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
     // Held from reading the WP file to writing it: a concurrent move-task or add-history cannot slip a
     // change in between and have it overwritten.
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let mut wp = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
     let agent = args
         .agent

@@ -1,6 +1,6 @@
 //! `spec-kitty agent telemetry {emit,cost}`; bare `agent telemetry` runs `cost`.
 
-use super::common::{discover, parse_cost, parse_count};
+use super::common::{discover, parse_cost, parse_count, parse_tokens};
 use super::output::{self, Align, Column, Table, csv_record, thousands};
 use crate::context::Context;
 use crate::error::CliError;
@@ -61,16 +61,16 @@ struct EmitArgs {
     #[arg(long)]
     model: Option<String>,
     /// Input tokens, excluding cache reads and writes.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     input_tokens: Option<u64>,
     /// Output tokens.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     output_tokens: Option<u64>,
     /// Input tokens read from the prompt cache.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     cache_read_tokens: Option<u64>,
     /// Input tokens written to the prompt cache.
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_tokens)]
     cache_write_tokens: Option<u64>,
     /// Cost in USD as reported by the agent; omit to estimate it from pricing.yaml.
     #[arg(long, value_name = "USD", allow_hyphen_values = true, value_parser = parse_cost)]
@@ -91,7 +91,7 @@ struct EmitArgs {
     #[arg(long, value_name = "CODE", default_value_t = 0, allow_negative_numbers = true)]
     exit_code: i64,
     /// Work package id (WP01…); N/A for feature-level phases.
-    #[arg(long, value_name = "WP", default_value = "N/A", value_parser = parse_non_empty)]
+    #[arg(long, value_name = "WP", default_value = "N/A")]
     wp_id: String,
     /// Exit 1 when the event cannot be written (default: warn and exit 0).
     #[arg(long)]
@@ -102,10 +102,13 @@ struct EmitArgs {
 }
 
 fn run_emit(ctx: &Context, args: EmitArgs) -> Result<(), CliError> {
+    // Checked here rather than by clap, whose message would repeat a value of any length.
+    let wp_id = telemetry::record::parse_wp_id(&args.wp_id)
+        .map_err(|e| CliError::usage(format!("invalid value for '--wp-id <WP>': {e}")))?;
     let project = discover(ctx)?;
     let slug = resolve_emit_feature(&project, &args.feature)?;
     let record = ExecutionRecord {
-        wp_id: args.wp_id,
+        wp_id,
         agent: args.agent.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "unknown".into()),
         role: args.role,
         model: args.model,
@@ -120,7 +123,7 @@ fn run_emit(ctx: &Context, args: EmitArgs) -> Result<(), CliError> {
         exit_code: args.exit_code,
     };
     let strict = args.strict || ctx.strict;
-    match telemetry::emit(&project.feature_dir(&slug), &slug, &record, ctx) {
+    match telemetry::emit(&project.root, &project.feature_dir(&slug), &slug, &record, ctx) {
         Ok(emitted) => {
             for warning in &emitted.warnings {
                 output::warn(warning);
@@ -274,7 +277,14 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
     };
     let paths: Vec<PathBuf> = logs.into_iter().map(|l| l.path).collect();
     let report = cost_report(&paths, &filter, &group_by, &pricing).map_err(|e| {
-        CliError::failure(e.to_string()).hint("fix its permissions, or narrow the report with --feature")
+        let hint = match e {
+            telemetry::cost::CostError::Read { .. } => "fix its permissions, or narrow the report with --feature",
+            telemetry::cost::CostError::Overflow(_) => {
+                "some events report implausible amounts: fix or remove those lines, or narrow the report with \
+                 --feature, --since or --until"
+            }
+        };
+        CliError::failure(e.to_string()).hint(hint)
     })?;
     for warning in report.scans.iter().filter_map(|s| s.warning()) {
         output::warn(&warning);
@@ -483,10 +493,6 @@ fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
 
 fn parse_slug(text: &str) -> Result<FeatureSlug, String> {
     FeatureSlug::parse(text).map_err(|e| e.to_string())
-}
-
-fn parse_non_empty(text: &str) -> Result<String, String> {
-    if text.trim().is_empty() { Err("must not be empty".into()) } else { Ok(text.to_owned()) }
 }
 
 fn parse_bound(text: &str) -> Result<Bound, String> {

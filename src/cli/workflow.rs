@@ -148,7 +148,7 @@ fn start_implementation(ctx: &Context, args: &ImplementArgs) -> Result<(), CliEr
     let project = discover(ctx)?;
     let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
     // Held from reading the WP file until the claim is committed.
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let mut wp = match &args.wp {
         Some(id) => load_work_package(&feature, id)?,
         None => first_in_lane(&feature, Lane::Planned, Phase::Implement)?,
@@ -247,7 +247,7 @@ fn implementation_claim(wp: &WorkPackage, lane: Lane) -> Claim {
 fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
     let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
-    let lock = lock_feature(&feature)?;
+    let lock = lock_feature(ctx, &feature)?;
     let mut wp = match &args.wp {
         Some(id) => load_work_package(&feature, id)?,
         None => first_in_lane(&feature, Lane::ForReview, Phase::Review)?,

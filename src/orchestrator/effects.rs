@@ -43,7 +43,7 @@ pub struct LaneMove<'a> {
 impl<'a> Effects<'a> {
     pub fn new(ctx: &'a Context, project: &'a Project, feature: &'a Feature, repo: Option<Repo>) -> Effects<'a> {
         // Start after everything already in the feature's status log.
-        let latest = crate::workflow::status::read_events(&feature.dir)
+        let latest = crate::workflow::status::read_events(&feature.dir, ctx.lock_timeout)
             .ok()
             .and_then(|events| events.iter().map(|e| e.at.to_utc()).max());
         Effects { ctx, project, feature, repo, last_move: Cell::new(latest) }
@@ -74,7 +74,7 @@ impl<'a> Effects<'a> {
     pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, String> {
         let mut warnings = Vec::new();
         // Held from reading the lane until the move is committed, as `move-task` does.
-        let lock = FeatureLock::acquire(&self.feature.dir).map_err(|e| e.to_string())?;
+        let lock = FeatureLock::acquire(&self.feature.dir, self.ctx.lock_timeout).map_err(|e| e.to_string())?;
         let current = self.lane(movement.wp_id);
         if current == Some(movement.to) {
             return Ok(warnings);
@@ -178,7 +178,7 @@ impl<'a> Effects<'a> {
 
     /// Appends an ExecutionEvent to the feature's telemetry log (never fails the run).
     pub fn record(&self, record: &ExecutionRecord) -> Vec<String> {
-        match crate::telemetry::emit(&self.feature.dir, &self.feature.slug, record, self.ctx) {
+        match crate::telemetry::emit(&self.project.root, &self.feature.dir, &self.feature.slug, record, self.ctx) {
             Ok(emitted) => emitted.warnings,
             Err(e) => vec![format!("telemetry event not recorded: {e}")],
         }

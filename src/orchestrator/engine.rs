@@ -530,8 +530,10 @@ impl<'a> Engine<'a> {
         let cycle = self.exec_mut(wp_id).rework_count + 1;
         let path = self.effects.project.root.join(LOGS_DIR).join(format!("{wp_id}-review-feedback-{cycle}.md"));
         let content = format!("{}\n", feedback.trim_end());
-        if let Err(e) = std::fs::create_dir_all(self.effects.project.root.join(LOGS_DIR))
-            .and_then(|()| std::fs::write(&path, &content))
+        let root = &self.effects.project.root;
+        if let Err(e) = crate::fsutil::ensure_within(root, &path)
+            .and_then(|()| std::fs::create_dir_all(root.join(LOGS_DIR)))
+            .and_then(|()| crate::fsutil::write_atomic(&path, content.as_bytes()))
         {
             self.notify(Progress::Warning(format!("cannot write {}: {e}", path.display())));
         }
@@ -674,6 +676,7 @@ fn role_of(phase: Phase) -> AgentRole {
 /// so concurrent invocations never share a file.
 fn reserve_log(root: &Path, wp_id: &str, phase: Phase, ctx: &Context) -> std::io::Result<PathBuf> {
     let dir = root.join(LOGS_DIR);
+    crate::fsutil::ensure_within(root, &dir)?;
     std::fs::create_dir_all(&dir)?;
     let stem = format!("{wp_id}-{}-{}", phase.as_str(), ctx.now().format("%Y%m%d-%H%M%S"));
     for n in 1u32.. {

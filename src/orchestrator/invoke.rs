@@ -278,7 +278,7 @@ fn write_log(invocation: &Invocation, result: &ProcessResult) -> std::io::Result
     if let Some(parent) = invocation.log_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&invocation.log_path, text)
+    crate::fsutil::write_atomic(&invocation.log_path, text.as_bytes())
 }
 
 /// `0.3s`, `5s`, `600s`: the configured value as people write it.

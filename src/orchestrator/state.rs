@@ -256,7 +256,7 @@ impl RunState {
     /// The saved state of the project, if any.
     pub fn load(root: &Path) -> Result<Option<RunState>, StateError> {
         let path = root.join(STATE_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Read { path, source }),
@@ -271,8 +271,11 @@ impl RunState {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            if path.exists() {
-                std::fs::copy(&path, backup_path(&path))?;
+            // Not fs::copy, which would write through a planted `.bak` symlink.
+            match crate::fsutil::read_small(&path, crate::fsutil::LARGE_FILE_CAP) {
+                Ok(previous) => crate::fsutil::write_atomic(&backup_path(&path), &previous)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
             crate::fsutil::write_atomic(&path, self.to_json_text().as_bytes())
         };
@@ -298,17 +301,19 @@ impl RunLock {
         use std::io::Write;
         let path = root.join(LOCK_FILE);
         let lock_error = |source| StateError::Lock { path: path.clone(), source };
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(lock_error)?;
+        crate::fsutil::refuse_escaping_link(&path).map_err(lock_error)?;
+        let mut file = crate::fsutil::open_regular(
+            &path,
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        )
+        .map_err(lock_error)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path).unwrap_or_default().trim().to_owned();
+                let pid = crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
                 return Err(StateError::Active { pid: if pid.is_empty() { "unknown".into() } else { pid } });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
@@ -322,9 +327,12 @@ impl RunLock {
         let path = root.join(LOCK_FILE);
         let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).ok()?;
         match file.try_lock() {
-            Err(std::fs::TryLockError::WouldBlock) => {
-                Some(std::fs::read_to_string(&path).unwrap_or_default().trim().to_owned())
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Some(
+                crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            ),
             _ => None,
         }
     }

@@ -125,7 +125,7 @@ impl OrchestrationConfig {
     /// The orchestration keys of the project's config.yaml; a missing file is an empty config.
     pub fn load(root: &Path) -> Result<OrchestrationConfig, ConfigError> {
         let path = root.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OrchestrationConfig::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
@@ -163,21 +163,70 @@ impl ProjectConfig {
     /// The project's config; a missing file is an empty config.
     pub fn load(root: &Path) -> Result<ProjectConfig, ConfigError> {
         let path = root.join(CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
+        match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProjectConfig::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
     }
 
+    /// The config as commands use it, never failing: an unreadable or invalid file gives the defaults, and
+    /// a `project.uuid` that is not a UUID is dropped (treated as missing, so it never reaches an event).
+    /// The second value describes the problem, naming the file (and the line, for YAML errors), for the
+    /// command to show (see [`first_report`]).
+    pub fn load_checked(root: &Path) -> (ProjectConfig, Option<String>) {
+        let path = root.join(CONFIG_FILE);
+        let mut config = match ProjectConfig::load(root) {
+            Ok(config) => config,
+            Err(e) => {
+                let problem = match e {
+                    ConfigError::Invalid { message, .. } => format!("{} is not valid YAML ({message})", path.display()),
+                    other => other.to_string(),
+                };
+                return (ProjectConfig::default(), Some(format!("{problem}; {IGNORED}")));
+            }
+        };
+        let problem = match config.project.uuid.as_deref() {
+            Some(uuid) if !is_uuid(uuid) => {
+                let problem = format!("{}: project.uuid {uuid:?} is not a UUID; {IGNORED}", path.display());
+                config.project.uuid = None;
+                Some(problem)
+            }
+            _ => None,
+        };
+        (config, problem)
+    }
+
     pub fn parse(text: &str) -> Result<ProjectConfig, String> {
         if text.trim().is_empty() {
             return Ok(ProjectConfig::default());
         }
-        let config: Option<ProjectConfig> =
-            serde_saphyr::from_str(text).map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())?;
+        let first_line = |e: serde_saphyr::Error| {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            line.strip_prefix("error: ").unwrap_or(line).to_owned()
+        };
+        let config: Option<ProjectConfig> = serde_saphyr::from_str(text).map_err(first_line)?;
         Ok(config.unwrap_or_default())
     }
+}
+
+/// What an ignored config costs, said once in every problem report.
+const IGNORED: &str = "it is ignored, so sync events carry no project identity (and are never sent) until it is fixed";
+
+/// `problem` the first time a command of this process reports a config problem; `None` afterwards (a
+/// command that reads the config several times warns once).
+pub fn first_report(problem: Option<String>) -> Option<String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    problem.filter(|_| !REPORTED.swap(true, Ordering::Relaxed))
+}
+
+/// `8-4-4-4-12` hexadecimal digits, as `str(uuid.uuid4())` writes them (any case).
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Adds the identity keys that `text` lacks under its top-level `project:` block (creating the block at
@@ -313,5 +362,29 @@ mod tests {
         );
         let config = ProjectConfig::parse(&updated).unwrap();
         assert_eq!(config.project.slug.as_deref(), Some("mine"));
+    }
+
+    #[test]
+    fn problems_name_the_file_and_line_and_bad_uuids_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".kittify")).unwrap();
+        let write = |text: &[u8]| std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        for (text, expected) in [
+            (&b"vcs: [unclosed\n"[..], "config.yaml is not valid YAML (line 1 column 6: unclosed bracket '[')"),
+            (b"a: 1\nproject: [1,2]\n", "config.yaml is not valid YAML (line 2 column 10: expected mapping start)"),
+            (b"\x00\x01\xff binary", "config.yaml: not valid UTF-8 text"),
+            (b"project:\n  uuid: not-a-uuid\n  slug: s\n", "config.yaml: project.uuid \"not-a-uuid\" is not a UUID"),
+        ] {
+            write(text);
+            let (config, problem) = ProjectConfig::load_checked(dir.path());
+            let problem = problem.unwrap();
+            assert!(problem.contains(expected), "{problem}");
+            assert!(problem.ends_with("until it is fixed"), "{problem}");
+            assert_eq!(config.project.uuid, None);
+        }
+        write(b"project:\n  uuid: 8A4A7DA6-a97c-4bb4-893a-b31664abfee4\n");
+        let (config, problem) = ProjectConfig::load_checked(dir.path());
+        assert_eq!((config.project.uuid.is_some(), problem), (true, None));
+        assert!(!is_uuid("8a4a7da6a97c4bb4893ab31664abfee4") && !is_uuid("8a4a7da6-a97c-4bb4-893a-b31664abfeeg"));
     }
 }

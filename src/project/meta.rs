@@ -27,7 +27,7 @@ impl FeatureMeta {
     /// The metadata of a feature directory; `None` when it has no meta.json.
     pub fn load(feature_dir: &Path) -> Result<Option<FeatureMeta>, MetaError> {
         let path = feature_dir.join(META_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(MetaError::Read { path, source }),
@@ -97,7 +97,7 @@ mod tests {
             "2026-02-16T11:12:33+00:00",
         );
         let dir = tempfile::tempdir().unwrap();
-        meta.write(&FeatureLock::acquire(dir.path()).unwrap(), false).unwrap();
+        meta.write(&FeatureLock::acquire(dir.path(), std::time::Duration::from_secs(30)).unwrap(), false).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join(META_FILE)).unwrap(),
             "{\n  \"feature_number\": \"049\",\n  \"slug\": \"049-bookmark-capture\",\n  \"feature_slug\": \"049-bookmark-capture\",\n  \"friendly_name\": \"bookmark capture\",\n  \"mission\": \"software-dev\",\n  \"target_branch\": \"main\",\n  \"created_at\": \"2026-02-16T11:12:33+00:00\"\n}\n"
@@ -111,7 +111,7 @@ mod tests {
         let meta =
             FeatureMeta::for_new_feature("002", "002-guide", "documentation", "main", "2026-02-16T11:12:33+00:00");
         let dir = tempfile::tempdir().unwrap();
-        meta.write(&FeatureLock::acquire(dir.path()).unwrap(), false).unwrap();
+        meta.write(&FeatureLock::acquire(dir.path(), std::time::Duration::from_secs(30)).unwrap(), false).unwrap();
         let text = std::fs::read_to_string(dir.path().join(META_FILE)).unwrap();
         assert!(
             text.ends_with(

@@ -66,7 +66,7 @@ fn is_project_dir(dir: &Path) -> bool {
 
 /// `.git` file `gitdir: /main/.git/worktrees/<name>` → `/main`.
 fn main_checkout_of(git_file: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(git_file).ok()?;
+    let text = crate::fsutil::read_small_string(git_file, crate::fsutil::SMALL_FILE_CAP).ok()?;
     let gitdir = text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
     let gitdir = git_file.parent()?.join(gitdir);
     let main = gitdir.parent()?.parent()?.parent()?;
@@ -92,6 +92,8 @@ mod tests {
             clock: Clock::System,
             ids: IdGenerator::seeded(0),
             strict: false,
+            lock_timeout: crate::context::DEFAULT_LOCK_TIMEOUT,
+            emit_lock_timeout: crate::context::DEFAULT_EMIT_LOCK_TIMEOUT,
         }
     }
 

@@ -54,13 +54,14 @@ impl ScanReport {
 
 /// Calls `on_line` with every non-blank line of `path` (trimmed, without its newline) and its 1-based
 /// number. Lines the callback rejects and over-long lines are recorded in the report. A missing file is
-/// an empty log. (UTF-8 is left to the callback: the JSON parser validates it anyway.)
+/// an empty log; anything but a regular file (a device such as `/dev/zero`, a FIFO) is an error, found
+/// without blocking. (UTF-8 is left to the callback: the JSON parser validates it anyway.)
 pub fn for_each_line(
     path: &Path,
     mut on_line: impl FnMut(u64, &[u8]) -> Result<(), LineError>,
 ) -> io::Result<ScanReport> {
     let mut report = ScanReport { path: path.to_owned(), ..ScanReport::default() };
-    let file = match File::open(path) {
+    let file: File = match crate::fsutil::open_regular(path, std::fs::OpenOptions::new().read(true)) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
         Err(e) => return Err(e),

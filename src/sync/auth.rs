@@ -17,7 +17,6 @@ use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -141,7 +140,7 @@ impl CredentialStore {
     /// The stored login, if any. Writers replace the file atomically, so no lock is needed to read.
     pub fn load(&self) -> Result<Option<Credentials>, AuthError> {
         let path = self.path();
-        match std::fs::read_to_string(&path) {
+        match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => parse_credentials(&text).map(Some).map_err(|message| AuthError::Storage {
                 action: "read",
                 path,
@@ -208,23 +207,12 @@ impl StoreLock<'_> {
         self.store.load()
     }
 
-    /// Replaces the credentials file; it is 0600 from creation and never visible half-written.
+    /// Replaces the credentials file; it is 0600 from creation, synced, and never visible half-written
+    /// (an exclusively created temp file renamed over it, see [`crate::fsutil::write_private`]).
     pub fn save(&self, credentials: &Credentials) -> Result<(), AuthError> {
         let path = self.store.path();
-        let text = render_credentials(credentials);
-        let temp = self.store.home.join(format!(".{CREDENTIALS_FILE}.{}.tmp", std::process::id()));
-        let written = (|| {
-            let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&temp)?;
-            // A temp file left by a crashed writer with this pid may predate us: tighten it anyway.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)
-        })();
-        written.map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            storage("write", &path, e)
-        })
+        crate::fsutil::write_private(&path, render_credentials(credentials).as_bytes())
+            .map_err(|e| storage("write", &path, e))
     }
 
     /// Deletes the credentials; `true` when there were some.

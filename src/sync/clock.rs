@@ -7,10 +7,11 @@
 //! ever queued, so the clock never goes backwards.
 
 use crate::events::{Timestamp, pyjson};
-use crate::fsutil::replace_locked;
+use crate::fsutil::write_atomic_locked;
 use serde_json::{Value, json};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const CLOCK_FILE: &str = "clock.json";
 
@@ -40,17 +41,19 @@ impl LockedClock {
     /// Locks and reads the clock in `home`. `high_water` supplies the largest value known elsewhere
     /// (the queue), used when the file is corrupt and as a floor otherwise; `fresh_node_id` names this
     /// machine when the file has no node id yet.
-    pub fn lock(home: &Path, high_water: u64, fresh_node_id: impl FnOnce() -> String) -> Result<Self, ClockError> {
+    /// Waits at most `timeout` for another process's lock.
+    pub fn lock(
+        home: &Path,
+        high_water: u64,
+        fresh_node_id: impl FnOnce() -> String,
+        timeout: Duration,
+    ) -> Result<Self, ClockError> {
         let path = home.join(CLOCK_FILE);
         let error = |source| ClockError { path: path.clone(), source };
         std::fs::create_dir_all(home).map_err(error)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(home.join("clock.json.lock"))
-            .map_err(error)?;
-        lock.lock().map_err(error)?;
+        let lock_path = home.join("clock.json.lock");
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(error)?;
+        crate::fsutil::lock_exclusive(&lock, &lock_path, timeout).map_err(error)?;
         let (state, recovered_from) = match read(&path) {
             Ok(Some(state)) => (state, None),
             Ok(None) => (ClockState { value: 0, node_id: String::new() }, None),
@@ -86,14 +89,14 @@ impl LockedClock {
     fn save(&self, now: &Timestamp) -> Result<(), ClockError> {
         let value = json!({"value": self.state.value, "node_id": self.state.node_id, "updated_at": now.isoformat()});
         let style = pyjson::Style { sort_keys: false, ensure_ascii: true, indent: Some(2) };
-        replace_locked(&self.path, pyjson::to_string(&value, style).as_bytes())
+        write_atomic_locked(&self.path, pyjson::to_string(&value, style).as_bytes())
             .map_err(|source| ClockError { path: self.path.clone(), source })
     }
 }
 
 /// `Ok(None)` when missing; `Err(reason)` when present but unusable.
 fn read(path: &Path) -> Result<Option<ClockState>, String> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::fsutil::read_small_string(path, crate::fsutil::SMALL_FILE_CAP) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
@@ -115,14 +118,14 @@ mod tests {
     #[test]
     fn ticks_persist_in_upstreams_format() {
         let dir = tempfile::tempdir().unwrap();
-        let mut clock = LockedClock::lock(dir.path(), 0, || "10de6763124b".into()).unwrap();
+        let mut clock = LockedClock::lock(dir.path(), 0, || "10de6763124b".into(), Duration::from_secs(5)).unwrap();
         assert_eq!(clock.tick(3, &now()).unwrap(), 1);
         drop(clock);
         assert_eq!(
             std::fs::read_to_string(dir.path().join(CLOCK_FILE)).unwrap(),
             "{\n  \"value\": 3,\n  \"node_id\": \"10de6763124b\",\n  \"updated_at\": \"2026-02-18T14:03:22.123456+00:00\"\n}"
         );
-        let mut clock = LockedClock::lock(dir.path(), 0, || "other".into()).unwrap();
+        let mut clock = LockedClock::lock(dir.path(), 0, || "other".into(), Duration::from_secs(5)).unwrap();
         assert_eq!(clock.state().node_id, "10de6763124b", "the node id is sticky");
         assert_eq!(clock.tick(1, &now()).unwrap(), 4);
         assert_eq!(clock.receive(100, &now()).unwrap(), 101);
@@ -132,7 +135,7 @@ mod tests {
     fn a_corrupt_clock_never_goes_backwards() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CLOCK_FILE), "{\"value\": ").unwrap();
-        let mut clock = LockedClock::lock(dir.path(), 41, || "n".into()).unwrap();
+        let mut clock = LockedClock::lock(dir.path(), 41, || "n".into(), Duration::from_secs(5)).unwrap();
         assert!(clock.recovered_from.as_deref().unwrap().contains("not JSON"));
         assert_eq!(clock.tick(1, &now()).unwrap(), 42);
     }

@@ -88,7 +88,7 @@ impl UserConfig {
     /// The settings in `home`; a missing file gives the defaults.
     pub fn load(home: &Path) -> Result<UserConfig, ConfigError> {
         let path = home.join(CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
+        match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
             Ok(text) => toml::from_str(&text).map_err(|e| ConfigError { path, message: e.message().to_owned() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
             Err(e) => Err(ConfigError { path, message: e.to_string() }),
@@ -137,7 +137,7 @@ impl UserConfig {
 pub fn set_server_url(home: &Path, url: &str) -> Result<PathBuf, ConfigError> {
     let path = home.join(CONFIG_FILE);
     let error = |message: String| ConfigError { path: path.clone(), message };
-    let mut table = match std::fs::read_to_string(&path) {
+    let mut table = match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
         Ok(text) => text.parse::<toml::Table>().map_err(|e| error(e.message().to_owned()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
         Err(e) => return Err(error(e.to_string())),

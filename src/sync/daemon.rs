@@ -141,14 +141,14 @@ pub fn running(home: &Path) -> Option<Heartbeat> {
 }
 
 pub fn read(home: &Path) -> Option<Heartbeat> {
-    let bytes = std::fs::read(home.join(HEARTBEAT_FILE)).ok()?;
+    let bytes = crate::fsutil::read_small(&home.join(HEARTBEAT_FILE), crate::fsutil::SMALL_FILE_CAP).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
 /// Replaces the heartbeat file atomically (only the lock holder writes it).
 pub fn write(home: &Path, heartbeat: &Heartbeat) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(heartbeat).map_err(std::io::Error::other)?;
-    crate::fsutil::write_atomic(&home.join(HEARTBEAT_FILE), text.as_bytes())
+    crate::fsutil::write_atomic_locked(&home.join(HEARTBEAT_FILE), text.as_bytes())
 }
 
 /// Removes the heartbeat file if it is `pid`'s (a successor's file is left alone).

@@ -897,7 +897,7 @@ pub fn import_spool(home: &Path, queue: &mut OfflineQueue, now_epoch: i64) -> Re
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SpoolImport::default()),
         Err(e) => return Err(io(e)),
     };
-    file.lock().map_err(io)?;
+    crate::fsutil::lock_exclusive(&file, &path, crate::context::DEFAULT_LOCK_TIMEOUT).map_err(io)?;
     let mut text = String::new();
     file.read_to_string(&mut text).map_err(io)?;
     let mut events = Vec::new();

@@ -14,6 +14,7 @@ use crate::project::{Project, identity};
 use crate::store::LockedLog;
 use serde_json::{Map, Value};
 use std::path::Path;
+use std::time::Duration;
 
 pub const QUEUE_FILE: &str = "queue.db";
 /// Events that could not be queued (corrupt or locked queue) wait here for `sync now`.
@@ -32,9 +33,12 @@ pub struct Origin {
 
 impl Origin {
     /// Reads the identity without writing anything: project uuid/slug from `.kittify/config.yaml`,
-    /// team from the stored credentials (`local` when logged out), git facts from `.git`.
-    pub fn resolve(ctx: &Context, project: Option<&Project>) -> Origin {
-        let config = project.and_then(|p| ProjectConfig::load(&p.root).ok()).unwrap_or_default();
+    /// team from the stored credentials (`local` when logged out), git facts from `.git`. The second
+    /// value describes a problem with config.yaml (unreadable, invalid, a uuid that is not one), which
+    /// leaves the identity empty.
+    pub fn resolve(ctx: &Context, project: Option<&Project>) -> (Origin, Option<String>) {
+        let (config, problem) =
+            project.map(|p| ProjectConfig::load_checked(&p.root)).unwrap_or_else(|| (ProjectConfig::default(), None));
         let root = project.map(|p| p.root.as_path());
         let repo_slug = config
             .project
@@ -42,14 +46,15 @@ impl Origin {
             .clone()
             .filter(|s| s.contains('/') && !s.split('/').any(str::is_empty))
             .or_else(|| root.and_then(crate::git::origin_url).and_then(|u| crate::git::repo_slug_of(&u)));
-        Origin {
+        let origin = Origin {
             team_slug: super::credentials_team_slug(ctx).unwrap_or_else(|| "local".to_owned()),
             project_uuid: config.project.uuid,
             project_slug: config.project.slug,
             git_branch: root.and_then(crate::git::head_branch),
             head_commit_sha: root.and_then(crate::git::head_sha),
             repo_slug,
-        }
+        };
+        (origin, problem)
     }
 }
 
@@ -106,13 +111,14 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
     if valid.is_empty() {
         return emission;
     }
-    let origin = Origin::resolve(ctx, project);
+    let (origin, config_problem) = Origin::resolve(ctx, project);
+    emission.warnings.extend(crate::project::config::first_report(config_problem));
     let now = Timestamp::from_utc(ctx.now());
     let causation_id = (causation == Causation::SharedBatch).then(|| ctx.new_ulid().to_string());
 
     let queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits());
     let high_water = queue.as_ref().ok().and_then(|q| q.lamport_high_water().ok()).unwrap_or(0);
-    let mut clock = match LockedClock::lock(home, high_water, identity::machine_node_id) {
+    let mut clock = match LockedClock::lock(home, high_water, identity::machine_node_id, ctx.lock_timeout) {
         Ok(clock) => clock,
         Err(e) => {
             emission.warnings.push(format!("{e}; {} event(s) not queued", valid.len()));
@@ -153,16 +159,16 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
                 ));
             }
         }
-        Err(error) => spool(home, &envelopes, &error, &mut emission),
+        Err(error) => spool(home, &envelopes, &error, ctx.lock_timeout, &mut emission),
     }
     emission
 }
 
 /// Keeps events the queue could not take in an append-only file, so they are not lost.
-fn spool(home: &Path, envelopes: &[QueuedEvent], error: &QueueError, emission: &mut Emission) {
+fn spool(home: &Path, envelopes: &[QueuedEvent], error: &QueueError, timeout: Duration, emission: &mut Emission) {
     let path = home.join(SPOOL_FILE);
     let written =
-        LockedLog::open(&path).and_then(|mut log| envelopes.iter().try_for_each(|e| log.append_line(&e.data)));
+        LockedLog::open(&path, timeout).and_then(|mut log| envelopes.iter().try_for_each(|e| log.append_line(&e.data)));
     match written {
         Ok(()) => {
             emission.spooled = envelopes.len();

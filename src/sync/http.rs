@@ -113,7 +113,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, HttpEr
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
         let ca_error = |message: String| HttpError::CaFile { path: path.to_owned(), message };
-        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        let pem =
+            crate::fsutil::read_small(path, crate::fsutil::LARGE_FILE_CAP).map_err(|e| ca_error(e.to_string()))?;
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| ca_error(format!("not a PEM certificate file ({e})")))?;

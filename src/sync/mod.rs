@@ -27,7 +27,8 @@ use crate::context::Context;
 
 /// The team of the logged-in user, from `~/.spec-kitty/credentials` (`None` when logged out).
 pub fn credentials_team_slug(ctx: &Context) -> Option<String> {
-    let text = std::fs::read_to_string(ctx.home.as_ref()?.join("credentials")).ok()?;
+    let path = ctx.home.as_ref()?.join(auth::CREDENTIALS_FILE);
+    let text = crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP).ok()?;
     let value: toml::Value = toml::from_str(&text).ok()?;
     let team = value.get("user").and_then(|u| u.get("team_slug")).or_else(|| value.get("team_slug"))?;
     team.as_str().filter(|s| !s.is_empty()).map(str::to_owned)

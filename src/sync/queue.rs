@@ -154,20 +154,48 @@ impl OfflineQueue {
         &self.path
     }
 
+    /// Connection settings, and the schema when the file is new. Several processes may create the file at
+    /// the same moment; some steps of that (the switch to WAL, a schema read that turns into a write)
+    /// answer SQLITE_BUSY at once instead of calling the busy handler, so the setup is retried until
+    /// the busy timeout has passed. Every step is idempotent, and the schema is created in one
+    /// `BEGIN IMMEDIATE` transaction that re-checks the version, so exactly one process creates it.
     fn prepare(&self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(self.limits.busy_timeout)?;
         // Every command opens the queue briefly; checkpointing the WAL on each close would add several
         // fsyncs to every command. Checkpoints still happen automatically as the WAL grows.
         self.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        let version: i32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version < SCHEMA_VERSION {
+        let deadline = std::time::Instant::now() + self.limits.busy_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.set_up() {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn set_up(&self) -> rusqlite::Result<()> {
+        let version = || self.conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0));
+        if version()? < SCHEMA_VERSION {
             let mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             debug_assert!(mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory"));
-            self.conn.execute_batch(SCHEMA)?;
-            self.conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let created = (|| {
+                if version()? < SCHEMA_VERSION {
+                    self.conn.execute_batch(SCHEMA)?;
+                    self.conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+                }
+                self.conn.execute_batch("COMMIT")
+            })();
+            if created.is_err() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            created?;
         }
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
-        Ok(())
+        self.conn.execute_batch("PRAGMA synchronous = FULL")
     }
 
     /// Queues events in one transaction. Ids already queued are ignored (their retry state is kept);
@@ -508,6 +536,10 @@ fn read_rows(
 }
 
 /// Turns SQLite errors into the three situations a user can act on.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
 fn classify(path: &Path, error: rusqlite::Error, timeout: Duration) -> QueueError {
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
@@ -660,5 +692,34 @@ mod tests {
         }
         let q = OfflineQueue::open(&path, QueueLimits::default()).unwrap();
         assert_eq!(q.take_batch(10, usize::MAX).unwrap()[0].event_type, "WPStatusChanged");
+    }
+
+    #[test]
+    fn connections_creating_a_fresh_queue_at_once_never_report_busy() {
+        // Several connections race to create the same new queue.db (schema, WAL switch): none may fail
+        // at once with "locked" (the busy handler does not cover every step of the setup).
+        for round in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("queue.db");
+            let barrier = std::sync::Barrier::new(4);
+            let results: Vec<Result<usize, String>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..4u64)
+                    .map(|n| {
+                        let (path, barrier) = (&path, &barrier);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            let mut queue =
+                                OfflineQueue::open(path, QueueLimits::default()).map_err(|e| e.to_string())?;
+                            queue.enqueue(&[event(n)], 1).map(|o| o.inserted).map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for result in &results {
+                assert_eq!(result, &Ok(1), "round {round}: {results:?}");
+            }
+            assert_eq!(open(dir.path(), QueueLimits::default()).len().unwrap(), 4);
+        }
     }
 }

@@ -169,13 +169,32 @@ pub fn login(ctx: &Context, username: &str, password: &Secret) -> Result<(Server
     Ok((server, credentials))
 }
 
-/// Deletes the stored credentials; returns them (for "Cleared credentials for: …") when there were any.
-pub fn logout(ctx: &Context) -> Result<Option<Credentials>, RunnerError> {
+/// What `auth logout` did.
+#[derive(Debug)]
+pub enum Logout {
+    /// There were no credentials.
+    NotLoggedIn,
+    /// These credentials were deleted.
+    LoggedOut(Credentials),
+    /// The credentials file could not be read (corrupt, not a file we understand, too large); it was
+    /// deleted so the user can log in again.
+    RemovedUnreadable { path: std::path::PathBuf, reason: String },
+}
+
+/// Deletes the stored credentials, readable or not.
+pub fn logout(ctx: &Context) -> Result<Logout, RunnerError> {
     let store = CredentialStore::new(home(ctx)?);
     let lock = store.lock_blocking(auth::LOCK_TIMEOUT)?;
-    let credentials = lock.load()?;
+    let outcome = match lock.load() {
+        Ok(Some(credentials)) => Logout::LoggedOut(credentials),
+        Ok(None) => Logout::NotLoggedIn,
+        Err(AuthError::Storage { action: "read", path, message }) => {
+            Logout::RemovedUnreadable { path, reason: message }
+        }
+        Err(other) => return Err(other.into()),
+    };
     lock.clear()?;
-    Ok(credentials)
+    Ok(outcome)
 }
 
 /// The stored credentials, if any.

@@ -45,7 +45,10 @@ pub enum Attempt {
 impl SyncState {
     /// The recorded state; the default when absent or unreadable.
     pub fn load(home: &Path) -> SyncState {
-        std::fs::read(home.join(STATE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        crate::fsutil::read_small(&home.join(STATE_FILE), crate::fsutil::SMALL_FILE_CAP)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     pub fn save(&self, home: &Path) -> std::io::Result<()> {

@@ -26,7 +26,7 @@ pub enum ClockState {
 }
 
 pub fn read(path: &Path) -> ClockState {
-    let text = match std::fs::read(path) {
+    let text = match crate::fsutil::read_small(path, crate::fsutil::SMALL_FILE_CAP) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return ClockState::Missing,
         Err(e) => return ClockState::Corrupt(e.to_string()),
@@ -51,10 +51,11 @@ pub fn read(path: &Path) -> ClockState {
     ClockState::Valid(counters)
 }
 
-/// Replaces the clock file atomically. Callers hold the log's lock (see [`crate::fsutil::replace_locked`]).
+/// Replaces the clock file atomically (see [`crate::fsutil::write_atomic_locked`]). Callers hold the
+/// log's lock, so writers of one feature never race on it, and temp files of killed writers are cleared.
 pub fn write(path: &Path, counters: &Counters) -> io::Result<()> {
     let object = counters.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-    crate::fsutil::replace_locked(path, pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE).as_bytes())
+    crate::fsutil::write_atomic_locked(path, pyjson::to_string(&Value::Object(object), pyjson::LOG_LINE).as_bytes())
 }
 
 #[cfg(test)]

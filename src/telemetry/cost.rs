@@ -4,7 +4,9 @@
 //! explicit 0 stays 0); a `null` cost is estimated from the tokens and the pricing table. Fixed: money
 //! is exact ([`Money`]); `null` and missing group values are both `unknown`; events whose model has no
 //! price are counted and reported instead of silently costing $0; cache tokens are priced at their
-//! own rates; an event id seen twice in a log counts once.
+//! own rates; an event id seen twice in a log counts once; sums are checked, so a total that would
+//! overflow is an error rather than a silently saturated number, and a single amount beyond what can be
+//! totalled (tokens past `i64::MAX`, a cost past [`Money::MAX`]) makes its line malformed.
 //!
 //! Rows are ordered by total cost (descending), then event count (descending), then group key
 //! (ascending), so equal-cost groups always come out in the same order.
@@ -109,15 +111,22 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn merge(&mut self, other: &Totals) {
-        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
-        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
-        self.cache_read_tokens = self.cache_read_tokens.saturating_add(other.cache_read_tokens);
-        self.cache_write_tokens = self.cache_write_tokens.saturating_add(other.cache_write_tokens);
-        self.cost += other.cost;
-        self.estimated += other.estimated;
-        self.events += other.events;
-        self.unpriced_events += other.unpriced_events;
+    /// Adds `other` in; on overflow names the sum that overflowed and leaves `self` unchanged.
+    fn merge(&mut self, other: &Totals) -> Result<(), &'static str> {
+        let tokens = |a: i64, b: i64, what: &'static str| a.checked_add(b).ok_or(what);
+        let money = |a: Money, b: Money, what: &'static str| a.checked_add(b).ok_or(what);
+        let merged = Totals {
+            input_tokens: tokens(self.input_tokens, other.input_tokens, "input-token")?,
+            output_tokens: tokens(self.output_tokens, other.output_tokens, "output-token")?,
+            cache_read_tokens: tokens(self.cache_read_tokens, other.cache_read_tokens, "cache-read-token")?,
+            cache_write_tokens: tokens(self.cache_write_tokens, other.cache_write_tokens, "cache-write-token")?,
+            cost: money(self.cost, other.cost, "cost")?,
+            estimated: money(self.estimated, other.estimated, "estimated-cost")?,
+            events: self.events + other.events,
+            unpriced_events: self.unpriced_events + other.unpriced_events,
+        };
+        *self = merged;
+        Ok(())
     }
 
     pub fn has_cache_tokens(&self) -> bool {
@@ -140,15 +149,13 @@ pub struct CostReport {
     pub unpriced_models: BTreeMap<String, u64>,
     /// One per log read, in the order given.
     pub scans: Vec<ScanReport>,
+    /// The sums over every row (checked when the report was built).
+    total: Totals,
 }
 
 impl CostReport {
     pub fn total(&self) -> Totals {
-        let mut total = Totals::default();
-        for row in &self.rows {
-            total.merge(&row.totals);
-        }
-        total
+        self.total.clone()
     }
 
     /// "3 events unpriced: claude-x (2), (no model) (1)" when any event could not be priced.
@@ -166,10 +173,23 @@ impl CostReport {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read {}: {source}", path.display())]
-pub struct CostError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
+pub enum CostError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A sum does not fit: tokens beyond `i64::MAX` or money beyond [`Money::MAX`].
+    #[error("cannot total the report: {0}")]
+    Overflow(String),
+}
+
+fn overflow(what: &str, group: &str) -> CostError {
+    let limit =
+        if what.ends_with("cost") { format!("{} USD", Money::MAX.to_fixed(2)) } else { format!("{} tokens", i64::MAX) };
+    let group = if group.is_empty() {
+        "the report".to_owned()
+    } else {
+        format!("group {:?}", group.replace(KEY_SEPARATOR, " / "))
+    };
+    CostError::Overflow(format!("the {what} total of {group} exceeds {limit}, the most that can be summed exactly"))
 }
 
 /// Builds the report over `logs`, reading up to one log per CPU in parallel.
@@ -204,8 +224,11 @@ pub fn cost_report(
     let mut scans = Vec::new();
     for result in results {
         let WorkerOutput { acc, scans: worker_scans } = result?;
+        if let Some(error) = acc.overflow {
+            return Err(error);
+        }
         for (key, totals) in acc.groups {
-            groups.entry(key).or_default().merge(&totals);
+            groups.entry(key.clone()).or_default().merge(&totals).map_err(|what| overflow(what, &key))?;
         }
         for (model, count) in acc.unpriced_models {
             *unpriced_models.entry(model).or_insert(0) += count;
@@ -221,11 +244,16 @@ pub fn cost_report(
     rows.sort_by(|a, b| {
         b.totals.cost.cmp(&a.totals.cost).then(b.totals.events.cmp(&a.totals.events)).then_with(|| a.keys.cmp(&b.keys))
     });
+    let mut total = Totals::default();
+    for row in &rows {
+        total.merge(&row.totals).map_err(|what| overflow(what, ""))?;
+    }
     Ok(CostReport {
         group_by: group_by.to_vec(),
         rows,
         unpriced_models,
         scans: scans.into_iter().map(|(_, s)| s).collect(),
+        total,
     })
 }
 
@@ -250,6 +278,8 @@ struct Accumulator<'r> {
     prices: FxHashMap<String, Option<&'r Price>>,
     unpriced_models: FxHashMap<String, u64>,
     key: String,
+    /// The first sum that overflowed; the report fails with it.
+    overflow: Option<CostError>,
 }
 
 impl<'r> Accumulator<'r> {
@@ -262,16 +292,17 @@ impl<'r> Accumulator<'r> {
             prices: FxHashMap::default(),
             unpriced_models: FxHashMap::default(),
             key: String::new(),
+            overflow: None,
         }
     }
 
     fn read(&mut self, path: &Path) -> Result<ScanReport, CostError> {
         store::scan_events::<CostView>(path, |event| self.add(&event))
-            .map_err(|source| CostError { path: path.to_owned(), source })
+            .map_err(|source| CostError::Read { path: path.to_owned(), source })
     }
 
     fn add(&mut self, event: &Event<'_, CostPayload<'_>>) {
-        if event.event_type != EVENT_TYPE || !self.matches(event) {
+        if self.overflow.is_some() || event.event_type != EVENT_TYPE || !self.matches(event) {
             return;
         }
         let p = &event.payload;
@@ -299,11 +330,14 @@ impl<'r> Accumulator<'r> {
             cache_write: p.cache_write_tokens,
         };
         let (cost, estimated, unpriced) = match p.cost_usd {
-            Some(reported) => (Money::from_f64(reported).unwrap_or_default(), Money::ZERO, false),
+            Some(reported) => (reported, Money::ZERO, false),
             None if tokens.is_zero() => (Money::ZERO, Money::ZERO, false),
             None => match self.price_of(p.model.text()) {
                 Some(price) => {
-                    let estimate = price.estimate(&tokens);
+                    let Some(estimate) = price.estimate(&tokens) else {
+                        self.overflow = Some(overflow("estimated-cost", &self.key));
+                        return;
+                    };
                     (estimate, estimate, false)
                 }
                 None => {
@@ -318,14 +352,19 @@ impl<'r> Accumulator<'r> {
             Some(totals) => totals,
             None => self.groups.entry(self.key.clone()).or_default(),
         };
-        totals.input_tokens = totals.input_tokens.saturating_add(tokens.input);
-        totals.output_tokens = totals.output_tokens.saturating_add(tokens.output);
-        totals.cache_read_tokens = totals.cache_read_tokens.saturating_add(tokens.cache_read);
-        totals.cache_write_tokens = totals.cache_write_tokens.saturating_add(tokens.cache_write);
-        totals.cost += cost;
-        totals.estimated += estimated;
-        totals.events += 1;
-        totals.unpriced_events += u64::from(unpriced);
+        let event_totals = Totals {
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            cache_read_tokens: tokens.cache_read,
+            cache_write_tokens: tokens.cache_write,
+            cost,
+            estimated,
+            events: 1,
+            unpriced_events: u64::from(unpriced),
+        };
+        if let Err(what) = totals.merge(&event_totals) {
+            self.overflow = Some(overflow(what, &self.key));
+        }
     }
 
     fn matches(&self, event: &Event<'_, CostPayload<'_>>) -> bool {
@@ -390,7 +429,7 @@ struct CostPayload<'a> {
     #[serde(deserialize_with = "token_count")]
     cache_write_tokens: i64,
     #[serde(deserialize_with = "reported_cost")]
-    cost_usd: Option<f64>,
+    cost_usd: Option<Money>,
 }
 
 /// A payload value used as a group key. Upstream's payload is free-form, so non-strings are kept as
@@ -482,23 +521,29 @@ fn token_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Err
             Ok(v)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-            Ok(i64::try_from(v).unwrap_or(i64::MAX))
+            i64::try_from(v).map_err(|_| E::custom(format!("token count {v} is too large to total")))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-            if v.is_finite() && v.fract() == 0.0 {
-                Ok(v as i64)
-            } else {
+            if !(v.is_finite() && v.fract() == 0.0) {
                 Err(E::custom(format!("token count {v} is not a whole number")))
+            } else if v.abs() >= 9.2e18 {
+                Err(E::custom(format!("token count {v} is too large to total")))
+            } else {
+                Ok(v as i64)
             }
         }
     }
     deserializer.deserialize_any(V)
 }
 
-fn reported_cost<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+/// A reported cost, exactly as [`Money`]; one too large to total makes the line malformed.
+fn reported_cost<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Money>, D::Error> {
     struct V;
+    fn money<E: de::Error>(value: Option<Money>, v: impl fmt::Display) -> Result<Option<Money>, E> {
+        value.map(Some).ok_or_else(|| E::custom(format!("cost_usd {v} is too large to total")))
+    }
     impl Visitor<'_> for V {
-        type Value = Option<f64>;
+        type Value = Option<Money>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a cost in USD or null")
         }
@@ -506,13 +551,13 @@ fn reported_cost<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f6
             Ok(None)
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
+            money(Money::parse(&v.to_string()), v)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v as f64))
+            money(Money::parse(&v.to_string()), v)
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(v))
+            money(Money::from_f64(v), crate::events::pyjson::float_repr(v))
         }
     }
     deserializer.deserialize_any(V)
@@ -674,5 +719,40 @@ mod tests {
         assert_eq!(GroupKey::parse_list("feature, role").unwrap(), [GroupKey::Feature, GroupKey::Role]);
         assert!(GroupKey::parse_list("agent,agent").is_err());
         assert!(GroupKey::parse_list("colour").unwrap_err().contains("unknown group key"));
+    }
+
+    #[test]
+    fn totals_never_saturate() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = |lines: &[String]| {
+            let path = log(dir.path(), "a.jsonl", lines);
+            cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing())
+        };
+        // One amount too large to total is a malformed line, reported and skipped.
+        let r = report(&[
+            line(1, "f", r#"{"agent": "a", "input_tokens": 18446744073709551615}"#, TS),
+            line(2, "f", r#"{"agent": "a", "cost_usd": 1e308}"#, TS),
+            line(3, "f", r#"{"agent": "a", "cost_usd": 18446744073709551615}"#, TS),
+            line(4, "f", r#"{"agent": "a", "input_tokens": 5, "cost_usd": 1}"#, TS),
+        ])
+        .unwrap();
+        assert_eq!(r.scans[0].malformed, 3, "{:?}", r.scans[0]);
+        assert!(r.scans[0].warning().unwrap().contains("too large to total"), "{:?}", r.scans[0].warning());
+        assert_eq!((r.total().input_tokens, r.total().cost.to_fixed(0)), (5, "1".to_owned()));
+        // Sums that do not fit are errors, not saturated totals.
+        let tokens = format!(r#"{{"agent": "a", "input_tokens": {}, "cost_usd": 0}}"#, i64::MAX - 1);
+        let err = report(&[line(1, "f", &tokens, TS), line(2, "f", &tokens, TS)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot total the report: the input-token total of group \"a\" exceeds 9223372036854775807 tokens, the \
+             most that can be summed exactly"
+        );
+        let costly = r#"{"agent": "a", "cost_usd": 1e17}"#;
+        let err = report(&[line(1, "f", costly, TS), line(2, "f", costly, TS)]).unwrap_err();
+        assert!(err.to_string().contains("the cost total of group \"a\" exceeds 170141183460469231"), "{err}");
+        // Groups that fit on their own but not together.
+        let other = r#"{"agent": "b", "cost_usd": 1e17}"#;
+        let err = report(&[line(1, "f", costly, TS), line(2, "f", other, TS)]).unwrap_err();
+        assert!(err.to_string().contains("the cost total of the report exceeds"), "{err}");
     }
 }

@@ -38,24 +38,32 @@ pub enum EmitError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// Appends one event for `record` to `<feature_dir>/execution.events.jsonl`.
+/// Appends one event for `record` to `<feature_dir>/execution.events.jsonl`. `root` is the project the
+/// feature belongs to: the feature directory must not lead outside it through a symbolic link, and the
+/// log and clock must not be links leaving the feature directory (nothing is written then). The log's
+/// lock is awaited for at most `ctx.emit_lock_timeout`.
 pub fn emit(
+    root: &Path,
     feature_dir: &Path,
     feature_slug: &str,
     record: &ExecutionRecord,
     ctx: &Context,
 ) -> Result<Emitted, EmitError> {
     record.validate()?;
+    let log_path = feature_dir.join(LOG_FILE);
+    let clock_path = feature_dir.join(CLOCK_FILE);
+    crate::fsutil::ensure_within(root, &log_path)
+        .map_err(|source| EmitError::Write { path: feature_dir.to_owned(), source })?;
     let created_feature_dir = !feature_dir.is_dir();
     std::fs::create_dir_all(feature_dir)
         .map_err(|source| EmitError::CreateDir { path: feature_dir.to_owned(), source })?;
+    crate::fsutil::refuse_escaping_link(&clock_path)
+        .map_err(|source| EmitError::Write { path: clock_path.clone(), source })?;
 
-    let log_path = feature_dir.join(LOG_FILE);
-    let clock_path = feature_dir.join(CLOCK_FILE);
     let write_error = |source| EmitError::Write { path: log_path.clone(), source };
     let mut warnings = Vec::new();
 
-    let mut log = LockedLog::open(&log_path).map_err(write_error)?;
+    let mut log = LockedLog::open(&log_path, ctx.emit_lock_timeout).map_err(write_error)?;
     let mut counters = current_counters(&log, &clock_path, &mut warnings).map_err(write_error)?;
     let latest =
         counters.values().copied().max().unwrap_or(0).max(last_lamport(&log).map_err(write_error)?.unwrap_or(0));
@@ -151,6 +159,8 @@ mod tests {
             clock: Clock::Fixed("2026-02-16T11:12:33.324349Z".parse().unwrap()),
             ids: IdGenerator::seeded(1),
             strict: false,
+            lock_timeout: crate::context::DEFAULT_LOCK_TIMEOUT,
+            emit_lock_timeout: crate::context::DEFAULT_EMIT_LOCK_TIMEOUT,
         }
     }
 
@@ -167,9 +177,9 @@ mod tests {
         let mut record = ExecutionRecord::new(Role::Implementer);
         record.wp_id = "WP03".into();
         let ctx = ctx();
-        let first = emit(&feature, "001-x", &record, &ctx).unwrap();
+        let first = emit(dir.path(), &feature, "001-x", &record, &ctx).unwrap();
         assert!(first.created_feature_dir);
-        let second = emit(&feature, "001-x", &record, &ctx).unwrap();
+        let second = emit(dir.path(), &feature, "001-x", &record, &ctx).unwrap();
         assert!(!second.created_feature_dir);
         assert_eq!((first.event.lamport_clock, second.event.lamport_clock), (1, 2));
         let text = std::fs::read_to_string(feature.join(LOG_FILE)).unwrap();
@@ -184,7 +194,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(CLOCK_FILE), r#"{"cli:N/A": 6, "cli:WP01": 1}"#).unwrap();
         std::fs::write(dir.path().join(LOG_FILE), "").unwrap();
-        let emitted = emit(dir.path(), "f", &ExecutionRecord::new(Role::Planner), &ctx()).unwrap();
+        let emitted = emit(dir.path(), dir.path(), "f", &ExecutionRecord::new(Role::Planner), &ctx()).unwrap();
         assert_eq!(emitted.event.lamport_clock, 7);
     }
 
@@ -194,17 +204,17 @@ mod tests {
         let ctx = ctx();
         let record = ExecutionRecord::new(Role::Planner);
         for _ in 0..3 {
-            emit(dir.path(), "f", &record, &ctx).unwrap();
+            emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap();
         }
         std::fs::write(dir.path().join(CLOCK_FILE), "[1]").unwrap();
-        let emitted = emit(dir.path(), "f", &record, &ctx).unwrap();
+        let emitted = emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap();
         assert_eq!(emitted.event.lamport_clock, 4);
         assert!(emitted.warnings[0].contains("was corrupt"), "{:?}", emitted.warnings);
         // A clock older than the log (writer killed between append and clock update) is overtaken by the tail.
         std::fs::write(dir.path().join(CLOCK_FILE), r#"{"cli:N/A": 1}"#).unwrap();
-        assert_eq!(emit(dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 5);
+        assert_eq!(emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 5);
         std::fs::remove_file(dir.path().join(CLOCK_FILE)).unwrap();
-        assert_eq!(emit(dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 6);
+        assert_eq!(emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 6);
         assert_eq!(lamports(&dir.path().join(LOG_FILE)), [1, 2, 3, 4, 5, 6]);
     }
 
@@ -213,12 +223,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ctx = ctx();
         let record = ExecutionRecord::new(Role::Planner);
-        emit(dir.path(), "f", &record, &ctx).unwrap();
+        emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap();
         let log = dir.path().join(LOG_FILE);
         let mut text = std::fs::read(&log).unwrap();
         text.extend_from_slice(b"[1, 2]\n{\"aggregate_id\": \"f\", \"trunc");
         std::fs::write(&log, text).unwrap();
-        assert_eq!(emit(dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 2);
+        assert_eq!(emit(dir.path(), dir.path(), "f", &record, &ctx).unwrap().event.lamport_clock, 2);
         let report = store::scan_events::<IgnoredPayload>(&log, |_| {}).unwrap();
         assert_eq!((report.events, report.malformed), (2, 2));
     }
@@ -228,7 +238,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut record = ExecutionRecord::new(Role::Planner);
         record.cost_usd = Some(f64::NAN);
-        assert!(matches!(emit(&dir.path().join("f"), "f", &record, &ctx()), Err(EmitError::Record(_))));
+        assert!(matches!(emit(dir.path(), &dir.path().join("f"), "f", &record, &ctx()), Err(EmitError::Record(_))));
         assert!(!dir.path().join("f").exists());
+    }
+
+    #[test]
+    fn a_feature_dir_leading_outside_the_project_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("project"), dir.path().join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("kitty-specs")).unwrap();
+        let record = ExecutionRecord::new(Role::Planner);
+        let err = emit(&root, &root.join("kitty-specs/001-x"), "001-x", &record, &ctx()).unwrap_err();
+        assert!(err.to_string().contains("kitty-specs is a symbolic link to"), "{err}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing created outside");
+    }
+
+    #[test]
+    fn a_held_log_lock_is_waited_for_only_briefly() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = ExecutionRecord::new(Role::Planner);
+        emit(dir.path(), dir.path(), "f", &record, &ctx()).unwrap();
+        let _held = LockedLog::open(&dir.path().join(LOG_FILE), std::time::Duration::from_secs(5)).unwrap();
+        let ctx = Context { emit_lock_timeout: std::time::Duration::from_millis(50), ..ctx() };
+        let Err(EmitError::Write { source, .. }) = emit(dir.path(), dir.path(), "f", &record, &ctx) else {
+            panic!("the emit should time out")
+        };
+        assert!(crate::fsutil::LockTimeout::of(&source).is_some(), "{source}");
     }
 }

@@ -3,10 +3,10 @@
 //! Upstream sums `float`s, so `0.1 + 0.2` drifts and only rounding hides it. We keep integer zepto-dollars
 //! (1e-21 USD): every per-token price in the LiteLLM table and every explicit cost an agent reports is
 //! exact at that scale, sums never drift, and an `i128` still holds 1.7e17 USD. Amounts are rounded
-//! (half to even) only for display.
+//! (half to even) only for display. Arithmetic is checked: an amount or a sum beyond that range is an
+//! error for the caller to report, never a silently saturated or wrapped total.
 
 use std::fmt;
-use std::ops::{Add, AddAssign};
 
 const SCALE_DIGITS: u32 = 21;
 
@@ -16,8 +16,11 @@ pub struct Money(i128);
 impl Money {
     pub const ZERO: Money = Money(0);
 
+    /// The largest amount, about 1.7e17 USD.
+    pub const MAX: Money = Money(i128::MAX);
+
     /// Parses a decimal such as `15.6`, `-0.25`, `1e-05` or `3.75E-6`. Digits beyond 21 decimal places are
-    /// rounded half to even; magnitudes that do not fit saturate.
+    /// rounded half to even; magnitudes that do not fit (beyond [`Money::MAX`]) give `None`.
     pub fn parse(text: &str) -> Option<Money> {
         let text = text.trim();
         let (negative, unsigned) = match text.as_bytes().first()? {
@@ -41,24 +44,20 @@ impl Money {
         let shift = i64::from(exponent) + i64::from(SCALE_DIGITS) - frac_part.len() as i64;
         let drop = usize::try_from(-shift).unwrap_or(0);
         let (kept, dropped) = digits.split_at(digits.len().saturating_sub(drop));
-        let saturated = Money(if negative { i128::MIN } else { i128::MAX });
         let mut value: i128 = 0;
         for &d in kept {
-            match value.checked_mul(10).and_then(|v| v.checked_add(i128::from(d))) {
-                Some(v) => value = v,
-                None => return Some(saturated),
-            }
+            value = value.checked_mul(10)?.checked_add(i128::from(d))?;
         }
         if shift > 0 {
             let factor = u32::try_from(shift).ok().and_then(|s| 10i128.checked_pow(s));
             match factor.and_then(|f| value.checked_mul(f)) {
                 Some(v) => value = v,
                 None if value == 0 => {}
-                None => return Some(saturated),
+                None => return None,
             }
         } else if drop <= digits.len() && round_up(value, dropped) {
             // (When more digits are dropped than exist, the first dropped digit is an implicit 0.)
-            value += 1;
+            value = value.checked_add(1)?;
         }
         Some(Money(if negative { -value } else { value }))
     }
@@ -72,9 +71,14 @@ impl Money {
         Money::parse(zmij::Buffer::new().format_finite(value))
     }
 
-    /// `self × count`, saturating.
-    pub fn times(self, count: i64) -> Money {
-        Money(self.0.saturating_mul(i128::from(count)))
+    /// `self × count`, or `None` when it does not fit.
+    pub fn checked_times(self, count: i64) -> Option<Money> {
+        self.0.checked_mul(i128::from(count)).map(Money)
+    }
+
+    /// `self + other`, or `None` when it does not fit.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
     }
 
     /// `self / divisor` (divisor > 0), rounded half to even.
@@ -123,25 +127,6 @@ fn round_up(value: i128, dropped: &[u8]) -> bool {
     }
 }
 
-impl Add for Money {
-    type Output = Money;
-    fn add(self, rhs: Money) -> Money {
-        Money(self.0.saturating_add(rhs.0))
-    }
-}
-
-impl AddAssign for Money {
-    fn add_assign(&mut self, rhs: Money) {
-        *self = *self + rhs;
-    }
-}
-
-impl std::iter::Sum for Money {
-    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
-        iter.fold(Money::ZERO, Add::add)
-    }
-}
-
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_fixed(6))
@@ -162,7 +147,7 @@ mod tests {
         assert_eq!(m("1e-05").to_fixed(6), "0.000010");
         assert_eq!(m("3.75E-6").to_fixed(8), "0.00000375");
         assert_eq!(m("-0.25").to_fixed(2), "-0.25");
-        assert_eq!(m("5e-09").times(1000).to_fixed(6), "0.000005");
+        assert_eq!(m("5e-09").checked_times(1000).unwrap().to_fixed(6), "0.000005");
         assert_eq!(m("1e-22"), Money::ZERO);
         assert_eq!(m("1.5e-21"), m("2e-21"));
         assert_eq!(m("2.5e-21"), m("2e-21"));
@@ -173,11 +158,11 @@ mod tests {
 
     #[test]
     fn sums_are_exact() {
-        let total = Money::from_f64(0.1).unwrap() + Money::from_f64(0.2).unwrap();
+        let total = Money::from_f64(0.1).unwrap().checked_add(Money::from_f64(0.2).unwrap()).unwrap();
         assert_eq!(total, m("0.3"));
         assert_eq!(total.to_f64_rounded(6), 0.3);
-        let many: Money = std::iter::repeat_n(Money::from_f64(15.6).unwrap(), 2).sum();
-        assert_eq!(many.to_f64_rounded(6), 31.2);
+        let fifteen = Money::from_f64(15.6).unwrap();
+        assert_eq!(fifteen.checked_add(fifteen).unwrap().to_f64_rounded(6), 31.2);
     }
 
     #[test]
@@ -190,10 +175,15 @@ mod tests {
     }
 
     #[test]
-    fn saturates_instead_of_overflowing() {
-        let huge = m("1e300");
-        assert!(huge.is_positive());
-        assert_eq!(huge + huge, huge);
+    fn overflow_is_reported_never_saturated() {
+        assert_eq!(Money::parse("1e300"), None);
+        assert_eq!(Money::from_f64(1e308), None);
+        assert_eq!(Money::parse("-1e300"), None);
         assert!(Money::from_f64(f64::NAN).is_none());
+        let big = m("1e17");
+        assert_eq!(big.checked_add(big), None);
+        assert_eq!(big.checked_times(2), None);
+        assert_eq!(big.checked_add(m("0.5")).unwrap().to_fixed(1), "100000000000000000.5");
+        assert_eq!(Money::MAX.to_fixed(2), "170141183460469231.73");
     }
 }

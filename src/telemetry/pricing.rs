@@ -23,12 +23,13 @@ pub struct Price {
 }
 
 impl Price {
-    /// The estimated cost of a call with these token counts.
-    pub fn estimate(&self, tokens: &Tokens) -> Money {
-        self.input.times(tokens.input)
-            + self.output.times(tokens.output)
-            + self.cache_read.times(tokens.cache_read)
-            + self.cache_write.times(tokens.cache_write)
+    /// The estimated cost of a call with these token counts; `None` when it exceeds [`Money::MAX`].
+    pub fn estimate(&self, tokens: &Tokens) -> Option<Money> {
+        self.input
+            .checked_times(tokens.input)?
+            .checked_add(self.output.checked_times(tokens.output)?)?
+            .checked_add(self.cache_read.checked_times(tokens.cache_read)?)?
+            .checked_add(self.cache_write.checked_times(tokens.cache_write)?)
     }
 }
 
@@ -80,8 +81,8 @@ impl PricingTable {
     /// Reads our YAML shape or a LiteLLM price list (JSON, per-token prices); the format is detected
     /// from the content.
     pub fn load(path: &Path) -> Result<Self, PricingError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| PricingError::Read { path: path.to_owned(), source })?;
+        let text = crate::fsutil::read_small_string(path, crate::fsutil::LARGE_FILE_CAP)
+            .map_err(|source| PricingError::Read { path: path.to_owned(), source })?;
         let origin = path.display().to_string();
         if looks_like_litellm(&text) {
             Self::from_litellm_json(&text, &origin)
@@ -335,7 +336,7 @@ mod tests {
         let t = table();
         let tokens = Tokens { input: 1000, output: 500, cache_read: 10_000, cache_write: 1000 };
         // 1000×0.000003 + 500×0.000015 + 10000×0.0000003 + 1000×0.000003 (write falls back to input)
-        assert_eq!(t.resolve("claude-sonnet-4-5").unwrap().estimate(&tokens).to_fixed(6), "0.016500");
+        assert_eq!(t.resolve("claude-sonnet-4-5").unwrap().estimate(&tokens).unwrap().to_fixed(6), "0.016500");
     }
 
     #[test]
@@ -346,10 +347,10 @@ mod tests {
         )
         .unwrap();
         let price = t.resolve("claude-sonnet-4-20250514").unwrap();
-        let a = price.estimate(&Tokens { input: 1, output: 1, ..Tokens::default() });
-        let b = price.estimate(&Tokens { input: 333, output: 77, ..Tokens::default() });
-        assert_eq!((a + b).to_fixed(6), "0.002172");
-        let c = price.estimate(&Tokens { input: 1000, output: 500, ..Tokens::default() });
+        let a = price.estimate(&Tokens { input: 1, output: 1, ..Tokens::default() }).unwrap();
+        let b = price.estimate(&Tokens { input: 333, output: 77, ..Tokens::default() }).unwrap();
+        assert_eq!(a.checked_add(b).unwrap().to_fixed(6), "0.002172");
+        let c = price.estimate(&Tokens { input: 1000, output: 500, ..Tokens::default() }).unwrap();
         assert_eq!(c.to_fixed(6), "0.010500");
     }
 
@@ -363,7 +364,10 @@ mod tests {
         assert_eq!(t.len(), 1);
         let price = t.resolve("claude-haiku-4.5").unwrap();
         assert_eq!(
-            price.estimate(&Tokens { input: 1_000_000, output: 0, cache_read: 1_000_000, cache_write: 0 }).to_fixed(2),
+            price
+                .estimate(&Tokens { input: 1_000_000, output: 0, cache_read: 1_000_000, cache_write: 0 })
+                .unwrap()
+                .to_fixed(2),
             "1.10"
         );
     }

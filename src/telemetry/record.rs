@@ -7,6 +7,14 @@ use std::str::FromStr;
 
 pub const EVENT_TYPE: &str = "ExecutionEvent";
 
+/// The most tokens of each kind (input, output, cache read, cache write) one event may report: 10^15,
+/// a thousand times what a busy team spends in a year, yet far from where totals could overflow.
+pub const MAX_TOKENS: u64 = 1_000_000_000_000_000;
+/// The largest cost one event may report, in USD (10^9).
+pub const MAX_COST_USD: f64 = 1e9;
+/// The work-package id of feature-level phases (upstream's default).
+pub const NO_WP: &str = "N/A";
+
 /// The workflow phase an invocation belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
@@ -72,8 +80,50 @@ pub struct ExecutionRecord {
 pub enum RecordError {
     #[error("cost must be a finite, non-negative number of dollars, got {0}")]
     Cost(f64),
+    #[error("cost {0} exceeds the maximum of 1000000000 USD per event")]
+    CostTooLarge(f64),
+    #[error("{field} {count} exceeds the maximum of {MAX_TOKENS} tokens per event")]
+    TooManyTokens { field: &'static str, count: u64 },
     #[error("work package id must not be empty (use N/A for feature-level phases)")]
     EmptyWpId,
+    #[error("{} is not a work package id (WP01…, or N/A for feature-level phases)", shorten(.0))]
+    BadWpId(String),
+}
+
+/// `text` quoted for a message, cut to a readable length.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Checks a `--wp-id` value: `N/A`, or a work-package id (`WP01`, `wp1`, … normalised to `WP01`).
+pub fn parse_wp_id(text: &str) -> Result<String, RecordError> {
+    if text.trim().is_empty() {
+        return Err(RecordError::EmptyWpId);
+    }
+    if text.trim() == NO_WP {
+        return Ok(NO_WP.to_owned());
+    }
+    crate::workflow::wp::normalize_wp_id(text).map_err(|_| RecordError::BadWpId(text.to_owned()))
+}
+
+/// Checks one token count against [`MAX_TOKENS`].
+pub fn check_tokens(field: &'static str, count: u64) -> Result<u64, RecordError> {
+    if count > MAX_TOKENS { Err(RecordError::TooManyTokens { field, count }) } else { Ok(count) }
+}
+
+/// Checks a reported cost: finite, non-negative, at most [`MAX_COST_USD`].
+pub fn check_cost(cost: f64) -> Result<f64, RecordError> {
+    if !(cost.is_finite() && cost >= 0.0) {
+        Err(RecordError::Cost(cost))
+    } else if cost > MAX_COST_USD {
+        Err(RecordError::CostTooLarge(cost))
+    } else {
+        Ok(cost)
+    }
 }
 
 impl ExecutionRecord {
@@ -96,14 +146,24 @@ impl ExecutionRecord {
         }
     }
 
+    /// The checks every stored event passes: a cost within [`check_cost`], token counts within
+    /// [`MAX_TOKENS`], and a work-package id that is `N/A` or a canonical `WPnn`.
     pub fn validate(&self) -> Result<(), RecordError> {
-        if let Some(cost) = self.cost_usd
-            && !(cost.is_finite() && cost >= 0.0)
-        {
-            return Err(RecordError::Cost(cost));
+        if let Some(cost) = self.cost_usd {
+            check_cost(cost)?;
         }
-        if self.wp_id.trim().is_empty() {
-            return Err(RecordError::EmptyWpId);
+        for (field, count) in [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cache_read_tokens", self.cache_read_tokens),
+            ("cache_write_tokens", self.cache_write_tokens),
+        ] {
+            if let Some(count) = count {
+                check_tokens(field, count)?;
+            }
+        }
+        if parse_wp_id(&self.wp_id)? != self.wp_id {
+            return Err(RecordError::BadWpId(self.wp_id.clone()));
         }
         Ok(())
     }
@@ -171,7 +231,36 @@ mod tests {
         }
         record.cost_usd = Some(0.0);
         assert!(record.validate().is_ok());
+        record.cost_usd = Some(1e308);
+        assert_eq!(record.validate(), Err(RecordError::CostTooLarge(1e308)));
+        record.cost_usd = Some(MAX_COST_USD);
+        assert!(record.validate().is_ok());
         assert!("boss".parse::<Role>().is_err());
         assert_eq!("merger".parse::<Role>(), Ok(Role::Merger));
+    }
+
+    #[test]
+    fn validation_bounds_tokens_and_wp_ids() {
+        let mut record = ExecutionRecord::new(Role::Implementer);
+        record.input_tokens = Some(MAX_TOKENS);
+        assert!(record.validate().is_ok());
+        record.cache_write_tokens = Some(u64::MAX);
+        let err = record.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cache_write_tokens 18446744073709551615 exceeds the maximum of 1000000000000000 tokens per event"
+        );
+        let mut record = ExecutionRecord::new(Role::Implementer);
+        for (given, stored) in [("N/A", "N/A"), ("WP07", "WP07"), ("wp7", "WP07"), (" WP12 ", "WP12")] {
+            assert_eq!(parse_wp_id(given).unwrap(), stored);
+        }
+        for bad in ["../x", "WP01\nWP02", "WP100", "x"] {
+            assert!(matches!(parse_wp_id(bad), Err(RecordError::BadWpId(_))), "{bad:?}");
+        }
+        assert_eq!(parse_wp_id(" "), Err(RecordError::EmptyWpId));
+        let long = parse_wp_id(&"A".repeat(10_000)).unwrap_err().to_string();
+        assert!(long.len() < 200 && long.contains("(10000 bytes)"), "{long}");
+        record.wp_id = "wp1".into();
+        assert!(record.validate().is_err(), "the library stores canonical ids only");
     }
 }

@@ -426,7 +426,7 @@ fn clarification_markers(
 }
 
 fn read_if_present(path: &Path) -> Result<Option<String>, AcceptanceError> {
-    match std::fs::read_to_string(path) {
+    match crate::fsutil::read_small_string(path, crate::fsutil::LARGE_FILE_CAP) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(AcceptanceError::Read { path: path.to_owned(), source }),

@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Proof that this process holds the feature's lock; released on drop.
 #[derive(Debug)]
@@ -20,25 +21,39 @@ pub struct FeatureLock {
     /// Kept open: the lock lives as long as this descriptor.
     _dir: File,
     feature_dir: PathBuf,
+    timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another process held the lock for longer than we were willing to wait; the message names the
+    /// feature directory and, when known, the holder's pid.
+    #[error("{0}")]
+    TimedOut(io::Error),
     #[error("cannot lock feature directory {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
 }
 
 impl FeatureLock {
-    /// Takes the lock of `feature_dir` (which must exist), waiting while another process holds it.
-    pub fn acquire(feature_dir: &Path) -> Result<FeatureLock, LockError> {
+    /// Takes the lock of `feature_dir` (which must exist), waiting at most `timeout` while another
+    /// process holds it (`SPEC_KITTY_LOCK_TIMEOUT_MS`, see [`crate::context`]).
+    pub fn acquire(feature_dir: &Path, timeout: Duration) -> Result<FeatureLock, LockError> {
         let error = |source| LockError::Lock { path: feature_dir.to_owned(), source };
         let dir = File::open(feature_dir).map_err(error)?;
-        dir.lock().map_err(error)?;
-        Ok(FeatureLock { _dir: dir, feature_dir: feature_dir.to_owned() })
+        crate::fsutil::lock_exclusive(&dir, feature_dir, timeout).map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => LockError::TimedOut(e),
+            _ => error(e),
+        })?;
+        Ok(FeatureLock { _dir: dir, feature_dir: feature_dir.to_owned(), timeout })
     }
 
     pub fn feature_dir(&self) -> &Path {
         &self.feature_dir
+    }
+
+    /// How long the holder is willing to wait for the other locks it takes while holding this one.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Replaces `path` (a file of this feature) atomically with `bytes`.
@@ -59,17 +74,19 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Barrier};
 
+    const WAIT: Duration = Duration::from_secs(30);
+
     #[test]
     fn a_second_holder_waits_for_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        let first = FeatureLock::acquire(dir.path()).unwrap();
+        let first = FeatureLock::acquire(dir.path(), WAIT).unwrap();
         let released = Arc::new(AtomicBool::new(false));
         let barrier = Arc::new(Barrier::new(2));
         let waiter = {
             let (path, released, barrier) = (dir.path().to_owned(), released.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                let _second = FeatureLock::acquire(&path).unwrap();
+                let _second = FeatureLock::acquire(&path, WAIT).unwrap();
                 released.load(Ordering::SeqCst)
             })
         };
@@ -83,10 +100,19 @@ mod tests {
     #[test]
     fn writes_replace_files_and_a_missing_directory_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = FeatureLock::acquire(dir.path()).unwrap();
+        let lock = FeatureLock::acquire(dir.path(), WAIT).unwrap();
         lock.write(&dir.path().join("tasks.md"), b"x").unwrap();
         assert_eq!(std::fs::read(dir.path().join("tasks.md")).unwrap(), b"x");
-        let err = FeatureLock::acquire(&dir.path().join("missing")).unwrap_err();
+        let err = FeatureLock::acquire(&dir.path().join("missing"), WAIT).unwrap_err();
         assert!(err.to_string().starts_with("cannot lock feature directory"), "{err}");
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_only_as_long_as_allowed_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = FeatureLock::acquire(dir.path(), WAIT).unwrap();
+        let err = FeatureLock::acquire(dir.path(), Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(err, LockError::TimedOut(_)), "{err:?}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
     }
 }

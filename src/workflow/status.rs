@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const EVENTS_FILE: &str = "status.events.jsonl";
 pub const SNAPSHOT_FILE: &str = "status.json";
@@ -159,6 +160,24 @@ pub enum StatusError {
         path.display()
     )]
     TornTail { path: PathBuf, line: u64 },
+    /// Another process held the log's lock for longer than the wait allowed.
+    #[error("{0}")]
+    Locked(crate::fsutil::LockTimeout),
+}
+
+impl StatusError {
+    /// The log itself is damaged (a line does not parse): only then does it need repairing by hand.
+    pub fn is_damaged_log(&self) -> bool {
+        matches!(self, StatusError::Malformed { .. } | StatusError::TornTail { .. })
+    }
+
+    fn io(path: &Path, source: io::Error, write: bool) -> StatusError {
+        match crate::fsutil::LockTimeout::of(&source) {
+            Some(timeout) => StatusError::Locked(timeout.clone()),
+            None if write => StatusError::Write { path: path.to_owned(), source },
+            None => StatusError::Read { path: path.to_owned(), source },
+        }
+    }
 }
 
 fn also_malformed(others: u64) -> String {
@@ -173,17 +192,16 @@ pub fn events_path(feature_dir: &Path) -> PathBuf {
 }
 
 /// All events of the feature's log in file order (a missing log is empty). Holds a shared lock while
-/// reading, so it never sees a line a writer of ours is still writing; use [`lock`] when the result
-/// decides what to write.
-pub fn read_events(feature_dir: &Path) -> Result<Vec<StatusEvent>, StatusError> {
+/// reading (waiting at most `timeout` for a writer), so it never sees a line a writer of ours is still
+/// writing; use [`lock`] when the result decides what to write.
+pub fn read_events(feature_dir: &Path, timeout: Duration) -> Result<Vec<StatusEvent>, StatusError> {
     let path = events_path(feature_dir);
-    let read_error = |source| StatusError::Read { path: path.clone(), source };
-    let file = match std::fs::File::open(&path) {
+    let file = match crate::fsutil::open_regular(&path, std::fs::OpenOptions::new().read(true)) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(read_error(e)),
+        Err(e) => return Err(StatusError::io(&path, e, false)),
     };
-    file.lock_shared().map_err(read_error)?;
+    crate::fsutil::lock_shared(&file, &path, timeout).map_err(|e| StatusError::io(&path, e, false))?;
     read_log(&path)
 }
 
@@ -219,9 +237,12 @@ fn ends_with_newline(path: &Path) -> io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
-fn open_locked(feature_dir: &Path) -> Result<LockedLog, StatusError> {
+/// The log, created if needed and locked (waiting at most `timeout` for readers). The caller holds the
+/// feature lock, which resolved the feature directory inside the project; the log itself may not be a
+/// link leaving the directory.
+fn open_locked(feature_dir: &Path, timeout: Duration) -> Result<LockedLog, StatusError> {
     let path = events_path(feature_dir);
-    LockedLog::open(&path).map_err(|source| StatusError::Write { path: path.clone(), source })
+    LockedLog::open(&path, timeout).map_err(|e| StatusError::io(&path, e, true))
 }
 
 fn append_event(log: &mut LockedLog, event: &StatusEvent) -> Result<(), StatusError> {
@@ -229,11 +250,11 @@ fn append_event(log: &mut LockedLog, event: &StatusEvent) -> Result<(), StatusEr
 }
 
 /// Opens the feature's status log for appending and reads it, under the feature lock the caller holds
-/// (which is what serialises writers; the log's own lock keeps readers from seeing a half-written line).
-/// The log is created when missing.
+/// (which is what serialises writers; the log's own lock, awaited for at most the feature lock's
+/// timeout, keeps readers from seeing a half-written line). The log is created when missing.
 pub fn lock(feature: &FeatureLock) -> Result<LockedStatus, StatusError> {
     let feature_dir = feature.feature_dir();
-    let log = open_locked(feature_dir)?;
+    let log = open_locked(feature_dir, feature.timeout())?;
     let events = read_log(log.path())?;
     Ok(LockedStatus { feature_dir: feature_dir.to_owned(), log, events })
 }
@@ -281,7 +302,7 @@ impl LockedStatus {
     pub fn materialize_and_write(&self, materialized_at: Timestamp) -> Result<StatusSnapshot, StatusError> {
         let snapshot = self.snapshot(materialized_at);
         let path = self.feature_dir.join(SNAPSHOT_FILE);
-        crate::fsutil::replace_locked(&path, snapshot.to_file_text().as_bytes())
+        crate::fsutil::write_atomic_locked(&path, snapshot.to_file_text().as_bytes())
             .map_err(|source| StatusError::Write { path, source })?;
         Ok(snapshot)
     }
@@ -484,6 +505,8 @@ fn py_rstrip(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WAIT: Duration = Duration::from_secs(30);
     use serde_json::json;
     use std::process::{Command, Stdio};
     use std::sync::Arc;
@@ -587,11 +610,11 @@ mod tests {
     #[test]
     fn blank_lines_are_skipped_and_a_missing_log_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_events(dir.path()).unwrap().is_empty());
+        assert!(read_events(dir.path(), WAIT).unwrap().is_empty());
         let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00");
         let b = event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00");
         std::fs::write(events_path(dir.path()), format!("\n{}\n  \n\n{}\n\n", a.to_line(), b.to_line())).unwrap();
-        assert_eq!(read_events(dir.path()).unwrap(), [a, b]);
+        assert_eq!(read_events(dir.path(), WAIT).unwrap(), [a, b]);
     }
 
     #[test]
@@ -599,13 +622,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00").to_line();
         std::fs::write(events_path(dir.path()), format!("{a}\n\n{{\"oops\": 1}}\n{a}\nnope\n")).unwrap();
-        let err = read_events(dir.path()).unwrap_err();
+        let err = read_events(dir.path(), WAIT).unwrap_err();
         assert!(matches!(err, StatusError::Malformed { line: 3, others: 1, .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("status.events.jsonl line 3 is not a valid status event (missing field"), "{message}");
         assert!(message.contains("and 1 more malformed line(s)") && message.contains("fix or delete"), "{message}");
         assert!(
-            lock(&FeatureLock::acquire(dir.path()).unwrap()).is_err(),
+            lock(&FeatureLock::acquire(dir.path(), WAIT).unwrap()).is_err(),
             "a transaction refuses to build on a corrupt log"
         );
     }
@@ -615,19 +638,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = event(1, "WP01", Lane::Planned, Lane::Claimed, "2026-01-01T00:00:00+00:00").to_line();
         std::fs::write(events_path(dir.path()), format!("{a}\n{}", &a[..40])).unwrap();
-        let err = read_events(dir.path()).unwrap_err();
+        let err = read_events(dir.path(), WAIT).unwrap_err();
         assert!(matches!(err, StatusError::TornTail { line: 2, .. }), "{err:?}");
         assert!(err.to_string().contains("ends in an incomplete line 2"), "{err}");
         // A complete final line that merely lacks its newline is fine, and the next append keeps it whole.
         std::fs::write(events_path(dir.path()), &a).unwrap();
         let b = event(2, "WP01", Lane::Claimed, Lane::InProgress, "2026-01-01T00:00:01+00:00");
         transaction(dir.path()).append(std::slice::from_ref(&b)).unwrap();
-        assert_eq!(read_events(dir.path()).unwrap().len(), 2);
+        assert_eq!(read_events(dir.path(), WAIT).unwrap().len(), 2);
     }
 
     /// The status log of `feature_dir` under a freshly taken feature lock.
     fn transaction(feature_dir: &Path) -> LockedStatus {
-        lock(&FeatureLock::acquire(feature_dir).unwrap()).unwrap()
+        lock(&FeatureLock::acquire(feature_dir, WAIT).unwrap()).unwrap()
     }
 
     #[test]
@@ -645,7 +668,7 @@ mod tests {
         drop(tx);
         let text = std::fs::read_to_string(events_path(&feature)).unwrap();
         assert_eq!(text, format!("{}\n{}\n", events[0].to_line(), events[1].to_line()));
-        assert_eq!(read_events(&feature).unwrap(), events);
+        assert_eq!(read_events(&feature, WAIT).unwrap(), events);
     }
 
     #[test]
@@ -757,6 +780,35 @@ mod tests {
         assert_eq!(snapshot.last_event_id, Some(EventId::Ulid(2)), "the view's last id is the last in order");
     }
 
+    #[test]
+    fn lock_waits_are_bounded_and_name_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = transaction(dir.path());
+        let err = read_events(dir.path(), Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, StatusError::Locked(_)) && !err.is_damaged_log(), "{err:?}");
+        let expected = format!("status.events.jsonl is locked by another process (pid {})", std::process::id());
+        assert!(err.to_string().contains(&expected), "{err}");
+    }
+
+    #[test]
+    fn a_log_or_view_linked_outside_the_feature_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let feature = dir.path().join("feature");
+        std::fs::create_dir(&feature).unwrap();
+        std::os::unix::fs::symlink(&victim, feature.join(SNAPSHOT_FILE)).unwrap();
+        let err = transaction(&feature).materialize_and_write(ts("2026-01-01T00:00:00+00:00")).unwrap_err();
+        assert!(err.to_string().contains("status.json is a symbolic link to"), "{err}");
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::os::unix::fs::symlink(&victim, events_path(&other)).unwrap();
+        let err = lock(&FeatureLock::acquire(&other, WAIT).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("status.events.jsonl is a symbolic link to"), "{err}");
+        assert!(!err.is_damaged_log());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
     // ---- upstream fixtures (read from ../shared, never copied) --------------------------------------------
 
     fn fixture_features() -> Vec<PathBuf> {
@@ -793,7 +845,7 @@ mod tests {
             let expected = std::fs::read_to_string(dir.join(SNAPSHOT_FILE)).unwrap();
             let upstream: Value = serde_json::from_str(&expected).unwrap();
             let materialized_at = ts(upstream["materialized_at"].as_str().unwrap());
-            let snapshot = materialize(&read_events(&dir).unwrap(), materialized_at);
+            let snapshot = materialize(&read_events(&dir, WAIT).unwrap(), materialized_at);
             assert_eq!(snapshot.to_file_text(), expected, "{}", dir.display());
         }
     }
@@ -802,7 +854,7 @@ mod tests {
     fn fixture_tasks_md_blocks_are_what_we_generate() {
         for dir in fixture_features() {
             let tasks_md = std::fs::read_to_string(dir.join("tasks.md")).unwrap();
-            let lanes = materialize(&read_events(&dir).unwrap(), ts("2026-01-01T00:00:00+00:00")).lanes();
+            let lanes = materialize(&read_events(&dir, WAIT).unwrap(), ts("2026-01-01T00:00:00+00:00")).lanes();
             assert_eq!(upsert_status_block(&tasks_md, &lanes), tasks_md, "{}", dir.display());
         }
     }
@@ -869,7 +921,7 @@ mod tests {
     fn run_transactions(feature_dir: &Path, wp: &str, seed: u64, count: usize) {
         let ids = crate::events::IdGenerator::seeded(seed);
         for _ in 0..count {
-            let feature = FeatureLock::acquire(feature_dir).unwrap();
+            let feature = FeatureLock::acquire(feature_dir, WAIT).unwrap();
             let mut tx = lock(&feature).unwrap();
             let from = tx.current_lane(wp).unwrap_or(Lane::Planned);
             let to = Lane::ALL[(Lane::ALL.iter().position(|&l| l == from).unwrap() + 1) % Lane::ALL.len()];
@@ -889,7 +941,7 @@ mod tests {
     fn assert_complete_history(feature_dir: &Path, wps: &[&str]) {
         let text = std::fs::read_to_string(events_path(feature_dir)).unwrap();
         assert_eq!(text.lines().count(), wps.len() * PER_WRITER);
-        let events = read_events(feature_dir).unwrap();
+        let events = read_events(feature_dir, WAIT).unwrap();
         for wp in wps {
             let mut lane = Lane::Planned;
             for e in events.iter().filter(|e| e.wp_id == *wp) {
@@ -956,7 +1008,7 @@ mod tests {
         for writer in writers {
             writer.join().unwrap();
         }
-        let events = read_events(&feature).unwrap();
+        let events = read_events(&feature, WAIT).unwrap();
         assert_eq!(events.len(), PER_WRITER);
         let mut lane = Lane::Planned;
         for e in &events {

@@ -147,7 +147,8 @@ fn check_request(feature_dir: &Path, request: &MoveRequest, wp: &WorkPackage, ol
         return Err(MoveError::FeedbackRequired { wp: wp.id.clone() });
     }
     if matches!(request.to, Lane::ForReview | Lane::Done) {
-        let tasks = std::fs::read_to_string(feature_dir.join("tasks.md")).unwrap_or_default();
+        let tasks = crate::fsutil::read_small_string(&feature_dir.join("tasks.md"), crate::fsutil::LARGE_FILE_CAP)
+            .unwrap_or_default();
         let items = tasks_md::unchecked_subtasks(&tasks, &wp.id);
         if !items.is_empty() {
             return Err(MoveError::UncheckedSubtasks { wp: wp.id.clone(), items });
@@ -218,7 +219,7 @@ fn plan_events(
         (false, Lane::ForReview, Lane::Planned) => vec![Lane::InProgress, Lane::Planned],
         (false, from, to) => forward_chain(from, to),
     };
-    let tasks = std::fs::read_to_string(feature_dir.join("tasks.md")).ok();
+    let tasks = crate::fsutil::read_small_string(&feature_dir.join("tasks.md"), crate::fsutil::LARGE_FILE_CAP).ok();
     let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
     let mut from = old_lane;
     for to in hops {
@@ -331,7 +332,7 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
 /// Rewrites the generated status block of tasks.md when it changes (no tasks.md: nothing to do).
 fn refresh_status_block(lock: &FeatureLock, snapshot: &StatusSnapshot) -> Result<(), MoveError> {
     let path = lock.feature_dir().join("tasks.md");
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let Ok(text) = crate::fsutil::read_small_string(&path, crate::fsutil::LARGE_FILE_CAP) else { return Ok(()) };
     let updated = status::upsert_status_block(&text, &snapshot.lanes());
     if updated != text {
         lock.write(&path, updated.as_bytes()).map_err(|source| MoveError::Write { path, source })?;

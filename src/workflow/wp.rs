@@ -73,7 +73,8 @@ impl WorkPackage {
     }
 
     pub fn load_path(path: &Path, id: String) -> Result<WorkPackage, WpError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WpError::Read { path: path.to_owned(), source })?;
+        let text = crate::fsutil::read_small_string(path, crate::fsutil::LARGE_FILE_CAP)
+            .map_err(|source| WpError::Read { path: path.to_owned(), source })?;
         let doc = WpDocument::parse(&text).map_err(|source| WpError::Frontmatter { path: path.to_owned(), source })?;
         Ok(WorkPackage { id, path: path.to_owned(), doc })
     }
@@ -154,7 +155,7 @@ mod tests {
         assert_eq!(wp.lane().unwrap(), Lane::InProgress);
         assert_eq!(wp.raw_lane().as_deref(), Some("doing"));
         wp.doc.set_scalar("lane", "for_review");
-        wp.save(&FeatureLock::acquire(dir.path()).unwrap()).unwrap();
+        wp.save(&FeatureLock::acquire(dir.path(), std::time::Duration::from_secs(30)).unwrap()).unwrap();
         assert!(std::fs::read_to_string(tasks.join("WP01-storage.md")).unwrap().contains("lane: \"for_review\"\n"));
         assert!(matches!(WorkPackage::load(dir.path(), "WP02"), Err(WpError::NotFound { .. })));
         std::fs::write(tasks.join("WP01_copy.md"), "---\n---\n").unwrap();

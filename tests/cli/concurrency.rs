@@ -30,7 +30,10 @@ fn emit_command(env: &TestEnv, wp: &str, tag: u64) -> Command {
     let mut cmd = env.command();
     cmd.args(["agent", "telemetry", "emit", "--feature", FEATURE, "--role", "implementer", "--wp-id", wp])
         .args(["--duration-ms", &tag.to_string(), "--json"])
-        .env_remove("SPEC_KITTY_ID_SEED");
+        .env_remove("SPEC_KITTY_ID_SEED")
+        // Contention, not the give-up path (hardening.rs), is under test: on a loaded machine a writer may
+        // wait behind seven others for longer than emit's default 2 s.
+        .env("SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS", "120000");
     cmd
 }
 

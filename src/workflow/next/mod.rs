@@ -59,6 +59,8 @@ pub struct Request<'a> {
     pub result: Option<StepResult>,
     pub answer: Option<&'a str>,
     pub decision_id: Option<&'a str>,
+    /// The longest wait for another `next` of this project (`SPEC_KITTY_LOCK_TIMEOUT_MS`).
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +218,7 @@ pub fn decide(
         options: None,
     };
 
-    let _lock = run::lock(project_root)?;
+    let _lock = run::lock(project_root, request.lock_timeout)?;
     let mut run = match run::load_or_start(project_root, feature_slug, || resolved, new_run_id, &timestamp) {
         Ok(run) => run,
         Err(e) => {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const RUNTIME_DIR: &str = ".kittify/runtime";
 pub const INDEX_FILE: &str = "feature-runs.json";
@@ -26,7 +26,6 @@ pub const STATE_FILE: &str = "state.json";
 pub const EVENTS_FILE: &str = "run.events.jsonl";
 pub const FROZEN_TEMPLATE_FILE: &str = "mission_template_frozen.yaml";
 const LOCK_FILE: &str = "next.lock";
-const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Python's `json.dump(…, indent=2, sort_keys=True)`.
 const STATE_STYLE: pyjson::Style = pyjson::Style { sort_keys: true, ensure_ascii: true, indent: Some(2) };
@@ -35,8 +34,10 @@ const STATE_STYLE: pyjson::Style = pyjson::Style { sort_keys: true, ensure_ascii
 pub enum RunError {
     #[error("cannot {action} {}: {source}", path.display())]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("another `spec-kitty next` has held {} for {}s; try again", path.display(), LOCK_TIMEOUT.as_secs())]
-    LockTimeout { path: PathBuf },
+    /// Another `spec-kitty next` held the runtime lock for longer than we wait (the message names the
+    /// lock file and, when known, its holder).
+    #[error("{0}; another `spec-kitty next` is running, try again")]
+    LockTimeout(std::io::Error),
     #[error("{} is not a valid run state ({message}); remove the feature's entry from {INDEX_FILE} to start a new run", path.display())]
     CorruptState { path: PathBuf, message: String },
     #[error("the run's frozen template {} cannot be used: {message}", path.display())]
@@ -86,8 +87,8 @@ pub struct RuntimeLock {
     _file: std::fs::File,
 }
 
-/// Takes `.kittify/runtime/next.lock`, waiting at most ten seconds for another `next`.
-pub fn lock(project_root: &Path) -> Result<RuntimeLock, RunError> {
+/// Takes `.kittify/runtime/next.lock`, waiting at most `timeout` for another `next`.
+pub fn lock(project_root: &Path, timeout: Duration) -> Result<RuntimeLock, RunError> {
     let dir = project_root.join(RUNTIME_DIR);
     std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
     let path = dir.join(LOCK_FILE);
@@ -98,16 +99,10 @@ pub fn lock(project_root: &Path) -> Result<RuntimeLock, RunError> {
         .truncate(false)
         .open(&path)
         .map_err(io("open", &path))?;
-    let started = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(RuntimeLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => return Err(RunError::LockTimeout { path }),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &path)(e)),
-        }
+    match crate::fsutil::lock_exclusive(&file, &path, timeout) {
+        Ok(()) => Ok(RuntimeLock { _file: file }),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(RunError::LockTimeout(e)),
+        Err(e) => Err(io("lock", &path)(e)),
     }
 }
 
@@ -155,7 +150,8 @@ impl Run {
         }
         if !self.events.is_empty() {
             let path = self.dir.join(EVENTS_FILE);
-            let mut log = crate::store::LockedLog::open(&path).map_err(io("open", &path))?;
+            // The runtime lock is held, so nothing else waits on this log's own lock.
+            let mut log = crate::store::LockedLog::open(&path, Duration::ZERO).map_err(io("open", &path))?;
             for line in self.events.drain(..) {
                 log.append_line(&line).map_err(io("append to", &path))?;
             }
@@ -280,7 +276,7 @@ mod tests {
     fn starts_a_run_in_upstreams_layout_and_loads_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        let _lock = lock(root).unwrap();
+        let _lock = lock(root, Duration::from_secs(10)).unwrap();
         let run = load_or_start(
             root,
             "001-x",
