@@ -30,7 +30,7 @@ use std::path::PathBuf;
     name = "spec-kitty",
     version,
     about = "Spec-driven development for AI coding agents: telemetry, workflow and sync commands.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in); `orchestrate` 130 (interrupted, resume with --resume).\nEnvironment: SPEC_KITTY_HOME, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPECIFY_REPO_ROOT, SPEC_KITTY_STRICT (see README)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in); `orchestrate` 130 (interrupted, resume with --resume).\nEnvironment: SPEC_KITTY_HOME, SPECIFY_REPO_ROOT, SPECIFY_FEATURE, SPEC_KITTY_STRICT, SPEC_KITTY_LOCK_TIMEOUT_MS, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED (see README)."
 )]
 pub struct Cli {
     /// Run as if started in DIR.

@@ -340,3 +340,23 @@ fn create_feature_for_the_documentation_mission_records_its_state() {
             "target_audience": "developers", "last_audit_date": null, "coverage_percentage": 0.0})
     );
 }
+
+#[test]
+fn workflow_implement_takes_base_like_implement() {
+    let env = project();
+    env.run(&["implement", "WP01"]).ok();
+    let wp01 = env.path(&format!(".worktrees/{LATEST_INCOMPLETE}-WP01"));
+    env.write(&format!(".worktrees/{LATEST_INCOMPLETE}-WP01/model.rs"), "pub struct Widget;\n");
+    env.git_in(&wp01, &["add", "-A"]);
+    env.git_in(&wp01, &["commit", "--quiet", "-m", "Widget model"]);
+    let run = env
+        .run(&["agent", "workflow", "implement", "WP02", "--base", "WP01", "--agent", "claude", "--force", "--json"])
+        .ok();
+    assert_eq!(json(&run)["wp_id"], "WP02", "{}", run.render());
+    let wp02 = env.path(&format!(".worktrees/{LATEST_INCOMPLETE}-WP02"));
+    assert!(wp02.join("model.rs").is_file(), "WP02's workspace starts from WP01's branch");
+    let refused =
+        env.run(&["agent", "workflow", "implement", "WP03", "--base", "WP09", "--agent", "claude", "--force"]);
+    assert_eq!(refused.code, 1, "{}", refused.render());
+    assert!(refused.stderr.contains("base work package WP09"), "{}", refused.stderr);
+}
