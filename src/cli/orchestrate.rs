@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 /// Exit code of a run stopped by a signal (and left paused).
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::error::EXIT_INTERRUPTED;
 
 #[derive(Debug, Args)]
 #[command(
