@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod git;
+pub mod ops;
 pub mod orchestrator;
 pub mod project;
 pub mod store;

@@ -74,39 +74,22 @@ pub struct TelemetryFlags {
 }
 
 impl TelemetryFlags {
-    /// Whether the agent passed any usage flag. Workflow commands record an ExecutionEvent only then, as
-    /// upstream's `_should_emit_execution_event` does: an event with no agent, model or tokens says
-    /// nothing, and three of them per feature would inflate every cost report's event counts.
-    pub fn given(&self) -> bool {
-        self.agent.is_some()
-            || self.model.is_some()
-            || self.input_tokens.is_some()
-            || self.output_tokens.is_some()
-            || self.cache_read_tokens.is_some()
-            || self.cache_write_tokens.is_some()
-            || self.cost_usd.is_some()
-            || self.duration_ms.is_some()
-    }
-
-    /// The ExecutionEvent record for `role` carrying these flags (agent defaults to `fallback_agent`, then
-    /// "unknown"), or `None` when no usage flag was given (see [`TelemetryFlags::given`]).
-    pub fn record(&self, role: Role, wp_id: &str, fallback_agent: Option<&str>) -> Option<ExecutionRecord> {
-        if !self.given() {
-            return None;
-        }
-        let agent = self.agent.as_deref().or(fallback_agent).filter(|a| !a.trim().is_empty()).unwrap_or("unknown");
-        Some(ExecutionRecord {
-            wp_id: wp_id.to_owned(),
-            agent: agent.to_owned(),
+    pub fn usage(&self) -> crate::telemetry::Usage {
+        crate::telemetry::Usage {
+            agent: self.agent.clone(),
             model: self.model.clone(),
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             cache_read_tokens: self.cache_read_tokens,
             cache_write_tokens: self.cache_write_tokens,
             cost_usd: self.cost_usd,
-            duration_ms: self.duration_ms.unwrap_or(0),
-            ..ExecutionRecord::new(role)
-        })
+            duration_ms: self.duration_ms,
+        }
+    }
+
+    /// See [`crate::telemetry::Usage::record`].
+    pub fn record(&self, role: Role, wp_id: &str, fallback_agent: Option<&str>) -> Option<ExecutionRecord> {
+        self.usage().record(role, wp_id, fallback_agent)
     }
 }
 
@@ -200,14 +183,7 @@ pub fn lock_feature(
     ctx: &Context,
     feature: &crate::project::Feature,
 ) -> Result<crate::workflow::lock::FeatureLock, CliError> {
-    use crate::workflow::lock::{FeatureLock, LockError};
-    FeatureLock::acquire(&feature.dir, ctx.lock_timeout).map_err(|e| match e {
-        LockError::TimedOut(_) => CliError::failure(e.to_string()).hint(
-            "another spec-kitty command is changing this feature; retry when it is done, or wait longer with \
-             SPEC_KITTY_LOCK_TIMEOUT_MS",
-        ),
-        LockError::Lock { .. } => CliError::failure(e.to_string()),
-    })
+    Ok(crate::workflow::lock::FeatureLock::acquire(&feature.dir, ctx.lock_timeout)?)
 }
 
 /// Hands workflow events to the sync queue. Emission never fails a command: problems are warnings.

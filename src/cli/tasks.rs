@@ -1,26 +1,25 @@
 //! `spec-kitty agent tasks …`: lanes, subtasks and history of work packages.
 
-use super::common::{
-    TelemetryFlags, discover, lock_feature, logged, print_json_line, publish, record_execution, resolve_feature,
-};
+use super::common::{TelemetryFlags, discover, logged, print_json_line, publish, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::git::Repo;
+use crate::ops::add_history::AddHistory;
+use crate::ops::mark_status::MarkStatus;
+use crate::ops::move_task::MoveTask;
+use crate::ops::{self, Scope};
 use crate::project::{Feature, Project};
 use crate::sync::Causation;
-use crate::sync::event::{EntryType, SyncEvent};
-use crate::telemetry::Role;
-use crate::workflow::activity::{self, ActivityEntry};
+use crate::workflow::activity;
 use crate::workflow::lanes::Lane;
-use crate::workflow::status::StatusError;
-use crate::workflow::transition::{self, Feedback, MoveError, MoveOutcome, MoveRequest};
+use crate::workflow::transition::Feedback;
 use crate::workflow::wp::{WorkPackage, normalize_wp_id};
-use crate::workflow::{graph, tasks_md, workspace};
+use crate::workflow::{graph, workspace};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct TasksArgs {
@@ -141,23 +140,8 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     // Parsed here rather than by clap so an unknown lane is also logged and reported as JSON.
     let to = Lane::parse(&args.to).map_err(|e| CliError::usage(e.to_string()))?;
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
-    let repo = Repo::at(&project.root);
-    let feedback = args.review_feedback_file.as_deref().map(|path| read_feedback(ctx, path)).transpose()?;
-    // Held from reading the WP file until the move is committed.
-    let lock = lock_feature(ctx, &feature)?;
-    let current = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
-    if to == Lane::ForReview && !args.force {
-        check_ready_for_review(&project, repo.as_ref(), &feature, &wp_id)?;
-    }
-    let workspace_dir =
-        project.root.join(workspace::WORKTREES_DIR).join(workspace::workspace_name(&feature.slug, &wp_id));
-    let reviewer = args
-        .reviewer
-        .clone()
-        .or_else(|| repo.as_ref().and_then(|r| r.run(&["config", "user.name"]).ok()))
-        .filter(|r| !r.trim().is_empty());
-    let request = MoveRequest {
-        feature_slug: feature.slug.clone(),
+    let feedback = args.review_feedback_file.as_deref().map(|path| Feedback::read(&ctx.cwd.join(path))).transpose()?;
+    let request = MoveTask {
         wp_id: wp_id.clone(),
         to,
         agent: args.telemetry.agent.clone(),
@@ -166,169 +150,36 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         note: args.note.clone(),
         feedback,
         approval_ref: args.approval_ref.clone(),
-        reviewer: reviewer.unwrap_or_else(|| "unknown".to_owned()),
+        reviewer: args.reviewer.clone(),
         force: args.force,
-        execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
-        now: ctx.now(),
+        commit: !args.no_auto_commit,
+        usage: args.telemetry.usage(),
+        at: ctx.now(),
     };
-    let tasks_md_rel = Path::new("kitty-specs").join(&feature.slug).join("tasks.md");
-    let tasks_md_was_clean =
-        repo.as_ref().is_some_and(|r| r.status_porcelain(&[&tasks_md_rel]).is_ok_and(|s| s.is_empty()));
-    let outcome = transition::move_task(&lock, &request, || crate::events::EventId::Ulid(ctx.new_ulid().0))
-        .map_err(move_error)?;
+    let outcome = ops::move_task::move_task(&Scope::new(ctx, &project, &feature), &request)?;
+    outcome.warnings.iter().for_each(|w| output::warn(w));
+    publish(ctx, Some(&project), &outcome.events, Causation::None);
 
-    if let Some(repo) = repo.as_ref().filter(|_| !args.no_auto_commit) {
-        // Upstream commits only the WP file and leaves the regenerated status block of tasks.md dirty,
-        // which then blocks the next move to for_review; we include tasks.md when our block update was
-        // its only change.
-        let rel = outcome.path.strip_prefix(&project.root).unwrap_or(&outcome.path).to_owned();
-        let mut paths = vec![rel.as_path()];
-        if tasks_md_was_clean && project.root.join(&tasks_md_rel).exists() {
-            paths.push(&tasks_md_rel);
-        }
-        let agent = outcome.agent.clone().unwrap_or_else(|| "unknown".to_owned());
-        let message = format!("chore: Move {wp_id} to {to} on spec {} [{agent}]", feature.number());
-        if let Err(e) = repo.commit_paths(&paths, &message) {
-            output::warn(&format!("moved, but the commit failed: {e}"));
-        }
-    }
-    drop(lock);
-    record_move_telemetry(ctx, &project, &feature, &args.telemetry, &outcome, current.doc.scalar("agent"));
-    let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
-    publish(ctx, Some(&project), &events, Causation::None);
-
+    let moved = &outcome.moved;
     if args.json {
         return print_json_line(&json!({
             "result": "success",
             "task_id": wp_id,
-            "old_lane": outcome.old_lane.as_str(),
-            "new_lane": outcome.new_lane.as_str(),
-            "path": outcome.path.display().to_string(),
+            "old_lane": moved.old_lane.as_str(),
+            "new_lane": moved.new_lane.as_str(),
+            "path": moved.path.display().to_string(),
         }));
     }
-    let mut text = format!("✓ Moved {wp_id} from {} to {}\n", outcome.old_lane, outcome.new_lane);
-    if let Some(alert) = dependency_alert(&feature, &wp_id, outcome.new_lane) {
-        text.push_str(&alert);
+    let mut text = format!("✓ Moved {wp_id} from {} to {}\n", moved.old_lane, moved.new_lane);
+    if !outcome.waiting_dependents.is_empty() {
+        let state = if moved.new_lane == Lane::Done { "is done; they can start" } else { "is not done yet" };
+        text.push_str(&format!(
+            "⚠️  Dependency Alert: {} depend on {wp_id}, which {state}\n",
+            outcome.waiting_dependents.join(", ")
+        ));
     }
     output::print(&text)?;
     Ok(())
-}
-
-fn move_error(error: MoveError) -> CliError {
-    let hint = match &error {
-        MoveError::Transition(_) | MoveError::AlreadyThere { .. } => {
-            Some("see `spec-kitty agent tasks status` for the current lanes")
-        }
-        MoveError::Status(e) if e.is_damaged_log() => Some("the status log must be repaired before lanes can move"),
-        MoveError::Status(StatusError::Locked(_)) => Some(
-            "another spec-kitty command is updating this feature: retry when it has finished, or stop it; \
-             SPEC_KITTY_LOCK_TIMEOUT_MS sets how long to wait",
-        ),
-        _ => None,
-    };
-    let cli = CliError::failure(error.to_string());
-    match hint {
-        Some(h) => cli.hint(h),
-        None => cli,
-    }
-}
-
-fn read_feedback(ctx: &Context, path: &Path) -> Result<Feedback, CliError> {
-    let absolute = ctx.cwd.join(path);
-    let content = crate::fsutil::read_small_string(&absolute, crate::fsutil::SMALL_FILE_CAP)
-        .map_err(|e| CliError::failure(format!("cannot read review feedback {}: {e}", absolute.display())))?;
-    if content.trim().is_empty() {
-        return Err(CliError::failure(format!("review feedback file {} is empty", absolute.display())));
-    }
-    Ok(Feedback { path: absolute, content })
-}
-
-/// Before review: the feature's planning files are committed, and the WP's worktree (if any) is on a
-/// branch, clean, with work committed. Upstream's `_validate_ready_for_review`; skipped by --force.
-fn check_ready_for_review(
-    project: &Project,
-    repo: Option<&Repo>,
-    feature: &Feature,
-    wp_id: &str,
-) -> Result<(), CliError> {
-    let Some(repo) = repo else { return Ok(()) };
-    let rel = Path::new("kitty-specs").join(&feature.slug);
-    let dirty = repo.status_porcelain(&[&rel]).map_err(|e| CliError::failure(e.to_string()))?;
-    let ignored = ["status.events.jsonl", "status.json", "execution.events.jsonl", ".telemetry-clock.json"];
-    let offending: Vec<&str> = dirty
-        .lines()
-        .filter_map(|l| l.get(3..))
-        .filter(|path| {
-            let generated = ignored.iter().any(|f| path.ends_with(f));
-            let wp_prompt = path.contains("/tasks/") && path.ends_with(".md");
-            !generated && !wp_prompt
-        })
-        .collect();
-    if !offending.is_empty() {
-        return Err(CliError::failure(format!(
-            "uncommitted changes in the feature directory: {}",
-            offending.join(", ")
-        ))
-        .hint("commit them first, or use --force"));
-    }
-    let workspace = project.root.join(workspace::WORKTREES_DIR).join(workspace::workspace_name(&feature.slug, wp_id));
-    if !workspace.join(".git").is_file() {
-        return Ok(());
-    }
-    let worktree = Repo { root: workspace.clone() };
-    if worktree.is_detached() {
-        return Err(CliError::failure(format!("the worktree {} has a detached HEAD", workspace.display()))
-            .hint(format!("check out its branch: git -C {} checkout {}-{wp_id}", workspace.display(), feature.slug)));
-    }
-    if workspace::is_dirty(&workspace).map_err(|e| CliError::failure(e.to_string()))? {
-        return Err(CliError::failure(format!("the worktree {} has uncommitted changes", workspace.display()))
-            .hint("commit the implementation before asking for review"));
-    }
-    Ok(())
-}
-
-/// ExecutionEvents on the transitions upstream records: in_progress→for_review (implementer),
-/// for_review→done (reviewer), for_review→in_progress|planned (reviewer, failed review).
-fn record_move_telemetry(
-    ctx: &Context,
-    project: &Project,
-    feature: &Feature,
-    flags: &TelemetryFlags,
-    outcome: &MoveOutcome,
-    frontmatter_agent: Option<String>,
-) {
-    let (role, success) = match (outcome.old_lane, outcome.new_lane) {
-        (Lane::InProgress, Lane::ForReview) => (Role::Implementer, true),
-        (Lane::ForReview | Lane::InReview, Lane::Done | Lane::Approved) => (Role::Reviewer, true),
-        (Lane::ForReview | Lane::InReview | Lane::Approved, Lane::InProgress | Lane::Planned) => {
-            (Role::Reviewer, false)
-        }
-        _ => return,
-    };
-    let record = flags.record(role, &outcome.wp_id, frontmatter_agent.as_deref()).map(|mut record| {
-        if !success {
-            record.success = false;
-            record.exit_code = 1;
-        }
-        record
-    });
-    record_execution(ctx, project, &feature.slug, record);
-}
-
-/// Text-mode note about dependents that are still waiting.
-fn dependency_alert(feature: &Feature, wp_id: &str, new_lane: Lane) -> Option<String> {
-    let packages: Vec<WorkPackage> = WorkPackage::all(&feature.dir).into_iter().flatten().collect();
-    let waiting: Vec<String> = packages
-        .iter()
-        .filter(|p| p.dependencies().iter().any(|d| d == wp_id))
-        .filter(|p| matches!(p.lane(), Ok(Lane::Planned | Lane::InProgress)))
-        .map(|p| p.id.clone())
-        .collect();
-    if waiting.is_empty() {
-        return None;
-    }
-    let state = if new_lane == Lane::Done { "is done; they can start" } else { "is not done yet" };
-    Some(format!("⚠️  Dependency Alert: {} depend on {wp_id}, which {state}\n", waiting.join(", ")))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -367,53 +218,15 @@ struct MarkArgs {
 
 fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
-    let lock = lock_feature(ctx, &feature)?;
-    let path = feature.dir.join("tasks.md");
-    let text = crate::fsutil::read_small_string(&path, crate::fsutil::LARGE_FILE_CAP).map_err(|e| {
-        CliError::failure(format!("cannot read {}: {e}", path.display())).hint("run /spec-kitty.tasks first")
-    })?;
-    let done = args.status == SubtaskStatus::Done;
-    let ids: Vec<String> = args.task_ids.iter().chain(&args.task_id).cloned().collect();
-    let outcome = tasks_md::mark_status(&text, &ids, done);
-    if outcome.updated.is_empty() {
-        return Err(CliError::failure(format!("No task IDs found in tasks.md: {}", outcome.not_found.join(", "))));
-    }
-    if outcome.text != text {
-        lock.write(&path, outcome.text.as_bytes())
-            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))?;
-    }
-    let status_word = if done { "done" } else { "pending" };
-    if let Some(repo) = Repo::at(&project.root).filter(|_| !args.no_auto_commit) {
-        let subject = match outcome.updated.as_slice() {
-            [one] => one.clone(),
-            many => format!("{} subtasks", many.len()),
-        };
-        let rel = Path::new("kitty-specs").join(&feature.slug).join("tasks.md");
-        if let Err(e) =
-            repo.commit_paths(&[&rel], &format!("chore: Mark {subject} as {status_word} on spec {}", feature.number()))
-        {
-            output::warn(&format!("tasks.md updated, but the commit failed: {e}"));
-        }
-    }
-    drop(lock);
-    // One HistoryAdded per owning WP (upstream attributed everything to "WP00"-style ids).
-    let mut by_wp: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for id in &outcome.updated {
-        if let Some(wp) = tasks_md::owning_wp(&outcome.text, id) {
-            by_wp.entry(wp).or_default().push(id.clone());
-        }
-    }
-    let events: Vec<SyncEvent> = by_wp
-        .into_iter()
-        .map(|(wp_id, ids)| SyncEvent::HistoryAdded {
-            wp_id,
-            entry_type: EntryType::Note,
-            entry_content: format!("Subtask(s) {} marked as {status_word}", ids.join(", ")),
-            author: "user".to_owned(),
-        })
-        .collect();
-    publish(ctx, Some(&project), &events, Causation::None);
-
+    let request = MarkStatus {
+        task_ids: args.task_ids.iter().chain(&args.task_id).cloned().collect(),
+        done: args.status == SubtaskStatus::Done,
+        commit: !args.no_auto_commit,
+    };
+    let outcome = ops::mark_status::mark_status(&Scope::new(ctx, &project, &feature), &request)?;
+    outcome.warnings.iter().for_each(|w| output::warn(w));
+    publish(ctx, Some(&project), &outcome.events, Causation::None);
+    let status_word = request.status_word();
     if args.json {
         return print_json_line(&json!({
             "result": "success",
@@ -457,42 +270,16 @@ struct HistoryArgs {
 
 fn add_history(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
-    if args.note.trim().is_empty() {
-        return Err(CliError::usage("--note must not be empty"));
-    }
     let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
-    // Held from reading the WP file to writing it: a concurrent move-task or add-history cannot slip a
-    // change in between and have it overwritten.
-    let lock = lock_feature(ctx, &feature)?;
-    let mut wp = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
-    let agent = args
-        .agent
-        .clone()
-        .or_else(|| wp.doc.scalar("agent"))
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let entry = ActivityEntry {
-        timestamp: ActivityEntry::timestamp_at(ctx.now()),
-        agent,
-        shell_pid: args.shell_pid.clone().or_else(|| wp.doc.scalar("shell_pid")),
-        lane: wp.raw_lane().unwrap_or_else(|| "planned".to_owned()),
+    let request = AddHistory {
+        wp_id: wp_id.clone(),
         note: args.note.clone(),
+        agent: args.agent.clone(),
+        shell_pid: args.shell_pid.clone(),
+        at: ctx.now(),
     };
-    let body = activity::append_activity(wp.doc.body(), &entry);
-    wp.doc.set_body(body);
-    wp.save(&lock).map_err(|e| CliError::failure(e.to_string()))?;
-    drop(lock);
-    publish(
-        ctx,
-        Some(&project),
-        &[SyncEvent::HistoryAdded {
-            wp_id: wp_id.clone(),
-            entry_type: EntryType::Note,
-            entry_content: args.note.clone(),
-            author: args.agent.clone().unwrap_or_else(|| "user".to_owned()),
-        }],
-        Causation::None,
-    );
+    let outcome = ops::add_history::add_history(&Scope::new(ctx, &project, &feature), &request)?;
+    publish(ctx, Some(&project), &outcome.events, Causation::None);
     if args.json {
         return print_json_line(&json!({"result": "success", "task_id": wp_id, "note": args.note}));
     }

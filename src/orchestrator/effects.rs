@@ -1,21 +1,22 @@
-//! The orchestrator's effects on the project, all in-process: lane moves through the canonical status
-//! model (`workflow::transition::move_task`, committed like `move-task` commits them), workspaces, sync
-//! events (queue-first) and ExecutionEvents. Each returns warnings instead of printing.
+//! The orchestrator's effects on the project, all in-process: lane moves through the same operation as
+//! `move-task` ([`crate::ops::move_task`]), workspaces, sync events (queue-first) and ExecutionEvents.
+//! Each returns warnings instead of printing.
 
 use crate::context::Context;
 use crate::git::Repo;
+use crate::ops::Scope;
+use crate::ops::move_task::{MoveTask, MoveTaskError, move_task};
 use crate::project::meta::FeatureMeta;
 use crate::project::{Feature, Project};
 use crate::sync::{Causation, SyncEvent};
 use crate::telemetry::ExecutionRecord;
+use crate::telemetry::Usage;
 use crate::workflow::lanes::Lane;
-use crate::workflow::lock::FeatureLock;
-use crate::workflow::transition::{self, Feedback, MoveError, MoveRequest};
+use crate::workflow::transition::{Feedback, MoveError};
 use crate::workflow::workspace::{self, Workspace};
 use crate::workflow::wp::WorkPackage;
 use chrono::{DateTime, Utc};
 use std::cell::Cell;
-use std::path::Path;
 
 pub struct Effects<'a> {
     pub ctx: &'a Context,
@@ -68,26 +69,23 @@ impl<'a> Effects<'a> {
         WorkPackage::load(&self.feature.dir, wp_id).ok().and_then(|wp| wp.lane().ok())
     }
 
-    /// Moves a work package (nothing to do when it is already there). When a guard refuses — typically
-    /// subtasks the agent did not check off in tasks.md — the move is forced with the refusal in the
-    /// note, as an automated pipeline has no one to ask; the status log keeps the force and the reason.
+    /// The operations' view of this run's feature.
+    fn scope(&self) -> Scope<'a> {
+        Scope { ctx: self.ctx, project: self.project, feature: self.feature, repo: self.repo.clone() }
+    }
+
+    /// Moves a work package (nothing to do when it is already there), exactly as `move-task` does. When
+    /// a rule refuses — typically subtasks the agent did not check off in tasks.md, or work it left
+    /// uncommitted — the move is forced with the refusal in the note, as an automated pipeline has no one
+    /// to ask; the status log keeps the force and the reason.
     pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, String> {
-        let mut warnings = Vec::new();
-        // Held from reading the lane until the move is committed, as `move-task` does.
-        let lock = FeatureLock::acquire(&self.feature.dir, self.ctx.lock_timeout).map_err(|e| e.to_string())?;
         let current = self.lane(movement.wp_id);
         if current == Some(movement.to) {
-            return Ok(warnings);
+            return Ok(Vec::new());
         }
-        // Forcing is for guards an unattended run cannot satisfy, never for reopening finished work.
+        // Forcing is for rules an unattended run cannot satisfy, never for reopening finished work.
         let may_force = !current.is_some_and(Lane::is_terminal);
-        let workspace_dir = self
-            .project
-            .root
-            .join(workspace::WORKTREES_DIR)
-            .join(workspace::workspace_name(&self.feature.slug, movement.wp_id));
-        let request = MoveRequest {
-            feature_slug: self.feature.slug.clone(),
+        let request = MoveTask {
             wp_id: movement.wp_id.to_owned(),
             to: movement.to,
             agent: Some(movement.actor.to_owned()),
@@ -96,49 +94,24 @@ impl<'a> Effects<'a> {
             note: Some(movement.note.to_owned()),
             feedback: movement.feedback.clone(),
             approval_ref: movement.approval_ref.clone(),
-            reviewer: movement.reviewer.unwrap_or(movement.actor).to_owned(),
+            reviewer: Some(movement.reviewer.unwrap_or(movement.actor).to_owned()),
             force: false,
-            execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
-            now: self.move_instant(),
+            commit: true,
+            // The run records each invocation's real usage itself.
+            usage: Usage::default(),
+            at: self.move_instant(),
         };
-        let tasks_md = Path::new("kitty-specs").join(&self.feature.slug).join("tasks.md");
-        let tasks_md_was_clean =
-            self.repo.as_ref().is_some_and(|r| r.status_porcelain(&[&tasks_md]).is_ok_and(|s| s.is_empty()));
-        let new_id = || crate::events::EventId::Ulid(self.ctx.new_ulid().0);
-        let outcome = match transition::move_task(&lock, &request, new_id) {
+        let scope = self.scope();
+        let outcome = match move_task(&scope, &request) {
             Ok(outcome) => outcome,
-            Err(
-                refusal @ (MoveError::UncheckedSubtasks { .. }
-                | MoveError::Transition(_)
-                | MoveError::FeedbackRequired { .. }),
-            ) if may_force => {
+            Err(refusal) if may_force && is_rule_refusal(&refusal) => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
-                let forced = MoveRequest { force: true, note: Some(note), ..request };
-                transition::move_task(&lock, &forced, new_id).map_err(|e| e.to_string())?
+                move_task(&scope, &MoveTask { force: true, note: Some(note), ..request }).map_err(|e| e.to_string())?
             }
             Err(other) => return Err(other.to_string()),
         };
-        if let Some(repo) = &self.repo {
-            // As move-task: the WP file, plus tasks.md when our status block was its only change.
-            let relative = outcome.path.strip_prefix(&self.project.root).unwrap_or(&outcome.path).to_owned();
-            let mut paths = vec![relative.as_path()];
-            if tasks_md_was_clean && self.project.root.join(&tasks_md).exists() {
-                paths.push(&tasks_md);
-            }
-            let message = format!(
-                "chore: Move {} to {} on spec {} [{}]",
-                movement.wp_id,
-                movement.to,
-                self.feature.number(),
-                movement.actor
-            );
-            if let Err(e) = repo.commit_paths(&paths, &message) {
-                warnings.push(format!("{} moved to {}, but the commit failed: {e}", movement.wp_id, movement.to));
-            }
-        }
-        drop(lock);
-        let events: Vec<SyncEvent> = outcome.events.iter().map(SyncEvent::from).collect();
-        warnings.extend(self.publish(&events));
+        let mut warnings = outcome.warnings;
+        warnings.extend(self.publish(&outcome.events));
         Ok(warnings)
     }
 
@@ -185,10 +158,22 @@ impl<'a> Effects<'a> {
     }
 }
 
+/// A refusal of the workflow's rules (which `--force` overrides), as opposed to a failure.
+fn is_rule_refusal(error: &MoveTaskError) -> bool {
+    matches!(
+        error,
+        MoveTaskError::Move(
+            MoveError::UncheckedSubtasks { .. } | MoveError::Transition(_) | MoveError::FeedbackRequired { .. }
+        ) | MoveTaskError::PlanningUncommitted(_)
+            | MoveTaskError::DetachedWorktree(..)
+            | MoveTaskError::DirtyWorktree(_)
+    )
+}
+
 /// The refusal in a few words, for the forced move's note.
-fn short_reason(error: &MoveError) -> String {
+fn short_reason(error: &MoveTaskError) -> String {
     match error {
-        MoveError::UncheckedSubtasks { items, .. } => {
+        MoveTaskError::Move(MoveError::UncheckedSubtasks { items, .. }) => {
             let ids: Vec<&str> = items.iter().filter_map(|i| i.split_whitespace().next()).collect();
             format!("unchecked subtasks {}", ids.join(", "))
         }

@@ -7,6 +7,7 @@ pub mod money;
 pub mod pricing;
 pub mod query;
 pub mod record;
+pub mod usage;
 
 pub use cost::{CostReport, CostRow, GroupKey, Totals, cost_report};
 pub use emit::{EmitError, Emitted, LOG_FILE, emit};
@@ -14,3 +15,4 @@ pub use money::Money;
 pub use pricing::PricingTable;
 pub use query::{EventFilter, FeatureLog, FeatureSelection, TimeRange, feature_logs};
 pub use record::{ExecutionRecord, Role};
+pub use usage::Usage;

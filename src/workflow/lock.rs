@@ -15,6 +15,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// What to do when another process holds a feature's lock (or its status log's) for too long.
+pub const BUSY_HINT: &str = "another spec-kitty command is changing this feature; retry when it is done, or wait \
+                             longer with SPEC_KITTY_LOCK_TIMEOUT_MS";
+
 /// Proof that this process holds the feature's lock; released on drop.
 #[derive(Debug)]
 pub struct FeatureLock {
@@ -32,6 +36,15 @@ pub enum LockError {
     TimedOut(io::Error),
     #[error("cannot lock feature directory {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+}
+
+impl crate::error::Diagnose for LockError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            LockError::TimedOut(_) => vec![BUSY_HINT.into()],
+            LockError::Lock { .. } => Vec::new(),
+        }
+    }
 }
 
 impl FeatureLock {

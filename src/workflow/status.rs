@@ -165,6 +165,16 @@ pub enum StatusError {
     Locked(crate::fsutil::LockTimeout),
 }
 
+impl crate::error::Diagnose for StatusError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            e if e.is_damaged_log() => vec!["the status log must be repaired before lanes can move".into()],
+            StatusError::Locked(_) => vec![super::lock::BUSY_HINT.into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl StatusError {
     /// The log itself is damaged (a line does not parse): only then does it need repairing by hand.
     pub fn is_damaged_log(&self) -> bool {

@@ -27,6 +27,32 @@ pub struct Feedback {
     pub content: String,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("cannot read review feedback {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("review feedback file {} is empty", .0.display())]
+    Empty(PathBuf),
+}
+
+impl crate::error::Diagnose for FeedbackError {
+    fn hints(&self) -> Vec<String> {
+        vec!["write the reviewer's notes into the file given to --review-feedback-file".into()]
+    }
+}
+
+impl Feedback {
+    /// Reads a feedback file (which must say something).
+    pub fn read(path: &Path) -> Result<Feedback, FeedbackError> {
+        let content = crate::fsutil::read_small_string(path, crate::fsutil::SMALL_FILE_CAP)
+            .map_err(|source| FeedbackError::Read { path: path.to_owned(), source })?;
+        if content.trim().is_empty() {
+            return Err(FeedbackError::Empty(path.to_owned()));
+        }
+        Ok(Feedback { path: path.to_owned(), content })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MoveRequest {
     pub feature_slug: String,
@@ -82,6 +108,19 @@ pub enum MoveError {
     AlreadyThere { wp: String, lane: Lane },
     #[error("cannot update {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+}
+
+impl crate::error::Diagnose for MoveError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            MoveError::Lock(e) => e.hints(),
+            MoveError::Transition(_) | MoveError::AlreadyThere { .. } => {
+                vec!["see `spec-kitty agent tasks status` for the current lanes".into()]
+            }
+            MoveError::Status(e) => e.hints(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Moves one work package of the locked feature. Nothing is written unless every check passes.

@@ -1,0 +1,59 @@
+//! Workflow operations: one module per command that changes a feature's files. Each takes a request and
+//! returns an outcome — what changed, the sync events to publish, warnings — or a typed error, and holds
+//! the feature lock ([`crate::workflow::lock`]) across its whole read-modify-write and its git commit.
+//!
+//! The command line (`crate::cli`) turns arguments into requests and renders outcomes; the orchestrator
+//! calls the same operations, so a lane move is defined — and committed — in exactly one place. Nothing
+//! here prints.
+
+pub mod add_history;
+pub mod mark_status;
+pub mod move_task;
+
+use crate::context::Context;
+use crate::git::Repo;
+use crate::project::{Feature, Project};
+use crate::telemetry::ExecutionRecord;
+use crate::workflow::lock::{FeatureLock, LockError};
+use std::path::{Path, PathBuf};
+
+/// What every operation on a feature works with.
+#[derive(Debug)]
+pub struct Scope<'a> {
+    pub ctx: &'a Context,
+    pub project: &'a Project,
+    pub feature: &'a Feature,
+    /// The project's repository; `None` without git (everything works on plain files then).
+    pub repo: Option<Repo>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(ctx: &'a Context, project: &'a Project, feature: &'a Feature) -> Scope<'a> {
+        Scope { ctx, project, feature, repo: Repo::at(&project.root) }
+    }
+
+    /// Takes the feature lock, waiting at most `SPEC_KITTY_LOCK_TIMEOUT_MS`.
+    pub fn lock(&self) -> Result<FeatureLock, LockError> {
+        FeatureLock::acquire(&self.feature.dir, self.ctx.lock_timeout)
+    }
+
+    /// `path` relative to the project root (what git commands take).
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.project.root).unwrap_or(path).to_owned()
+    }
+
+    /// A file of the feature, relative to the project root (`kitty-specs/<feature>/<name>`).
+    pub fn feature_file(&self, name: &str) -> PathBuf {
+        Path::new("kitty-specs").join(&self.feature.slug).join(name)
+    }
+
+    /// Appends an ExecutionEvent to the feature's telemetry log when there is one to record. Telemetry
+    /// never fails an operation: a problem comes back as a warning.
+    pub fn record_usage(&self, record: Option<ExecutionRecord>) -> Vec<String> {
+        let Some(record) = record else { return Vec::new() };
+        match crate::telemetry::emit(&self.project.root, &self.feature.dir, &self.feature.slug, &record, self.ctx) {
+            Ok(emitted) => emitted.warnings,
+            Err(e) => vec![format!("telemetry event not recorded: {e}")],
+        }
+    }
+}
