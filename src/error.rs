@@ -42,6 +42,11 @@ pub trait Diagnose: std::error::Error {
     fn invalid_input(&self) -> bool {
         false
     }
+
+    /// Extra keys for the `--json` error object (e.g. upstream's `cycles`).
+    fn details(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -145,6 +150,7 @@ impl<E: Diagnose> From<E> for CliError {
             hints: error.hints(),
             error_code: error.error_code(),
             invalid_input: error.invalid_input(),
+            details: error.details().map(Box::new),
             ..CliError::new(error.exit_code(), message)
         }
     }

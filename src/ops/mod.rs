@@ -7,8 +7,11 @@
 //! here prints.
 
 pub mod add_history;
+pub mod create_feature;
+pub mod finalize_tasks;
 pub mod mark_status;
 pub mod move_task;
+pub mod setup_plan;
 
 use crate::context::Context;
 use crate::git::Repo;
