@@ -329,6 +329,10 @@ fn the_embedded_service_pushes_events_and_defers_to_a_daemon() {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(service.stop());
     assert!(started.elapsed() < Duration::from_millis(2000), "stop took {:?}", started.elapsed());
     assert!(daemon::read(&home).is_none(), "the heartbeat is removed");
+    // `stop` is bounded, so on a loaded machine the service thread may still be letting go of the lock.
+    wait_until("the stopped service releasing the home's lock", Duration::from_secs(30), || {
+        daemon::ServiceLock::try_acquire(&home).is_ok_and(|lock| lock.is_some())
+    });
 
     let mut daemon = Daemon::start(&env);
     daemon.wait_connection("Connected", Duration::from_secs(10));
