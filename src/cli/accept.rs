@@ -1,30 +1,19 @@
 //! `spec-kitty accept`: check that a feature is complete and record its acceptance in meta.json
-//! (reference/workflow.md §4.13). The checks live in [`crate::workflow::acceptance`]; this module picks
-//! the mode and actor, writes and commits meta.json, and renders the report.
-//!
-//! Events: a failed acceptance queues one ErrorLogged carrying "Outstanding acceptance issues detected".
-//! A successful one queues WPStatusChanged for_review→done for every done work package: `merge` reports
-//! merged work packages to the dashboard as in_progress→for_review (upstream's FR-017), and acceptance
-//! completes that lifecycle (seed 004 SC-003). Upstream meant the same but only looked at WPs still in
-//! the `for_review` lane, which acceptance forbids, so its loop never fired.
+//! (reference/workflow.md §4.13); the checks and the record are [`crate::ops::accept`], this module
+//! renders the report. A failed acceptance queues one ErrorLogged carrying
+//! "Outstanding acceptance issues detected".
 
-use super::common::{discover, json_aware, lock_feature, logged, print_json_line, publish, resolve_feature};
+use super::common::{discover, json_aware, logged, print_json_line, publish, resolve_feature};
 use super::output::{self, Align, Column, Table};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::git::Repo;
-use crate::project::meta::FeatureMeta;
-use crate::sync::{Causation, SyncEvent};
-use crate::workflow::acceptance::{self, AcceptanceMode, AcceptanceRecord, AcceptanceSummary};
-use crate::workflow::lanes::Lane;
-use crate::workflow::lock::FeatureLock;
+use crate::ops::accept::{Accept, AcceptOutcome, Accepted, OUTSTANDING};
+use crate::ops::{self, Scope};
+use crate::sync::Causation;
+use crate::workflow::acceptance::{self, AcceptanceMode, AcceptanceSummary};
 use clap::{Args, ValueEnum};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::cell::Cell;
-use std::path::Path;
-
-/// The failure message; the ErrorLogged event carries exactly this text, as upstream's does.
-const OUTSTANDING: &str = "Outstanding acceptance issues detected";
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
@@ -85,48 +74,25 @@ fn report_errors(
 fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(), CliError> {
     let project = discover(ctx)?;
     let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
-    let repo = Repo::at(&project.root);
-    let summary = acceptance::collect(&project.root, &feature.slug, repo.as_ref(), !args.lenient)
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    let mode = match args.mode {
-        ModeArg::Auto => AcceptanceMode::auto(repo.as_ref()),
-        ModeArg::Pr => AcceptanceMode::Pr,
-        ModeArg::Local => AcceptanceMode::Local,
-        ModeArg::Checklist => AcceptanceMode::Checklist,
+    let request = Accept {
+        mode: match args.mode {
+            ModeArg::Auto => None,
+            ModeArg::Pr => Some(AcceptanceMode::Pr),
+            ModeArg::Local => Some(AcceptanceMode::Local),
+            ModeArg::Checklist => Some(AcceptanceMode::Checklist),
+        },
+        actor: args.actor.clone(),
+        commit: !args.no_commit,
+        strict_metadata: !args.lenient,
     };
-
-    if mode == AcceptanceMode::Checklist || !summary.ok() {
-        return report_only(&summary, mode, args, reported);
+    let scope = Scope::new(ctx, &project, &feature);
+    match ops::accept::accept(&scope, &request)? {
+        AcceptOutcome::Reported { summary, mode } => report_only(&summary, mode, args, reported),
+        AcceptOutcome::Accepted(accepted) => {
+            publish(ctx, Some(&project), &accepted.events, Causation::None);
+            report_acceptance(&accepted, args, scope.repo.is_some())
+        }
     }
-    let record = AcceptanceRecord {
-        accepted_at: ctx.now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        accepted_by: actor(args.actor.as_deref(), repo.as_ref()),
-        mode,
-        branch: summary.branch.clone(),
-        from_commit: repo.as_ref().and_then(Repo::head_sha),
-    };
-    let lock = lock_feature(ctx, &feature)?;
-    write_acceptance(&lock, &record)?;
-    let commit = match (&repo, args.no_commit) {
-        (Some(repo), false) => commit_acceptance(repo, &feature.slug)?,
-        _ => None,
-    };
-    drop(lock);
-    let accepted: Vec<SyncEvent> = summary
-        .work_packages
-        .iter()
-        .filter(|wp| wp.lane == Some(Lane::Done))
-        .map(|wp| SyncEvent::WpStatusChanged {
-            feature_slug: feature.slug.clone(),
-            wp_id: wp.id.clone(),
-            from_lane: Lane::ForReview.as_str().to_owned(),
-            to_lane: Lane::Done.as_str().to_owned(),
-            actor: record.accepted_by.clone(),
-            policy_metadata: None,
-        })
-        .collect();
-    publish(ctx, Some(&project), &accepted, Causation::None);
-    report_acceptance(&summary, &record, commit.as_deref(), args, repo.is_some())
 }
 
 /// Checklist mode, or checks that failed: print the report and record nothing. A checklist answers
@@ -152,37 +118,6 @@ fn report_only(
     Ok(())
 }
 
-/// `--actor`, else git's `user.name`, else `$USER`, else "unknown".
-fn actor(explicit: Option<&str>, repo: Option<&Repo>) -> String {
-    let git_user = || repo.and_then(|r| r.run(&["config", "user.name"]).ok());
-    let login = || std::env::var("USER").ok();
-    [explicit.map(str::to_owned), git_user(), login()]
-        .into_iter()
-        .flatten()
-        .map(|name| name.trim().to_owned())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Adds the record to meta.json, written with sorted keys as upstream's accept writes it.
-fn write_acceptance(lock: &FeatureLock, record: &AcceptanceRecord) -> Result<(), CliError> {
-    let failure = |e: &dyn std::fmt::Display| CliError::failure(e.to_string());
-    let mut meta = FeatureMeta::load(lock.feature_dir())
-        .map_err(|e| failure(&e))?
-        // Upstream starts from an empty object when meta.json is missing.
-        .unwrap_or(FeatureMeta { fields: Map::new() });
-    acceptance::record_acceptance(&mut meta, record).map_err(|e| failure(&e))?;
-    meta.write(lock, true).map_err(|e| failure(&e))
-}
-
-fn commit_acceptance(repo: &Repo, feature_slug: &str) -> Result<Option<String>, CliError> {
-    let meta = Path::new("kitty-specs").join(feature_slug).join(crate::project::meta::META_FILE);
-    repo.commit_paths(&[&meta], &format!("Accept {feature_slug}")).map_err(|e| {
-        CliError::failure(format!("the acceptance is recorded in {}, but committing it failed: {e}", meta.display()))
-            .hint(format!("commit it yourself: git commit -m \"Accept {feature_slug}\" -- {}", meta.display()))
-    })
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Rendering
 
@@ -198,13 +133,8 @@ fn report_summary(summary: &AcceptanceSummary, json: bool, error: Option<&str>) 
     Ok(())
 }
 
-fn report_acceptance(
-    summary: &AcceptanceSummary,
-    record: &AcceptanceRecord,
-    commit: Option<&str>,
-    args: &AcceptArgs,
-    has_git: bool,
-) -> Result<(), CliError> {
+fn report_acceptance(accepted: &Accepted, args: &AcceptArgs, has_git: bool) -> Result<(), CliError> {
+    let (summary, record, commit) = (&accepted.summary, &accepted.record, accepted.commit.as_deref());
     if args.json {
         // Upstream's `AcceptanceResult.to_dict()`.
         let branch = summary.branch.clone().unwrap_or_else(|| summary.feature.clone());

@@ -6,6 +6,7 @@
 //! calls the same operations, so a lane move is defined — and committed — in exactly one place. Nothing
 //! here prints.
 
+pub mod accept;
 pub mod add_history;
 pub mod create_feature;
 pub mod finalize_tasks;
