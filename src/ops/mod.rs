@@ -11,6 +11,7 @@ pub mod add_history;
 pub mod create_feature;
 pub mod finalize_tasks;
 pub mod mark_status;
+pub mod merge;
 pub mod move_task;
 pub mod setup_plan;
 
