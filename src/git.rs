@@ -15,6 +15,8 @@ pub enum GitError {
     Failed { args: String, message: String },
 }
 
+impl crate::error::Diagnose for GitError {}
+
 /// A repository's main working tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {

@@ -177,15 +177,6 @@ pub fn resolve_feature(
     }
 }
 
-/// Takes the feature lock that every command holds while it changes the feature's files (see
-/// [`crate::workflow::lock`]).
-pub fn lock_feature(
-    ctx: &Context,
-    feature: &crate::project::Feature,
-) -> Result<crate::workflow::lock::FeatureLock, CliError> {
-    Ok(crate::workflow::lock::FeatureLock::acquire(&feature.dir, ctx.lock_timeout)?)
-}
-
 /// Hands workflow events to the sync queue. Emission never fails a command: problems are warnings.
 pub fn publish(
     ctx: &Context,

@@ -1,35 +1,18 @@
 //! `spec-kitty agent workflow implement|review`: the commands agents run from slash-command templates to
-//! start a phase of a work package. Each one claims the work package for the agent (lane `doing`, agent,
-//! shell pid, an Activity Log line, a commit), makes sure the workspace exists, prints the work package's
-//! prompt with the commands to run when done (and saves it to a temp file, as upstream does), and records an
-//! ExecutionEvent for the phase (reference/workflow.md §4.9, telemetry.md §8).
-//!
-//! As upstream, neither command writes `status.events.jsonl` nor publishes WPStatusChanged: the lane change
-//! is a frontmatter edit, and the next `move-task` bootstraps the status log from the frontmatter lane. A
-//! failure is reported but, as upstream, not published as ErrorLogged.
-//!
-//! Differences from upstream, on purpose: `implement` checks that the dependencies are done and refuses a
-//! work package that is waiting for review, done or canceled (`--force` overrides both); `review` refuses a
-//! work package that is not in `for_review` instead of pulling it into `doing` from any lane; the workspace
-//! is created in-process with `spec-kitty implement`'s rules but without its claim, so no WPStatusChanged is
-//! sent; the next-step commands carry `--feature`; `--json` prints a result object instead of text.
+//! start a phase of a work package. The checks, the claim and the workspace are [`crate::ops::start`];
+//! this module prints the work package's prompt with the commands to run when done (and saves it to a
+//! temp file, as upstream does), or a JSON result. A failure is reported but, as upstream, not published
+//! as ErrorLogged.
 
-use super::common::{
-    TelemetryFlags, discover, json_aware, lock_feature, print_json_line, record_execution, resolve_feature,
-};
-use super::implement::{
-    self, PreparedWorkspace, commit_or_warn, load_work_package, plan_workspace, record_paths, shell_pid,
-};
+use super::common::{TelemetryFlags, discover, json_aware, print_json_line, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::git::Repo;
+use crate::ops::start::{Claim, Phase, Start, lane_of};
+use crate::ops::{self, Scope};
 use crate::project::{Feature, Project};
-use crate::telemetry::Role;
-use crate::workflow::activity::{ActivityEntry, append_activity};
 use crate::workflow::lanes::Lane;
-use crate::workflow::lock::FeatureLock;
-use crate::workflow::workspace::{self, WORKTREES_DIR, Workspace, workspace_name};
+use crate::workflow::workspace::Workspace;
 use crate::workflow::wp::WorkPackage;
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -91,295 +74,47 @@ pub fn run(ctx: &Context, args: WorkflowArgs) -> Result<(), CliError> {
     }
 }
 
-/// The two phases an agent starts with these commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Implement,
-    Review,
-}
-
-impl Phase {
-    fn name(self) -> &'static str {
-        match self {
-            Phase::Implement => "implement",
-            Phase::Review => "review",
-        }
-    }
-
-    fn gerund(self) -> &'static str {
-        match self {
-            Phase::Implement => "implementing",
-            Phase::Review => "reviewing",
-        }
-    }
-
-    fn role(self) -> Role {
-        match self {
-            Phase::Implement => Role::Implementer,
-            Phase::Review => Role::Reviewer,
-        }
-    }
-
-    fn commit_message(self, wp_id: &str, agent: &str) -> String {
-        match self {
-            Phase::Implement => format!("chore: Start {wp_id} implementation [{agent}]"),
-            Phase::Review => format!("chore: Start {wp_id} review [{agent}]"),
-        }
-    }
-}
-
-/// What the command did to the work package before printing its prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Claim {
-    /// Lane set to doing (with this Activity Log note).
-    Started(&'static str),
-    /// Already in progress with an agent: nothing to change.
-    AlreadyStarted,
-}
-
-const STARTED_IMPLEMENTATION: &str = "Started implementation via workflow command";
-const ASSIGNED_AGENT: &str = "Assigned agent via workflow command";
-const STARTED_REVIEW: &str = "Started review via workflow command";
-
-// ---------------------------------------------------------------------------------------------------
-// implement
-
 fn start_implementation(ctx: &Context, args: &ImplementArgs) -> Result<(), CliError> {
-    let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
-    // Held from reading the WP file until the claim is committed.
-    let lock = lock_feature(ctx, &feature)?;
-    let mut wp = match &args.wp {
-        Some(id) => load_work_package(&feature, id)?,
-        None => first_in_lane(&feature, Lane::Planned, Phase::Implement)?,
+    let request = Start {
+        phase: Phase::Implement,
+        wp: args.wp.clone(),
+        agent: args.telemetry.agent.clone(),
+        base: args.base.clone(),
+        force: args.force,
+        usage: args.telemetry.usage(),
+        at: ctx.now(),
     };
-    let lane = lane_of(&wp)?;
-    check_implementable(&wp, lane, args.force)?;
-    check_dependencies_done(&feature, &wp, args.force)?;
-    let claim = implementation_claim(&wp, lane);
-    let agent = required_agent(&args.telemetry, &claim, &wp, Phase::Implement)?;
-    let repo = Repo::at(&project.root);
-    let plan = plan_workspace(&project, repo.as_ref(), &feature, &wp, args.base.as_deref(), args.force)?;
-
-    // Every check has passed: from here on we write.
-    let prepared = plan.apply(ctx, &project, repo.as_ref(), &lock, &mut wp)?;
-    if let Claim::Started(note) = claim {
-        claim_for_agent(ctx, &lock, &mut wp, agent.unwrap_or_default(), note)?;
-    }
-    if let Some(repo) = &repo {
-        commit_implementation_start(repo, &project, &feature, &wp, &prepared, &claim, agent.unwrap_or_default());
-    }
-    drop(lock);
-    let context = PromptContext { project: &project, feature: &feature, wp: &wp, workspace: Some(&prepared.workspace) };
-    finish(ctx, &context, Phase::Implement, &claim, &args.telemetry, args.json)
+    start(ctx, args.feature.as_deref(), &request, args.json)
 }
-
-/// Commits the claim (`chore: Start WP01 implementation [agent]`), or only a newly recorded workspace base.
-fn commit_implementation_start(
-    repo: &Repo,
-    project: &Project,
-    feature: &Feature,
-    wp: &WorkPackage,
-    prepared: &PreparedWorkspace,
-    claim: &Claim,
-    agent: &str,
-) {
-    let message = match claim {
-        Claim::Started(_) => Phase::Implement.commit_message(&wp.id, agent),
-        Claim::AlreadyStarted if prepared.meta_changed || prepared.frontmatter_changed => {
-            format!("chore: {} workspace base recorded", wp.id)
-        }
-        Claim::AlreadyStarted => return,
-    };
-    let paths = record_paths(repo, project, feature, wp, prepared.meta_changed, false);
-    commit_or_warn(repo, project, &paths, &message);
-}
-
-/// Upstream starts any lane but `doing`; starting a work package that is waiting for review, done or
-/// canceled is almost always a mistake, so it takes `--force`.
-fn check_implementable(wp: &WorkPackage, lane: Lane, force: bool) -> Result<(), CliError> {
-    if force || !matches!(lane, Lane::ForReview | Lane::Done | Lane::Canceled) {
-        return Ok(());
-    }
-    let error = CliError::failure(format!(
-        "{} is in lane {lane}; only planned or in-progress work packages are started",
-        wp.id
-    ));
-    Err(match lane {
-        Lane::ForReview => error
-            .hint(format!("review it instead: spec-kitty agent workflow review {} --agent <name>", wp.id))
-            .hint("or pass --force to implement it again"),
-        _ => error.hint(format!("pass --force to reopen {}", wp.id)),
-    })
-}
-
-/// Every dependency must be done before implementation starts (`--force` skips the check).
-fn check_dependencies_done(feature: &Feature, wp: &WorkPackage, force: bool) -> Result<(), CliError> {
-    let unfinished: Vec<String> = wp
-        .dependencies()
-        .iter()
-        .filter_map(|dependency| match WorkPackage::load(&feature.dir, dependency).map(|d| d.lane()) {
-            Ok(Ok(Lane::Done)) => None,
-            Ok(Ok(lane)) => Some(format!("{dependency} ({lane})")),
-            Ok(Err(_)) => Some(format!("{dependency} (unknown lane)")),
-            Err(_) => Some(format!("{dependency} (no prompt file)")),
-        })
-        .collect();
-    if unfinished.is_empty() || force {
-        return Ok(());
-    }
-    Err(CliError::failure(format!("{} depends on work packages that are not done: {}", wp.id, unfinished.join(", ")))
-        .hint("finish and review them first, or pass --force to start anyway"))
-}
-
-/// Upstream's rule: a work package not yet in `doing`, or one without an agent, is (re)claimed.
-fn implementation_claim(wp: &WorkPackage, lane: Lane) -> Claim {
-    match (lane, wp.doc.scalar("agent")) {
-        (Lane::InProgress, Some(_)) => Claim::AlreadyStarted,
-        (Lane::InProgress, None) => Claim::Started(ASSIGNED_AGENT),
-        _ => Claim::Started(STARTED_IMPLEMENTATION),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// review
 
 fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
+    let request = Start {
+        phase: Phase::Review,
+        wp: args.wp.clone(),
+        agent: args.telemetry.agent.clone(),
+        base: None,
+        force: false,
+        usage: args.telemetry.usage(),
+        at: ctx.now(),
+    };
+    start(ctx, args.feature.as_deref(), &request, args.json)
+}
+
+fn start(ctx: &Context, feature: Option<&str>, request: &Start, json: bool) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
-    let lock = lock_feature(ctx, &feature)?;
-    let mut wp = match &args.wp {
-        Some(id) => load_work_package(&feature, id)?,
-        None => first_in_lane(&feature, Lane::ForReview, Phase::Review)?,
-    };
-    let lane = lane_of(&wp)?;
-    let claim = review_claim(&wp, lane, flag_agent(&args.telemetry))?;
-    let agent = required_agent(&args.telemetry, &claim, &wp, Phase::Review)?;
-    let repo = Repo::at(&project.root);
-
-    let workspace = review_workspace(&project, repo.as_ref(), &feature, &wp)?;
-    if let Claim::Started(note) = claim {
-        let agent = agent.unwrap_or_default();
-        claim_for_agent(ctx, &lock, &mut wp, agent, note)?;
-        if let Some(repo) = &repo {
-            let paths = record_paths(repo, &project, &feature, &wp, false, false);
-            commit_or_warn(repo, &project, &paths, &Phase::Review.commit_message(&wp.id, agent));
-        }
-    }
-    drop(lock);
-    let context = PromptContext { project: &project, feature: &feature, wp: &wp, workspace: workspace.as_ref() };
-    finish(ctx, &context, Phase::Review, &claim, &args.telemetry, args.json)
+    let feature = resolve_feature(ctx, &project, feature)?;
+    let started = ops::start::start(&Scope::new(ctx, &project, &feature), request)?;
+    started.warnings.iter().for_each(|w| output::warn(w));
+    let context =
+        PromptContext { project: &project, feature: &feature, wp: &started.wp, workspace: started.workspace.as_ref() };
+    finish(&context, request.phase, &started.claim, json)
 }
 
-/// A review starts from `for_review`; re-running it by the agent already reviewing changes nothing.
-fn review_claim(wp: &WorkPackage, lane: Lane, agent: Option<&str>) -> Result<Claim, CliError> {
-    if lane == Lane::ForReview {
-        return Ok(Claim::Started(STARTED_REVIEW));
-    }
-    if lane == Lane::InProgress && agent.is_some() && wp.doc.scalar("agent").as_deref() == agent {
-        return Ok(Claim::AlreadyStarted);
-    }
-    let hint = match lane {
-        Lane::InProgress | Lane::Planned | Lane::Claimed => {
-            format!("when the implementation is ready: spec-kitty agent tasks move-task {} --to for_review", wp.id)
-        }
-        _ => "only work packages in lane for_review can be reviewed".to_owned(),
-    };
-    Err(CliError::failure(format!("{} is in lane {lane}, not for_review", wp.id)).hint(hint))
-}
-
-/// The workspace holding the work under review: the existing one, or (with git) a worktree recreated
-/// for the work package's branch when only the branch is left. Never a new branch: there would be
-/// nothing to review in it.
-fn review_workspace(
-    project: &Project,
-    repo: Option<&Repo>,
-    feature: &Feature,
-    wp: &WorkPackage,
-) -> Result<Option<Workspace>, CliError> {
-    let name = workspace_name(&feature.slug, &wp.id);
-    let exists = project.root.join(WORKTREES_DIR).join(&name).exists();
-    let branch_left = repo.is_some_and(|r| r.branch_exists(&name));
-    if !exists && !branch_left {
-        return Ok(None);
-    }
-    workspace::create_workspace(project, repo, &feature.slug, &wp.id, &name)
-        .map(Some)
-        .map_err(|e| CliError::failure(e.to_string()))
-}
-
-// ---------------------------------------------------------------------------------------------------
-// shared steps
-
-fn lane_of(wp: &WorkPackage) -> Result<Lane, CliError> {
-    wp.lane().map_err(|e| CliError::failure(e.to_string()).hint("fix the lane: line of the prompt file"))
-}
-
-fn first_in_lane(feature: &Feature, lane: Lane, phase: Phase) -> Result<WorkPackage, CliError> {
-    WorkPackage::all(&feature.dir).into_iter().flatten().find(|wp| wp.lane().ok() == Some(lane)).ok_or_else(|| {
-        CliError::failure(format!("no work package of {} is in lane {lane}", feature.slug))
-            .hint(format!("name one: spec-kitty agent workflow {} WPxx --agent <name>", phase.name()))
-    })
-}
-
-fn flag_agent(telemetry: &TelemetryFlags) -> Option<&str> {
-    telemetry.agent.as_deref().map(str::trim).filter(|agent| !agent.is_empty())
-}
-
-/// `--agent` is required whenever the work package is claimed: it records who works on it.
-fn required_agent<'a>(
-    telemetry: &'a TelemetryFlags,
-    claim: &Claim,
-    wp: &WorkPackage,
-    phase: Phase,
-) -> Result<Option<&'a str>, CliError> {
-    let agent = flag_agent(telemetry);
-    if agent.is_none() && matches!(claim, Claim::Started(_)) {
-        return Err(CliError::failure(format!("--agent is required to start {} {}", phase.gerund(), wp.id))
-            .hint(format!("spec-kitty agent workflow {} {} --agent <your-name> (e.g. claude)", phase.name(), wp.id))
-            .hint("it records who is working on the work package, so abandoned work can be spotted"));
-    }
-    Ok(agent)
-}
-
-/// Moves the work package to `doing` for `agent`, with the shell pid and an Activity Log line.
-fn claim_for_agent(
-    ctx: &Context,
-    lock: &FeatureLock,
-    wp: &mut WorkPackage,
-    agent: &str,
-    note: &str,
-) -> Result<(), CliError> {
-    let pid = shell_pid();
-    wp.doc.set_scalar("lane", "doing");
-    wp.doc.set_scalar("agent", agent);
-    wp.doc.set_scalar("shell_pid", &pid);
-    let entry = ActivityEntry {
-        timestamp: ActivityEntry::timestamp_at(ctx.now()),
-        agent: agent.to_owned(),
-        shell_pid: Some(pid),
-        lane: "doing".to_owned(),
-        note: note.to_owned(),
-    };
-    let body = append_activity(wp.doc.body(), &entry);
-    wp.doc.set_body(body);
-    implement::save(lock, wp)
-}
-
-/// Saves the prompt, records the phase's ExecutionEvent, and prints the prompt (or the JSON result).
-fn finish(
-    ctx: &Context,
-    context: &PromptContext<'_>,
-    phase: Phase,
-    claim: &Claim,
-    telemetry: &TelemetryFlags,
-    json: bool,
-) -> Result<(), CliError> {
+/// Saves the prompt and prints it (or the JSON result).
+fn finish(context: &PromptContext<'_>, phase: Phase, claim: &Claim, json: bool) -> Result<(), CliError> {
     let (wp, feature) = (context.wp, context.feature);
     let prompt = context.render(phase);
     let prompt_file = save_prompt(phase, &feature.slug, &wp.id, &prompt);
-    // Upstream records every start, with the agent or "unknown".
-    record_execution(ctx, context.project, &feature.slug, telemetry.record(phase.role(), &wp.id, None));
     if json {
         return print_json_line(&json!({
             "result": "success",
@@ -585,44 +320,6 @@ fn box_line(title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::frontmatter::WpDocument;
-
-    fn wp(frontmatter: &str) -> WorkPackage {
-        let doc = WpDocument::parse(&format!("---\n{frontmatter}---\nbody\n")).unwrap();
-        WorkPackage { id: "WP01".into(), path: PathBuf::from("WP01-a.md"), doc }
-    }
-
-    #[test]
-    fn implementation_claims_follow_upstreams_rule() {
-        let planned = wp("lane: planned\n");
-        assert_eq!(implementation_claim(&planned, Lane::Planned), Claim::Started(STARTED_IMPLEMENTATION));
-        let doing = wp("lane: doing\nagent: claude\n");
-        assert_eq!(implementation_claim(&doing, Lane::InProgress), Claim::AlreadyStarted);
-        let doing_without_agent = wp("lane: doing\nagent: ''\n");
-        assert_eq!(implementation_claim(&doing_without_agent, Lane::InProgress), Claim::Started(ASSIGNED_AGENT));
-    }
-
-    #[test]
-    fn reviews_start_from_for_review_or_resume_for_the_same_agent() {
-        let ready = wp("lane: for_review\n");
-        assert_eq!(review_claim(&ready, Lane::ForReview, None).unwrap(), Claim::Started(STARTED_REVIEW));
-        let reviewing = wp("lane: doing\nagent: codex\n");
-        assert_eq!(review_claim(&reviewing, Lane::InProgress, Some("codex")).unwrap(), Claim::AlreadyStarted);
-        let error = review_claim(&reviewing, Lane::InProgress, Some("claude")).unwrap_err();
-        assert_eq!(error.message, "WP01 is in lane in_progress, not for_review");
-        assert!(review_claim(&wp("lane: done\n"), Lane::Done, Some("codex")).is_err());
-    }
-
-    #[test]
-    fn terminal_and_review_lanes_need_force_to_implement() {
-        let item = wp("lane: done\n");
-        assert!(check_implementable(&item, Lane::Done, false).is_err());
-        assert!(check_implementable(&item, Lane::Done, true).is_ok());
-        assert!(check_implementable(&item, Lane::ForReview, false).unwrap_err().hints[0].contains("workflow review"));
-        for lane in [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::Blocked] {
-            assert!(check_implementable(&item, lane, false).is_ok(), "{lane}");
-        }
-    }
 
     #[test]
     fn boxes_are_eighty_columns() {

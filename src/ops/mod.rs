@@ -10,12 +10,16 @@ pub mod accept;
 pub mod add_history;
 pub mod create_feature;
 pub mod finalize_tasks;
+pub mod implement;
 pub mod mark_status;
 pub mod merge;
 pub mod move_task;
 pub mod setup_plan;
+pub mod start;
+pub mod workspace;
 
 use crate::context::Context;
+use crate::error::{Diagnose, EXIT_FAILURE, EXIT_USAGE};
 use crate::git::Repo;
 use crate::project::{Feature, Project};
 use crate::telemetry::ExecutionRecord;
@@ -62,3 +66,63 @@ impl<'a> Scope<'a> {
         }
     }
 }
+
+/// An operation's failure told for the user: what happened, what to do, and whether it was a usage error.
+/// For operations whose failures are many, specific and never branched on by a caller (those that are
+/// have their own enums, e.g. [`move_task::MoveTaskError`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct OpError {
+    pub message: String,
+    pub hints: Vec<String>,
+    pub usage: bool,
+}
+
+impl OpError {
+    pub fn new(message: impl Into<String>) -> OpError {
+        OpError { message: message.into(), hints: Vec::new(), usage: false }
+    }
+
+    /// A bad argument (exit 2).
+    pub fn usage(message: impl Into<String>) -> OpError {
+        OpError { usage: true, ..OpError::new(message) }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> OpError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Any core error, with its hints.
+    pub fn from_diagnose<E: Diagnose>(error: E) -> OpError {
+        OpError { hints: error.hints(), usage: error.exit_code() == EXIT_USAGE, ..OpError::new(error.to_string()) }
+    }
+}
+
+impl Diagnose for OpError {
+    fn hints(&self) -> Vec<String> {
+        self.hints.clone()
+    }
+
+    fn exit_code(&self) -> u8 {
+        if self.usage { EXIT_USAGE } else { EXIT_FAILURE }
+    }
+}
+
+macro_rules! op_error_from {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for OpError {
+            fn from(error: $error) -> OpError {
+                OpError::from_diagnose(error)
+            }
+        })*
+    };
+}
+
+op_error_from!(
+    crate::git::GitError,
+    crate::project::meta::MetaError,
+    crate::workflow::lock::LockError,
+    crate::workflow::workspace::WorkspaceError,
+    crate::workflow::wp::WpError,
+);

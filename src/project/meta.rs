@@ -23,6 +23,8 @@ pub enum MetaError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+impl crate::error::Diagnose for MetaError {}
+
 impl FeatureMeta {
     /// The metadata of a feature directory; `None` when it has no meta.json.
     pub fn load(feature_dir: &Path) -> Result<Option<FeatureMeta>, MetaError> {

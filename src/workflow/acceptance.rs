@@ -56,6 +56,8 @@ pub enum AcceptanceError {
     BadHistory,
 }
 
+impl crate::error::Diagnose for AcceptanceError {}
+
 /// How an acceptance is recorded: `pr` and `local` record it, `checklist` only reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcceptanceMode {

@@ -28,6 +28,8 @@ pub enum WorkspaceError {
     NotAWorktree { path: PathBuf },
 }
 
+impl crate::error::Diagnose for WorkspaceError {}
+
 /// `<feature>-<WP>`: the workspace directory and branch name.
 pub fn workspace_name(feature_slug: &str, wp_id: &str) -> String {
     format!("{feature_slug}-{wp_id}")

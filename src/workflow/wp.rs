@@ -26,6 +26,15 @@ pub enum WpError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+impl crate::error::Diagnose for WpError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            WpError::BadId(_) => crate::error::EXIT_USAGE,
+            _ => crate::error::EXIT_FAILURE,
+        }
+    }
+}
+
 /// `WP1`, `wp01`, `WP01` → `WP01`.
 pub fn normalize_wp_id(input: &str) -> Result<String, WpError> {
     let trimmed = input.trim();
