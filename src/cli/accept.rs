@@ -3,7 +3,7 @@
 //! renders the report. A failed acceptance queues one ErrorLogged carrying
 //! "Outstanding acceptance issues detected".
 
-use super::common::{discover, json_aware, logged, print_json_line, publish, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, logged, print_json_line, publish, resolve_feature};
 use super::output::{self, Align, Column, Table};
 use crate::context::Context;
 use crate::error::CliError;
@@ -17,9 +17,8 @@ use std::cell::Cell;
 
 #[derive(Debug, Args)]
 pub struct AcceptArgs {
-    /// Feature slug (default: detected from the branch, directory or the only feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// auto (pr when the repository has a remote, else local), pr, local, or checklist (report only,
     /// writes nothing).
     #[arg(long, value_enum, default_value_t = ModeArg::Auto, ignore_case = true)]
@@ -73,7 +72,7 @@ fn report_errors(
 
 fn accept(ctx: &Context, args: &AcceptArgs, reported: &Cell<bool>) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let request = Accept {
         mode: match args.mode {
             ModeArg::Auto => None,

@@ -44,6 +44,15 @@ pub fn json_aware(json: bool, body: impl FnOnce() -> Result<(), CliError>) -> Re
     result
 }
 
+/// `--feature` of every command that works on one feature.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FeatureArg {
+    /// Feature slug, or its number (default: $SPECIFY_FEATURE, the git branch, the directory, the only
+    /// feature, else the latest incomplete one).
+    #[arg(short = 'f', long = "feature", value_name = "SLUG")]
+    pub slug: Option<String>,
+}
+
 /// The usage flags agents pass to workflow commands so each phase's cost is recorded.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TelemetryFlags {

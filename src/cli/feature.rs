@@ -1,7 +1,8 @@
 //! `spec-kitty agent feature …`: create a feature, set up its plan, finalize its tasks, check it.
 
 use super::common::{
-    TelemetryFlags, discover, json_aware, logged, print_json_line, publish, record_execution, resolve_feature,
+    FeatureArg, TelemetryFlags, discover, json_aware, logged, print_json_line, publish, record_execution,
+    resolve_feature,
 };
 use super::output;
 use crate::context::Context;
@@ -98,9 +99,8 @@ fn create_feature(ctx: &Context, args: CreateArgs) -> Result<(), CliError> {
 
 #[derive(Debug, Args)]
 struct SetupPlanArgs {
-    /// Feature slug (default: detected from the branch, directory or the only feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Replace an existing, non-empty plan.md.
     #[arg(long)]
     force: bool,
@@ -113,7 +113,7 @@ struct SetupPlanArgs {
 
 fn setup_plan(ctx: &Context, args: SetupPlanArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())
         .map_err(|e| CliError { error_code: Some("PLAN_CONTEXT_UNRESOLVED"), ..e })?;
     let outcome = ops::setup_plan::setup_plan(&Scope::new(ctx, &project, &feature), SetupPlan { force: args.force })?;
     record_execution(ctx, &project, &feature.slug, args.telemetry.record(Role::Planner, NO_WP, None));
@@ -142,9 +142,8 @@ upstream:\nagents parse the JSON. --paths-only prints just the `paths` object (f
 …,\nplus the FEATURE_DIR / FEATURE_SPEC / IMPL_PLAN / TASKS / AVAILABLE_DOCS names the templates ask for)."
 )]
 pub struct CheckArgs {
-    /// Feature slug (default: detected; the latest incomplete feature as a last resort).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Only print the paths object.
     #[arg(long)]
     paths_only: bool,
@@ -167,7 +166,7 @@ pub fn check_prerequisites(ctx: &Context, args: CheckArgs) -> Result<(), CliErro
 fn check(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
     use crate::workflow::prerequisites::check_structure;
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let report = check_structure(&feature.dir, args.include_tasks || args.require_tasks);
     if args.json {
         return print_json_line(&if args.paths_only {
@@ -198,9 +197,8 @@ fn check(ctx: &Context, args: CheckArgs) -> Result<(), CliError> {
 
 #[derive(Debug, Args)]
 struct FinalizeArgs {
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -210,7 +208,7 @@ struct FinalizeArgs {
 
 fn finalize_tasks(ctx: &Context, args: FinalizeArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let outcome = ops::finalize_tasks::finalize_tasks(&Scope::new(ctx, &project, &feature))?;
     outcome.warnings.iter().for_each(|w| output::warn(w));
     publish(ctx, Some(&project), &outcome.events, crate::sync::Causation::SharedBatch);

@@ -1,7 +1,7 @@
 //! `spec-kitty implement <WP>`: create (or reuse) a work package's workspace and claim the work package
 //! ([`crate::ops::implement`]); this module renders the result.
 
-use super::common::{self, discover, print_json_line, resolve_feature};
+use super::common::{self, FeatureArg, discover, print_json_line, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -15,9 +15,8 @@ use serde_json::json;
 pub struct ImplementArgs {
     /// Work package to implement (WP01, wp1, WP01-slug, …).
     wp: String,
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Start from this work package's branch (default: the work package's only dependency).
     #[arg(long, value_name = "WPxx")]
     base: Option<String>,
@@ -36,7 +35,7 @@ pub fn run(ctx: &Context, args: ImplementArgs) -> Result<(), CliError> {
 
 fn implement(ctx: &Context, args: &ImplementArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let request = Implement { wp: args.wp.clone(), base: args.base.clone(), force: args.force };
     let outcome = ops::implement::implement(&Scope::new(ctx, &project, &feature), &request)?;
     outcome.warnings.iter().for_each(|w| output::warn(w));

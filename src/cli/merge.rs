@@ -2,7 +2,7 @@
 //! branch. The preflight, the merges, the cleanup and the push are [`crate::ops::merge`]; this module
 //! renders the plan and the result.
 
-use super::common::{discover, json_aware, print_json_line, publish, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, print_json_line, publish, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -15,11 +15,10 @@ use serde_json::json;
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Feature slug, as the merge template writes it (`spec-kitty merge 001-my-feature`); same as --feature.
-    #[arg(value_name = "FEATURE", conflicts_with = "feature")]
+    #[arg(value_name = "FEATURE", conflicts_with = "slug")]
     feature_slug: Option<String>,
-    /// Feature slug (default: detected from the branch, directory or the latest incomplete feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Branch to merge into (default: meta.json target_branch, else the primary branch).
     #[arg(long, value_name = "BRANCH")]
     target: Option<String>,
@@ -87,7 +86,7 @@ pub fn run(ctx: &Context, args: MergeArgs) -> Result<(), CliError> {
         dry_run: args.dry_run,
         json: args.json,
     };
-    let feature = args.feature.as_deref().or(args.feature_slug.as_deref());
+    let feature = args.feature.slug.as_deref().or(args.feature_slug.as_deref());
     json_aware(options.json, || merge(ctx, feature, &options))
 }
 

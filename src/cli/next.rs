@@ -9,7 +9,7 @@
 //! here) and its `MissionNextInvoked` lines in `kitty-specs/<feature>/mission-events.jsonl`, a provisional
 //! log nothing reads that would make the feature directory dirty on every call.
 
-use super::common::{discover, json_aware, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -32,9 +32,8 @@ pub struct NextArgs {
     /// After `failed` or `blocked` the run stays blocked until a call with an explicit `--result success`.
     #[arg(long, value_enum, value_name = "RESULT")]
     result: Option<ResultArg>,
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Answer a pending decision (decision_required), then decide.
     #[arg(long)]
     answer: Option<String>,
@@ -66,7 +65,7 @@ fn next_step(ctx: &Context, args: &NextArgs) -> Result<(), CliError> {
         return Err(CliError::usage("--answer must not be empty"));
     }
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let request = Request {
         lock_timeout: ctx.lock_timeout,
         agent,

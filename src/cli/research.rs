@@ -5,7 +5,7 @@
 //! Left out on purpose: upstream's banner, governance diagnostics, and the legacy per-feature worktree
 //! location (`.worktrees/<feature>/kitty-specs/…`); planning files always live in the main checkout here.
 
-use super::common::{discover, json_aware, print_json_line, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, print_json_line, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -16,9 +16,8 @@ use serde_json::json;
 
 #[derive(Debug, Args)]
 pub struct ResearchArgs {
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Overwrite existing research artefacts with fresh templates.
     #[arg(long)]
     force: bool,
@@ -33,7 +32,7 @@ pub fn run(ctx: &Context, args: ResearchArgs) -> Result<(), CliError> {
 
 fn scaffold(ctx: &Context, args: &ResearchArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
     let mission = FeatureMeta::load(&feature.dir)
         .ok()
         .flatten()

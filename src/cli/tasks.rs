@@ -1,6 +1,6 @@
 //! `spec-kitty agent tasks …`: lanes, subtasks and history of work packages.
 
-use super::common::{TelemetryFlags, discover, logged, print_json_line, publish, resolve_feature};
+use super::common::{FeatureArg, TelemetryFlags, discover, logged, print_json_line, publish, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -94,9 +94,8 @@ struct MoveArgs {
     /// Target lane: planned, claimed, in_progress (or doing), for_review, done, blocked, canceled.
     #[arg(long, value_name = "LANE")]
     to: String,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Person or agent the work package is assigned to.
     #[arg(long)]
     assignee: Option<String>,
@@ -139,7 +138,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
     // Parsed here rather than by clap so an unknown lane is also logged and reported as JSON.
     let to = Lane::parse(&args.to).map_err(|e| CliError::usage(e.to_string()))?;
-    let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let feedback = args.review_feedback_file.as_deref().map(|path| Feedback::read(&ctx.cwd.join(path))).transpose()?;
     let request = MoveTask {
         wp_id: wp_id.clone(),
@@ -202,9 +201,8 @@ struct MarkArgs {
     /// New status of the subtasks.
     #[arg(long, value_enum)]
     status: SubtaskStatus,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Commit tasks.md (default).
     #[arg(long, overrides_with = "no_auto_commit")]
     auto_commit: bool,
@@ -217,7 +215,7 @@ struct MarkArgs {
 }
 
 fn mark_status(ctx: &Context, args: MarkArgs) -> Result<(), CliError> {
-    let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let request = MarkStatus {
         task_ids: args.task_ids.iter().chain(&args.task_id).cloned().collect(),
         done: args.status == SubtaskStatus::Done,
@@ -254,9 +252,8 @@ struct HistoryArgs {
     /// The note to record.
     #[arg(long)]
     note: String,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Agent writing the note (default: the WP's agent).
     #[arg(long)]
     agent: Option<String>,
@@ -270,7 +267,7 @@ struct HistoryArgs {
 
 fn add_history(ctx: &Context, args: HistoryArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
-    let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let request = AddHistory {
         wp_id: wp_id.clone(),
         note: args.note.clone(),
@@ -295,9 +292,8 @@ struct ListArgs {
     /// Only work packages in this lane (`doing` matches in_progress).
     #[arg(long, value_parser = parse_lane)]
     lane: Option<Lane>,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -312,7 +308,7 @@ fn packages(feature: &Feature) -> Vec<WorkPackage> {
 }
 
 fn list_tasks(ctx: &Context, args: ListArgs) -> Result<(), CliError> {
-    let (_, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let selected: Vec<WorkPackage> =
         packages(&feature).into_iter().filter(|p| args.lane.is_none_or(|lane| p.lane().ok() == Some(lane))).collect();
     if args.json {
@@ -333,9 +329,8 @@ fn list_tasks(ctx: &Context, args: ListArgs) -> Result<(), CliError> {
 
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// Feature slug (default: detected).
-    #[arg(short = 'f', long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Minutes without a commit in its worktree after which an in-progress WP counts as stale.
     #[arg(long, value_name = "MINUTES", default_value_t = 10)]
     stale_threshold: u64,
@@ -368,7 +363,7 @@ fn staleness(ctx: &Context, project: &Project, feature: &Feature, wp_id: &str, t
 }
 
 fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
-    let (project, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let packages = packages(&feature);
     let total = packages.len();
     let lanes: Vec<Lane> = packages.iter().map(|p| p.lane().unwrap_or(Lane::Planned)).collect();
@@ -471,9 +466,8 @@ fn truncate(text: &str, max: usize) -> String {
 struct ValidateArgs {
     /// Work package id (WP01).
     wp: String,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -481,7 +475,7 @@ struct ValidateArgs {
 
 fn validate_workflow(ctx: &Context, args: ValidateArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
-    let (_, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let wp = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -534,9 +528,8 @@ fn validate_workflow(ctx: &Context, args: ValidateArgs) -> Result<(), CliError> 
 struct DependentsArgs {
     /// Work package id (WP01).
     wp: String,
-    /// Feature slug (default: detected).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -544,7 +537,7 @@ struct DependentsArgs {
 
 fn list_dependents(ctx: &Context, args: DependentsArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
-    let (_, feature) = feature_of(ctx, args.feature.as_deref())?;
+    let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let graph: graph::DependencyGraph = packages(&feature).iter().map(|p| (p.id.clone(), p.dependencies())).collect();
     let Some(depends_on) = graph.get(&wp_id).cloned() else {
         return Err(CliError::failure(format!("work package {wp_id} not found in {}", feature.slug)));

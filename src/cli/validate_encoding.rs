@@ -9,7 +9,7 @@
 //! that cannot be read or written makes the command fail instead of being skipped with exit 0.
 //! As upstream: `<file>.bak` backups by default (`--no-backup`), exit 1 while problems remain.
 
-use super::common::{discover, json_aware, print_json_line, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, print_json_line, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -21,9 +21,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct ValidateEncodingArgs {
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Check every feature under kitty-specs/ (--feature is then ignored).
     #[arg(long)]
     all: bool,
@@ -72,7 +71,7 @@ fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> 
     let features: Vec<(String, PathBuf)> = if args.all {
         all_feature_dirs(&project)
     } else {
-        let feature = resolve_feature(ctx, &project, args.feature.as_deref())?;
+        let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
         vec![(feature.slug, feature.dir)]
     };
     let options = Options { ascii: args.ascii };

@@ -8,7 +8,7 @@
 //! whenever it finds a project). Left out: upstream's `--diagnostics` dashboard health check (there is no
 //! dashboard here) and its `--check-files/--check-tools` switches, which could not be turned off anyway.
 
-use super::common::{discover, json_aware, resolve_feature};
+use super::common::{FeatureArg, discover, json_aware, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -21,10 +21,8 @@ use serde_json::{Map, Value, json};
 
 #[derive(Debug, Args)]
 pub struct VerifySetupArgs {
-    /// Feature to analyse (default: detected from the branch, the directory, or the latest unfinished
-    /// feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -53,12 +51,12 @@ fn verify_setup(ctx: &Context, args: &VerifySetupArgs) -> Result<(), CliError> {
     let tools = verify::check_tools(std::env::var_os("PATH").as_deref());
     let check = verify::check_project(&project);
     let mission = verify::mission_files(&project);
-    let feature = resolve_feature(ctx, &project, args.feature.as_deref()).map(|f| f.slug).map_err(|e| e.message);
+    let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref()).map(|f| f.slug).map_err(|e| e.message);
     let current_branch = crate::git::branch_at(&ctx.cwd);
     let in_worktree = ctx.cwd.components().any(|c| c.as_os_str() == ".worktrees");
 
     let mut problems = check.problems();
-    if let (Some(explicit), Err(error)) = (&args.feature, &feature) {
+    if let (Some(explicit), Err(error)) = (&args.feature.slug, &feature) {
         problems.push(format!("--feature {explicit}: {error}"));
     }
     let mut observations = Vec::new();

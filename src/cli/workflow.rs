@@ -4,7 +4,7 @@
 //! temp file, as upstream does), or a JSON result. A failure is reported but, as upstream, not published
 //! as ErrorLogged.
 
-use super::common::{TelemetryFlags, discover, json_aware, print_json_line, resolve_feature};
+use super::common::{FeatureArg, TelemetryFlags, discover, json_aware, print_json_line, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
@@ -36,9 +36,8 @@ enum WorkflowCommand {
 struct ImplementArgs {
     /// Work package (WP01, wp1, WP01-slug, …); default: the first one in lane planned.
     wp: Option<String>,
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Work package whose branch the new workspace starts from (default: the only dependency), as
     /// `spec-kitty implement --base`.
     #[arg(long, value_name = "WP")]
@@ -57,9 +56,8 @@ struct ImplementArgs {
 struct ReviewArgs {
     /// Work package (WP01, wp1, WP01-slug, …); default: the first one in lane for_review.
     wp: Option<String>,
-    /// Feature slug (default: detected from the branch, the directory, or the latest unfinished feature).
-    #[arg(long)]
-    feature: Option<String>,
+    #[command(flatten)]
+    feature: FeatureArg,
     /// Print the result as JSON instead of the prompt.
     #[arg(long)]
     json: bool,
@@ -84,7 +82,7 @@ fn start_implementation(ctx: &Context, args: &ImplementArgs) -> Result<(), CliEr
         usage: args.telemetry.usage(),
         at: ctx.now(),
     };
-    start(ctx, args.feature.as_deref(), &request, args.json)
+    start(ctx, args.feature.slug.as_deref(), &request, args.json)
 }
 
 fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
@@ -97,7 +95,7 @@ fn start_review(ctx: &Context, args: &ReviewArgs) -> Result<(), CliError> {
         usage: args.telemetry.usage(),
         at: ctx.now(),
     };
-    start(ctx, args.feature.as_deref(), &request, args.json)
+    start(ctx, args.feature.slug.as_deref(), &request, args.json)
 }
 
 fn start(ctx: &Context, feature: Option<&str>, request: &Start, json: bool) -> Result<(), CliError> {
