@@ -8,7 +8,7 @@
 //! `chore: <WP> workspace base recorded` instead of being left uncommitted.
 
 use super::workspace::{
-    PreparedWorkspace, commit_or_warning, load_work_package, plan_workspace, record_paths, save, shell_pid,
+    Base, PreparedWorkspace, commit_or_warning, load_work_package, plan_workspace, record_paths, save, shell_pid,
 };
 use super::{OpError, Scope};
 use crate::sync::SyncEvent;
@@ -48,7 +48,7 @@ pub fn implement(scope: &Scope<'_>, request: &Implement) -> Result<ImplementOutc
     let lock = scope.lock()?;
     let mut wp = load_work_package(feature, &request.wp)?;
     let repo = scope.repo.as_ref();
-    let plan = plan_workspace(project, repo, feature, &wp, request.base.as_deref(), request.force)?;
+    let plan = plan_workspace(project, repo, feature, &wp, Base::from_flag(request.base.as_deref()), request.force)?;
     let mut warnings = plan.warnings.clone();
     let claimed = wp.lane()? == Lane::Planned;
     let prepared = plan.apply(ctx, project, repo, &lock, &mut wp)?;

@@ -10,7 +10,7 @@
 //! work package that is not in `for_review` instead of pulling it into `doing` from any lane; the workspace
 //! is created with `spec-kitty implement`'s rules but without its claim, so no WPStatusChanged is sent.
 
-use super::workspace::{commit_or_warning, load_work_package, plan_workspace, record_paths, save, shell_pid};
+use super::workspace::{Base, commit_or_warning, load_work_package, plan_workspace, record_paths, save, shell_pid};
 use super::{OpError, Scope};
 use crate::git::Repo;
 use crate::project::{Feature, Project};
@@ -64,7 +64,8 @@ pub fn start(scope: &Scope<'_>, request: &Start) -> Result<Started, OpError> {
             check_dependencies_done(feature, &wp, request.force)?;
             let claim = implementation_claim(&wp, lane);
             let agent = required_agent(request.agent.as_deref(), &claim, &wp, phase)?;
-            let plan = plan_workspace(project, repo, feature, &wp, request.base.as_deref(), request.force)?;
+            let plan =
+                plan_workspace(project, repo, feature, &wp, Base::from_flag(request.base.as_deref()), request.force)?;
             warnings.extend(plan.warnings.iter().cloned());
             // Every check has passed: from here on we write.
             let prepared = plan.apply(scope.ctx, project, repo, &lock, &mut wp)?;

@@ -156,13 +156,33 @@ pub struct PreparedWorkspace {
     pub frontmatter_changed: bool,
 }
 
+/// Where a new workspace starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base<'a> {
+    /// From the work package's only dependency, else the feature's target branch (`implement` without
+    /// `--base`); several dependencies need an explicit base.
+    FromDependencies,
+    /// From this work package's branch (`--base WPxx`).
+    Wp(&'a str),
+    /// From the feature's target branch, whatever the dependencies (the orchestrator, when no
+    /// dependency has a branch to start from).
+    Target,
+}
+
+impl<'a> Base<'a> {
+    /// `--base`, else the dependency rule.
+    pub fn from_flag(flag: Option<&'a str>) -> Base<'a> {
+        flag.map_or(Base::FromDependencies, Base::Wp)
+    }
+}
+
 /// Checks everything a workspace for `wp` needs and decides how to get it, without writing anything.
 pub fn plan_workspace(
     project: &Project,
     repo: Option<&Repo>,
     feature: &Feature,
     wp: &WorkPackage,
-    explicit_base: Option<&str>,
+    base: Base<'_>,
     force: bool,
 ) -> Result<WorkspacePlan, OpError> {
     let mut warnings = Vec::new();
@@ -175,12 +195,12 @@ pub fn plan_workspace(
             .hint("move it aside (or remove it) and run the command again"));
     }
     let creation = if exists {
-        if explicit_base.is_some() {
+        if matches!(base, Base::Wp(_)) {
             warnings.push(format!("{} already exists; --base is ignored", path.display()));
         }
         None
     } else {
-        let base_wp = choose_base_wp(feature, wp, explicit_base, force)?;
+        let base_wp = choose_base_wp(feature, wp, base, force)?;
         if let Some(base) = &base_wp {
             check_base_wp(project, feature, base)?;
         }
@@ -207,13 +227,11 @@ fn load_meta(feature: &Feature) -> Result<FeatureMeta, OpError> {
 
 /// The base work package: `--base`, else the only dependency. Several dependencies need `--base`
 /// (upstream merges them into a temporary base branch; we do not).
-fn choose_base_wp(
-    feature: &Feature,
-    wp: &WorkPackage,
-    explicit: Option<&str>,
-    force: bool,
-) -> Result<Option<String>, OpError> {
-    if let Some(explicit) = explicit {
+fn choose_base_wp(feature: &Feature, wp: &WorkPackage, base: Base<'_>, force: bool) -> Result<Option<String>, OpError> {
+    if base == Base::Target {
+        return Ok(None);
+    }
+    if let Base::Wp(explicit) = base {
         let base = normalize_wp_id(explicit).map_err(|e| OpError::usage(format!("--base: {e}")))?;
         if base == wp.id {
             return Err(OpError::usage(format!("--base {base}: a work package cannot start from itself")));

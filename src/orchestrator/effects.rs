@@ -4,16 +4,16 @@
 
 use crate::context::Context;
 use crate::git::Repo;
-use crate::ops::Scope;
 use crate::ops::move_task::{MoveTask, MoveTaskError, move_task};
-use crate::project::meta::FeatureMeta;
+use crate::ops::workspace::{Base, commit_or_warning, plan_workspace, record_paths};
+use crate::ops::{OpError, Scope};
 use crate::project::{Feature, Project};
 use crate::sync::{Causation, SyncEvent};
 use crate::telemetry::ExecutionRecord;
 use crate::telemetry::Usage;
 use crate::workflow::lanes::Lane;
 use crate::workflow::transition::{Feedback, MoveError};
-use crate::workflow::workspace::{self, Workspace};
+use crate::workflow::workspace::Workspace;
 use crate::workflow::wp::WorkPackage;
 use chrono::{DateTime, Utc};
 use std::cell::Cell;
@@ -78,7 +78,7 @@ impl<'a> Effects<'a> {
     /// a rule refuses — typically subtasks the agent did not check off in tasks.md, or work it left
     /// uncommitted — the move is forced with the refusal in the note, as an automated pipeline has no one
     /// to ask; the status log keeps the force and the reason.
-    pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, String> {
+    pub fn move_lane(&self, movement: LaneMove<'_>) -> Result<Vec<String>, MoveTaskError> {
         let current = self.lane(movement.wp_id);
         if current == Some(movement.to) {
             return Ok(Vec::new());
@@ -106,39 +106,42 @@ impl<'a> Effects<'a> {
             Ok(outcome) => outcome,
             Err(refusal) if may_force && is_rule_refusal(&refusal) => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
-                move_task(&scope, &MoveTask { force: true, note: Some(note), ..request }).map_err(|e| e.to_string())?
+                move_task(&scope, &MoveTask { force: true, note: Some(note), ..request })?
             }
-            Err(other) => return Err(other.to_string()),
+            Err(other) => return Err(other),
         };
         let mut warnings = outcome.warnings;
         warnings.extend(self.publish(&outcome.events));
         Ok(warnings)
     }
 
-    /// The work package's workspace, created like `spec-kitty implement` creates it: with git, a worktree
-    /// on branch `<feature>-<WP>` starting from `base_wp`'s branch (else the feature's target branch);
-    /// without git, a plain directory. An existing workspace is reused.
-    pub fn workspace(&self, wp_id: &str, base_wp: Option<&str>) -> Result<Workspace, String> {
-        let base = match &self.repo {
-            None => String::new(),
-            Some(repo) => base_wp
-                .map(|dep| workspace::workspace_name(&self.feature.slug, dep))
-                .filter(|branch| repo.branch_exists(branch))
-                .unwrap_or_else(|| self.target_branch(repo)),
+    /// The work package's workspace, created (or reused) exactly as `spec-kitty implement` does it
+    /// ([`crate::ops::workspace`]): the run names the base itself — the latest dependency that completed
+    /// — and the recorded base is committed. Returns the workspace and any warnings.
+    pub fn workspace(&self, wp_id: &str, base_wp: Option<&str>) -> Result<(Workspace, Vec<String>), OpError> {
+        let scope = self.scope();
+        let (project, feature, repo) = (self.project, self.feature, self.repo.as_ref());
+        let lock = scope.lock()?;
+        let mut wp = WorkPackage::load(&feature.dir, wp_id)?;
+        // A dependency that completed in this run has its branch; one skipped or done elsewhere may have
+        // none, and then the work starts from the feature's target branch.
+        let has_branch = |dep: &&str| {
+            let name = crate::workflow::workspace::workspace_name(&feature.slug, dep);
+            project.root.join(crate::workflow::workspace::WORKTREES_DIR).join(&name).is_dir()
+                || repo.is_some_and(|r| r.branch_exists(&name))
         };
-        workspace::create_workspace(self.project, self.repo.as_ref(), &self.feature.slug, wp_id, &base)
-            .map_err(|e| e.to_string())
-    }
-
-    /// meta.json's `target_branch` when that branch exists, else the current (or primary) branch.
-    fn target_branch(&self, repo: &Repo) -> String {
-        let meta = FeatureMeta::load(&self.feature.dir).ok().flatten();
-        meta.as_ref()
-            .and_then(|m| m.str("target_branch"))
-            .filter(|t| !t.trim().is_empty() && repo.branch_exists(t))
-            .map(str::to_owned)
-            .or_else(|| repo.current_branch())
-            .unwrap_or_else(|| repo.primary_branch())
+        let base = base_wp.filter(has_branch).map_or(Base::Target, Base::Wp);
+        let plan = plan_workspace(project, repo, feature, &wp, base, true)?;
+        let mut warnings = plan.warnings.clone();
+        let prepared = plan.apply(self.ctx, project, repo, &lock, &mut wp)?;
+        if let Some(repo) = repo
+            && (prepared.meta_changed || prepared.frontmatter_changed)
+        {
+            let paths = record_paths(repo, project, feature, &wp, prepared.meta_changed, false);
+            let message = format!("chore: {wp_id} workspace base recorded");
+            warnings.extend(commit_or_warning(repo, project, &paths, &message));
+        }
+        Ok((prepared.workspace, warnings))
     }
 
     /// Queues sync events (never fails the run).

@@ -311,7 +311,8 @@ impl<'a> Engine<'a> {
         let info = self.plan.wps.get(wp_id).cloned().ok_or_else(|| format!("{wp_id} is not in the plan"))?;
         let base =
             info.dependencies.iter().rev().find(|d| self.state.wp_status(d) == Some(WpStatus::Completed)).cloned();
-        let workspace = self.effects.workspace(wp_id, base.as_deref())?;
+        let (workspace, warnings) = self.effects.workspace(wp_id, base.as_deref()).map_err(|e| e.to_string())?;
+        self.warn_all(warnings);
         let wp_prompt = std::fs::read_to_string(&info.path)
             .map_err(|e| format!("cannot read {}: {e}", self.effects.project.display_path(&info.path)))?;
         let implemented_by = self.exec_mut(wp_id).implementation_agent.clone().unwrap_or_else(|| agent.to_owned());
@@ -321,15 +322,10 @@ impl<'a> Engine<'a> {
             Phase::Review => (Lane::ForReview, "Automated: complete implementation"),
         };
         let actor = if phase == Phase::Implementation { agent } else { implemented_by.as_str() };
-        let warnings = self.effects.move_lane(LaneMove {
-            wp_id,
-            to: lane,
-            actor,
-            note,
-            feedback: None,
-            reviewer: None,
-            approval_ref: None,
-        })?;
+        let warnings = self
+            .effects
+            .move_lane(LaneMove { wp_id, to: lane, actor, note, feedback: None, reviewer: None, approval_ref: None })
+            .map_err(|e| e.to_string())?;
         self.warn_all(warnings);
 
         let now = iso(self.ctx);
