@@ -498,7 +498,8 @@ fn find_checkbox_line(text: &str, id: &str) -> Option<(usize, Range<usize>)> {
     }
     lines(text).find_map(|line| {
         let found = checkbox_for(line.content(), id)?;
-        Some((line.index, line.start + found.start..line.start + found.end))
+        let start = line.content_start();
+        Some((line.index, start + found.start..start + found.end))
     })
 }
 
@@ -570,6 +571,13 @@ impl<'a> Line<'a> {
     fn content(&self) -> &'a str {
         let text = self.raw.strip_suffix('\r').unwrap_or(self.raw);
         if self.index == 0 { text.trim_start_matches('\u{feff}') } else { text }
+    }
+
+    /// Where [`Line::content`] starts in the whole text (after a first line's byte-order mark), so offsets
+    /// into the content map back to the text.
+    fn content_start(&self) -> usize {
+        let text = self.raw.strip_suffix('\r').unwrap_or(self.raw);
+        self.start + (text.len() - self.content().len())
     }
 }
 
@@ -1050,6 +1058,15 @@ Does not depend on: WP04
         assert!(out.text.contains("- [x] T002 [P] Add an index\n"));
         let back = mark_status(&out.text, ["T002"], false);
         assert_eq!(back.text, PLAN);
+    }
+
+    #[test]
+    fn mark_keeps_a_byte_order_mark_and_finds_the_box_after_it() {
+        // Found by the property test: the first line's BOM shifted the rewritten range (and panicked).
+        let out = mark_status("\u{feff}- [ ] T001 Build\n", ["T001"], true);
+        assert_eq!(out.text, "\u{feff}- [x] T001 Build\n");
+        let out = mark_status("\u{feff}:- [ ] T001:", ["T001"], true);
+        assert_eq!(out.text, "\u{feff}:- [x] T001:");
     }
 
     #[test]
