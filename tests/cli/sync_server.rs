@@ -1,7 +1,8 @@
 //! Contract tests of the reference sync server itself (reference/sync.md §5–§7, §13): what the client
 //! tests rely on must hold here first. Each test drives its own server with reqwest and tungstenite.
 
-use crate::server::{self, FaultKind, Faults, ServerConfig, ServerHandle};
+use crate::server::{self, FaultKind, Faults, ServerConfig};
+use crate::sync_support::spawn;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -26,10 +27,6 @@ fn config() -> ServerConfig {
         ws_pong_timeout: Duration::from_secs(10),
         ..ServerConfig::default()
     }
-}
-
-fn spawn(config: ServerConfig) -> ServerHandle {
-    ServerHandle::spawn(config).expect("start the sync server")
 }
 
 fn install_crypto() {
