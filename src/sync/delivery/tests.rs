@@ -73,18 +73,13 @@ fn reply(status: u16, body: Value) -> Result<Reply, PostError> {
 }
 
 fn results(ids: &[String], status: impl Fn(&str) -> &'static str) -> Result<Reply, PostError> {
-    let results: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({"event_id": id, "status": status(id), "error": "invalid field lamport"}))
-        .collect();
+    let results: Vec<Value> =
+        ids.iter().map(|id| json!({"event_id": id, "status": status(id), "error": "invalid field lamport"})).collect();
     reply(200, json!({ "results": results }))
 }
 
 fn fast() -> DeliveryOptions {
-    DeliveryOptions {
-        backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(4)),
-        ..Default::default()
-    }
+    DeliveryOptions { backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(4)), ..Default::default() }
 }
 
 async fn run<F: FnMut(&[String], usize) -> Result<Reply, PostError>>(
@@ -165,8 +160,7 @@ async fn a_whole_batch_400_is_split_until_the_poison_is_alone() {
     for named in [true, false] {
         let mut fake = Fake::new(|ids: &[String], _| {
             if ids.iter().any(|id| id == poison) {
-                let details =
-                    if named { json!([{"event_id": poison, "error": "invalid lane"}]) } else { json!("bad") };
+                let details = if named { json!([{"event_id": poison, "error": "invalid lane"}]) } else { json!("bad") };
                 reply(400, json!({"error": "Batch validation failed", "details": details}))
             } else {
                 results(ids, |_| "success")
@@ -193,11 +187,7 @@ async fn a_413_halves_the_batch_for_the_rest_of_the_run() {
     let mut sizes = Vec::new();
     let mut fake = Fake::new(|ids: &[String], _| {
         sizes.push(ids.len());
-        if ids.len() > 300 {
-            reply(413, json!({"error": "payload_too_large"}))
-        } else {
-            results(ids, |_| "success")
-        }
+        if ids.len() > 300 { reply(413, json!({"error": "payload_too_large"})) } else { results(ids, |_| "success") }
     });
     let report = run(&mut q, &mut fake, &fast()).await;
     assert_eq!((report.stop, report.delivered), (StopReason::Drained, 2000));

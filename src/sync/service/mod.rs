@@ -4,12 +4,12 @@
 //! One service runs per spec-kitty home (`daemon.lock`, see [`super::daemon`]); an embedded service that
 //! finds a daemon running stays passive and takes over only if the daemon goes away. While it runs:
 //!
-//! - it holds the WebSocket ([`ws::maintain`]) and pushes each newly queued event over it within
+//! - it holds the WebSocket ([`ws::maintain`](super::ws::maintain)) and pushes each newly queued event over it within
 //!   [`POLL_INTERVAL`]: it polls `PRAGMA data_version` on its own queue connection (a read of the WAL
 //!   index in shared memory, no disk I/O, and it changes whenever another connection commits) and then
 //!   reads the rows past the last row id it has seen. That cursor is the only record of what went over
 //!   the socket and lives in memory: the rows stay queued until a batch acknowledges them;
-//! - it delivers the queue by batch ([`runner::deliver_queue`], at most one request per
+//! - it delivers the queue by batch ([`runner::deliver_queue`](super::runner::deliver_queue), at most one request per
 //!   `batch_interval_ms`, default 5 s, FR-033): [`ACK_DELAY`] after a push (the server answers
 //!   `duplicate` for the pushed events, which acknowledges them), promptly for new events while no
 //!   socket is open, when a socket opens, at start, and every `daemon_interval_secs` (default 300 s) in
@@ -18,7 +18,8 @@
 //!   catch-up runs (atuin's `MissedTickBehavior::Skip`). Without a server or a login it waits for `auth
 //!   login` or `sync server`: it watches the credentials and config files (their size and mtime, each
 //!   poll) and applies a change at once — server, login, spacing and interval;
-//! - it rewrites its heartbeat every [`daemon::HEARTBEAT_INTERVAL`] and on every connection change;
+//! - it rewrites its heartbeat every [`daemon::HEARTBEAT_INTERVAL`](super::daemon::HEARTBEAT_INTERVAL) and on
+//!   every connection change;
 //! - when stopped it closes the socket, abandons a running batch (acknowledgements are committed per
 //!   request, so nothing is left half-done), makes a final flush bounded by `exit_flush_ms`, removes its
 //!   heartbeat and releases the lock.
