@@ -13,6 +13,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read};
 
+mod terminal;
+
 #[derive(Debug, Args)]
 pub struct AuthArgs {
     #[command(subcommand)]
@@ -211,66 +213,11 @@ fn prompt(label: &str) -> Result<String, CliError> {
     Ok(line.trim().to_owned())
 }
 
-/// The terminal's attributes before a hidden prompt turned echo off, for [`restore_terminal_and_exit`].
-static SAVED_TERMINAL: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
-
-/// SIGINT/SIGTERM/SIGHUP during a hidden prompt: put echo back before dying, or the user's shell is
-/// left typing blind. Only async-signal-safe calls (an atomic load, tcsetattr, write, _exit).
-extern "C" fn restore_terminal_and_exit(signal: libc::c_int) {
-    if let Some(term) = SAVED_TERMINAL.get() {
-        // SAFETY: attributes read from the same descriptor by tcgetattr; tcsetattr is async-signal-safe.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, term) };
-    }
-    // SAFETY: write and _exit are async-signal-safe; the buffer is a static byte string.
-    unsafe {
-        libc::write(libc::STDERR_FILENO, b"\n".as_ptr().cast(), 1);
-        libc::_exit(128 + signal);
-    }
-}
-
-const PROMPT_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Reads a line from the terminal with echo off (termios), restoring the terminal afterwards, also when
-/// the user interrupts the prompt (exit 130 on Ctrl-C, as a shell reports it).
+/// The hidden password prompt (echo off, the terminal restored even on Ctrl-C: see [`terminal`]).
 fn prompt_hidden(label: &str) -> Result<Secret, CliError> {
-    struct Restore(libc::termios);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: restoring attributes read from the same descriptor by tcgetattr, then the default
-            // signal actions the prompt replaced.
-            unsafe {
-                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
-                for signal in PROMPT_SIGNALS {
-                    libc::signal(signal, libc::SIG_DFL);
-                }
-            }
-        }
-    }
-    let fail = |e: std::io::Error| CliError::failure(format!("cannot read the password: {e}"));
-    eprint!("{label}");
-    // SAFETY: termios is plain data; tcgetattr fills it for a descriptor we own for the process.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut term) } != 0 {
-        return Err(fail(std::io::Error::last_os_error()));
-    }
-    // The prompt runs once per process, so the first value stored is this one.
-    let _ = SAVED_TERMINAL.set(term);
-    let handler = restore_terminal_and_exit as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in PROMPT_SIGNALS {
-        // SAFETY: the handler only makes async-signal-safe calls.
-        unsafe { libc::signal(signal, handler) };
-    }
-    let restore = Restore(term);
-    term.c_lflag &= !libc::ECHO;
-    term.c_lflag |= libc::ECHONL;
-    // SAFETY: as above; the attributes come from tcgetattr with one flag changed.
-    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &term) } != 0 {
-        return Err(fail(std::io::Error::last_os_error()));
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(fail)?;
-    drop(restore);
-    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+    let line =
+        terminal::read_hidden_line(label).map_err(|e| CliError::failure(format!("cannot read the password: {e}")))?;
+    Ok(Secret::new(line))
 }
 
 /// The password from stdin: all of it (bounded), minus one trailing newline.

@@ -22,6 +22,7 @@ mod sync_daemon;
 mod sync_delivery;
 mod sync_queue;
 mod sync_server;
+mod sync_support;
 mod telemetry_bad_input;
 mod telemetry_cost;
 mod telemetry_emit;

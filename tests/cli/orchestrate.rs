@@ -777,11 +777,9 @@ fn a_run_can_skip_work_packages_and_do_without_review() {
 
 #[test]
 fn the_sync_service_delivers_the_runs_events_while_agents_work() {
-    let server = crate::sync_delivery::spawn(crate::server::ServerConfig::default());
     let o = Orchestra::new(&[("WP01", &[])]);
     o.config(TWO_AGENTS);
-    crate::sync_delivery::configure(&o.env, server.url(), "");
-    crate::sync_delivery::login(&o.env);
+    let (server, _) = crate::sync_support::SyncFixture::builder().log_in(&o.env);
     o.mode("claude", "implementation", "WP01", &["hold"]);
     let mut command = o.env.command();
     command.args(["orchestrate", "--feature", FEATURE]);
@@ -789,7 +787,7 @@ fn the_sync_service_delivers_the_runs_events_while_agents_work() {
     let child = command.spawn().unwrap();
 
     wait_until("WP01's agent started", || o.starts("claude", "implementation", "WP01") == 1);
-    let home = crate::sync_delivery::state_dir(&o.env);
+    let home = crate::sync_support::state_dir(&o.env);
     let heartbeat = spec_kitty::sync::daemon::read(&home).expect("the run's sync service writes a heartbeat");
     assert_eq!((heartbeat.pid, heartbeat.command.as_str()), (child.id(), "orchestrate"));
     // Delivered while the agent still works: neither the run's end nor its exit flush has happened yet.

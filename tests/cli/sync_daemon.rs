@@ -7,10 +7,10 @@
 
 use crate::server::{Faults, ServerConfig, ServerHandle};
 use crate::support::TestEnv;
-use crate::sync_delivery::{
-    configure, files_under, json, login, queue_events, run_stdin, run_with_terminal_stderr, spawn, state_dir, tokens,
-};
 use crate::sync_queue::{feature_with_wps, queued};
+use crate::sync_support::{
+    SyncFixture, files_under, json, queue_events, run_stdin, run_with_terminal_stderr, state_dir, tokens,
+};
 use serde_json::Value;
 use spec_kitty::context::Context;
 use spec_kitty::sync::daemon::{self, ConnectionStatus, Heartbeat};
@@ -125,10 +125,11 @@ fn assert_no_token_leaked(env: &TestEnv, daemon: &Daemon, outputs: &[&str]) {
 /// daemon and the connection; SIGTERM stops it cleanly.
 #[test]
 fn a_workflow_event_reaches_the_server_over_the_websocket_within_500_ms() {
-    let server = spawn(ServerConfig { ws_ping_interval: Duration::from_millis(100), ..ServerConfig::default() });
-    let env = feature_with_wps(1);
-    configure(&env, server.url(), "batch_interval_ms = 200\n");
-    let login_run = login(&env);
+    let SyncFixture { server, env, login: login_run, .. } = SyncFixture::builder()
+        .server(ServerConfig { ws_ping_interval: Duration::from_millis(100), ..ServerConfig::default() })
+        .env(feature_with_wps(1))
+        .config("batch_interval_ms = 200\n")
+        .logged_in();
     let mut daemon = Daemon::start(&env);
     daemon.wait_connection("Connected", Duration::from_secs(10));
 
@@ -195,11 +196,8 @@ fn a_workflow_event_reaches_the_server_over_the_websocket_within_500_ms() {
 /// once). The terminal indicator of a command then says Connected.
 #[test]
 fn the_daemon_reconnects_when_the_server_comes_back() {
-    let mut server = spawn(ServerConfig::default());
+    let SyncFixture { mut server, env, user, .. } = SyncFixture::builder().env(feature_with_wps(1)).logged_in();
     let port = server.addr().port();
-    let env = feature_with_wps(1);
-    configure(&env, server.url(), "");
-    login(&env);
     let daemon = Daemon::start(&env);
     daemon.wait_connection("Connected", Duration::from_secs(10));
 
@@ -213,7 +211,8 @@ fn the_daemon_reconnects_when_the_server_comes_back() {
 
     let server = ServerHandle::spawn(ServerConfig { port, ..ServerConfig::default() }).expect("restart on the port");
     // The new server knows none of the old tokens.
-    run_stdin(&env, &["auth", "login", "--username", "alice", "--password-stdin", "--force"], "secret\n").ok();
+    let password = format!("{}\n", user.password);
+    run_stdin(&env, &["auth", "login", "--username", &user.username, "--password-stdin", "--force"], &password).ok();
     daemon.wait_connection("Connected", Duration::from_secs(10));
     assert!(server.ws_connections() >= 1);
 
@@ -267,10 +266,8 @@ fn a_second_daemon_refuses_to_start_and_sigterm_stops_the_first() {
 #[test]
 fn a_hanging_server_never_holds_short_commands_while_a_daemon_runs() {
     const BUDGET: Duration = Duration::from_millis(1500);
-    let server = spawn(ServerConfig::default());
-    let env = feature_with_wps(1);
-    configure(&env, server.url(), "exit_flush_ms = 1500\n");
-    login(&env);
+    let SyncFixture { server, env, .. } =
+        SyncFixture::builder().env(feature_with_wps(1)).config("exit_flush_ms = 1500\n").logged_in();
     let mut daemon = Daemon::start(&env);
     daemon.wait_connection("Connected", Duration::from_secs(10));
     server.set_faults(Faults { hang: true, ..Faults::default() });
@@ -299,10 +296,7 @@ fn a_hanging_server_never_holds_short_commands_while_a_daemon_runs() {
 /// behind a running daemon until that daemon goes away.
 #[test]
 fn the_embedded_service_pushes_events_and_defers_to_a_daemon() {
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "exit_flush_ms = 500\n");
-    login(&env);
+    let SyncFixture { server, env, .. } = SyncFixture::builder().config("exit_flush_ms = 500\n").logged_in();
     // The test clock of the login, so the stored tokens are valid for this process too.
     let home = state_dir(&env);
     let ctx = Context::from_vars(None, |name| match name {

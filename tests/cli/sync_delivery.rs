@@ -5,13 +5,16 @@
 use crate::server::{self, FaultKind, Faults, RequestRecord, ServerConfig, ServerHandle};
 use crate::support::{Run, TestEnv};
 use crate::sync_queue::{feature_with_wps, queued};
+use crate::sync_support::{
+    SyncFixture, configure, envelope, files_under, json, login, queue_events, run_stdin, run_with_terminal_stderr,
+    spawn, state_dir, tokens, ulid,
+};
 use serde_json::Value;
-use spec_kitty::sync::queue::{OfflineQueue, QueueLimits, QueuedEvent};
+use spec_kitty::sync::queue::{OfflineQueue, QueueLimits};
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -20,79 +23,12 @@ const REFRESH: &str = "/api/v1/token/refresh/";
 
 // --- helpers -----------------------------------------------------------------------------------------
 
-pub fn spawn(config: ServerConfig) -> ServerHandle {
-    ServerHandle::spawn(config).expect("start the sync server")
-}
-
-pub fn state_dir(env: &TestEnv) -> PathBuf {
-    env.home().join(".spec-kitty")
-}
-
-/// Writes `~/.spec-kitty/config.toml` with the server URL and extra `[sync]` lines.
-pub fn configure(env: &TestEnv, url: &str, extra: &str) {
-    std::fs::create_dir_all(state_dir(env)).unwrap();
-    std::fs::write(state_dir(env).join("config.toml"), format!("[sync]\nserver_url = \"{url}\"\n{extra}")).unwrap();
-}
-
-/// Runs with `stdin` piped in.
-pub fn run_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Run {
-    let mut cmd = env.command();
-    cmd.args(args);
-    let out = assert_cmd::Command::from_std(cmd).write_stdin(stdin).output().expect("spawn spec-kitty");
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
-
-pub fn login(env: &TestEnv) -> Run {
-    run_stdin(env, &["auth", "login", "--username", "alice", "--password-stdin"], "secret\n").ok()
-}
-
-/// The access and refresh tokens in the credentials file.
-pub fn tokens(env: &TestEnv) -> (String, String) {
-    let text = std::fs::read_to_string(state_dir(env).join("credentials")).unwrap();
-    let value: toml::Table = text.parse().unwrap();
-    let get = |k: &str| value["tokens"][k].as_str().unwrap().to_owned();
-    (get("access"), get("refresh"))
-}
-
-/// A deterministic, valid-looking ULID.
-fn ulid(n: u64) -> String {
-    ulid::Ulid::from_parts(1_771_240_353_000 + n, u128::from(n) + 1).to_string()
-}
-
-/// A HistoryAdded envelope as the CLI queues it.
-fn envelope(event_id: &str, n: u64) -> String {
-    format!(
-        "{{\"event_id\": \"{event_id}\", \"event_type\": \"HistoryAdded\", \"aggregate_id\": \"WP01\", \"aggregate_type\": \"WorkPackage\", \"payload\": {{\"wp_id\": \"WP01\", \"entry_type\": \"note\", \"entry_content\": \"offline note {n}\", \"author\": \"user\"}}, \"node_id\": \"10de6763124b\", \"lamport_clock\": {n}, \"causation_id\": null, \"timestamp\": \"2026-02-16T11:12:33+00:00\", \"team_slug\": \"local\", \"project_uuid\": \"550e8400-e29b-41d4-a716-446655440000\", \"project_slug\": \"demo\", \"git_branch\": null, \"head_commit_sha\": null, \"repo_slug\": null}}"
-    )
-}
-
-/// Queues `count` events through the library (as many offline commands would); returns their ids.
-pub fn queue_events(env: &TestEnv, first: u64, count: u64) -> Vec<String> {
-    let mut queue = OfflineQueue::open(&state_dir(env).join("queue.db"), QueueLimits::default()).unwrap();
-    let events: Vec<QueuedEvent> = (first..first + count)
-        .map(|n| {
-            let id = ulid(n);
-            QueuedEvent { data: envelope(&id, n), event_id: id, event_type: "HistoryAdded".into(), lamport_clock: n }
-        })
-        .collect();
-    assert_eq!(queue.enqueue(&events, 1_771_240_000).unwrap().inserted, count as usize);
-    events.into_iter().map(|e| e.event_id).collect()
-}
-
 fn queued_ids(env: &TestEnv) -> BTreeSet<String> {
     queued(env).iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect()
 }
 
 fn batch_requests(server: &ServerHandle) -> Vec<RequestRecord> {
     server.requests().into_iter().filter(|r| r.path_and_query == BATCH).collect()
-}
-
-pub fn json(run: &Run) -> Value {
-    serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.render()))
 }
 
 fn sync_now_json(env: &TestEnv) -> (Run, Value) {
@@ -111,30 +47,14 @@ fn dead_letters(env: &TestEnv) -> Vec<(String, Option<String>)> {
     queue.dead_letters().unwrap().into_iter().map(|(row, error)| (row.event_id, error)).collect()
 }
 
-/// Every regular file under `dir`.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 // --- acceptance points --------------------------------------------------------------------------------
 
 /// US2 end to end: log in, work on a feature, `sync now`: the server holds exactly the queued events
 /// and the queue is empty; then a short command delivers its own events on exit.
 #[test]
 fn login_work_and_sync_now_deliver_exactly_the_queued_events() {
-    let server = spawn(ServerConfig::default());
-    let env = feature_with_wps(3);
-    configure(&env, server.url(), "exit_flush_ms = 0\n");
-    let login = login(&env);
+    let SyncFixture { server, env, login, .. } =
+        SyncFixture::builder().env(feature_with_wps(3)).config("exit_flush_ms = 0\n").logged_in();
     assert_eq!(
         login.stdout,
         format!("Authenticating with {}...\n✅ Login successful!\n   Logged in as: alice\n", server.url())
@@ -215,10 +135,7 @@ fn events_queued_offline_are_delivered_gzipped_with_a_bearer_token() {
 /// a terminal (and none when it is not).
 #[test]
 fn thousands_of_events_go_in_batches_of_at_most_1000_with_progress_on_a_terminal() {
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "");
-    login(&env);
+    let SyncFixture { server, env, .. } = SyncFixture::logged_in();
     let ids: BTreeSet<String> = queue_events(&env, 0, 5_500).into_iter().collect();
 
     let mut cmd = env.command();
@@ -244,41 +161,6 @@ fn thousands_of_events_go_in_batches_of_at_most_1000_with_progress_on_a_terminal
     assert!(run.stderr.is_empty(), "no progress line when stderr is not a terminal: {}", run.stderr);
 }
 
-/// Runs `cmd` with stderr on a pseudo-terminal; returns the run (stderr empty) and what the terminal got.
-pub fn run_with_terminal_stderr(mut cmd: std::process::Command) -> (Run, String) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills two descriptors we then own; the name/termios/winsize arguments are optional.
-    let rc =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors are fresh from openpty and owned by nobody else.
-    let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    cmd.stderr(Stdio::from(slave)).stdout(Stdio::piped()).stdin(Stdio::null());
-    let child = cmd.spawn().expect("spawn spec-kitty");
-    drop(cmd); // closes our copy of the terminal's slave side, so reading ends when the child exits
-    let reader = std::thread::spawn(move || {
-        let mut master = master;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Linux reports EIO once the last slave descriptor is closed.
-        while let Ok(n) = master.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    });
-    let output = child.wait_with_output().unwrap();
-    let terminal = reader.join().unwrap();
-    let run = Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::new(),
-        code: output.status.code().unwrap_or(-1),
-    };
-    (run, terminal)
-}
-
 /// Chaos: 20,000 queued events, 30% of requests failing, dropped connections, access tokens revoked
 /// mid-run and one poison event. Re-running `sync now` until it has nothing left to retry leaves every
 /// other event stored exactly once, the poison event in the dead letters with the server's error, and
@@ -286,10 +168,7 @@ pub fn run_with_terminal_stderr(mut cmd: std::process::Command) -> (Run, String)
 #[test]
 fn chaos_every_event_but_the_poison_one_is_stored_exactly_once() {
     let started = Instant::now();
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "max_rejections = 2\n");
-    login(&env);
+    let SyncFixture { server, env, .. } = SyncFixture::builder().config("max_rejections = 2\n").logged_in();
     let ids = queue_events(&env, 0, 20_000);
     let poison = ids[12_345].clone();
     server.set_faults(Faults {
@@ -350,10 +229,7 @@ fn chaos_every_event_but_the_poison_one_is_stored_exactly_once() {
 /// loser of the race uses the winner's rotated tokens instead of presenting a revoked one).
 #[test]
 fn two_processes_refreshing_at_once_both_stay_logged_in() {
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "");
-    login(&env);
+    let SyncFixture { server, env, .. } = SyncFixture::logged_in();
     let before = tokens(&env);
     let ids: BTreeSet<String> = queue_events(&env, 0, 40).into_iter().collect();
     server.expire_access_tokens();
@@ -396,10 +272,8 @@ fn two_processes_refreshing_at_once_both_stay_logged_in() {
 /// output or exit code, and puts the following commands in a backoff window (no waiting at all).
 #[test]
 fn a_hanging_server_costs_a_short_command_at_most_the_exit_flush_budget() {
-    let server = spawn(ServerConfig::default());
-    let env = feature_with_wps(1);
-    configure(&env, server.url(), "exit_flush_ms = 1500\n");
-    login(&env);
+    let SyncFixture { server, env, .. } =
+        SyncFixture::builder().env(feature_with_wps(1)).config("exit_flush_ms = 1500\n").logged_in();
     server.set_faults(Faults { hang: true, ..Faults::default() });
     let control = feature_with_wps(1);
     control.run(&["auth", "status"]).ok(); // same number of commands as `env`, so the same clock
@@ -567,10 +441,8 @@ fn sync_now_exit_codes_are_pinned() {
 /// 429 answers are honoured (`Retry-After`), and `--spacing-ms` spaces requests out.
 #[test]
 fn rate_limits_and_spacing_slow_delivery_down() {
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "batch_max_events = 10\nexit_flush_ms = 0\n");
-    login(&env);
+    let SyncFixture { server, env, .. } =
+        SyncFixture::builder().config("batch_max_events = 10\nexit_flush_ms = 0\n").logged_in();
     queue_events(&env, 0, 30);
     server.set_faults(Faults { rate_limit_every: Some(2), ..Faults::default() });
     let start = Instant::now();
@@ -629,10 +501,7 @@ fn login_logout_and_their_messages() {
 /// refuses the team (403) ends `sync now` promptly, with the events still queued.
 #[test]
 fn missing_results_and_refusals_end_the_run_with_events_kept() {
-    let server = spawn(ServerConfig::default());
-    let env = TestEnv::new();
-    configure(&env, server.url(), "exit_flush_ms = 0\n");
-    login(&env);
+    let SyncFixture { server, env, .. } = SyncFixture::builder().config("exit_flush_ms = 0\n").logged_in();
     queue_events(&env, 0, 5_000);
 
     server.set_faults(Faults { results_limit: Some(0), ..Faults::default() });

@@ -2,6 +2,7 @@
 //! tests rely on must hold here first. Each test drives its own server with reqwest and tungstenite.
 
 use crate::server::{self, FaultKind, Faults, ServerConfig, ServerHandle};
+use crate::sync_support::spawn;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -26,10 +27,6 @@ fn config() -> ServerConfig {
         ws_pong_timeout: Duration::from_secs(10),
         ..ServerConfig::default()
     }
-}
-
-fn spawn(config: ServerConfig) -> ServerHandle {
-    ServerHandle::spawn(config).expect("start the sync server")
 }
 
 fn install_crypto() {
@@ -89,6 +86,23 @@ async fn reply(response: reqwest::Response) -> Reply {
     let headers = response.headers().clone();
     let bytes = response.bytes().await.unwrap();
     Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+/// A server started with `config`, a fresh HTTP client, and the tokens of the default user, who logged
+/// in before the test starts (with a client and a runtime of its own).
+struct Session {
+    server: ServerHandle,
+    client: reqwest::Client,
+    access: String,
+    refresh: String,
+}
+
+impl Session {
+    fn start(config: ServerConfig) -> Session {
+        let server = spawn(config);
+        let (access, refresh) = block_on(async { login(&http(), server.url()).await });
+        Session { server, client: http(), access, refresh }
+    }
 }
 
 /// Logs in as the default user: `(access, refresh)`.
@@ -208,12 +222,10 @@ fn login_returns_both_tokens_and_refuses_bad_credentials() {
 
 #[test]
 fn refresh_rotates_and_a_reused_refresh_token_is_refused() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, refresh } = Session::start(config());
     block_on(async {
         let url = server.url();
         let refresh_url = format!("{url}/api/v1/token/refresh/");
-        let (access, refresh) = login(&client, url).await;
 
         let rotated = post_json(&client, refresh_url.clone(), json!({ "refresh": refresh })).await;
         assert_eq!(rotated.status, 200, "{}", rotated.body);
@@ -246,6 +258,7 @@ fn expired_tokens_are_refused() {
     let client = http();
     block_on(async {
         let url = server.url();
+        // Logged in here, not before: the access token lives 300 ms from now.
         let (access, refresh) = login(&client, url).await;
         let empty = || br#"{"events": []}"#.to_vec();
         assert_eq!(post_raw(&client, url, Some(&access), empty(), false).await.status, 200);
@@ -272,11 +285,9 @@ fn expired_tokens_are_refused() {
 
 #[test]
 fn ws_token_needs_a_valid_access_token() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, refresh } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, refresh) = login(&client, url).await;
         let token = ws_token(&client, url, &access).await;
         assert_eq!(token.len(), 36, "a UUID: {token}");
         for bearer in [None, Some("garbage"), Some(refresh.as_str())] {
@@ -293,11 +304,9 @@ fn ws_token_needs_a_valid_access_token() {
 
 #[test]
 fn batch_accepts_plain_and_gzip_bodies_and_answers_once_per_event() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let mut legacy = envelope(&id(3));
         // A 028-era 4-lane payload, an unknown key, and no correlation_id/schema_version: all accepted.
         legacy["payload"] = json!({"wp_id": "WP01", "previous_status": "planned", "new_status": "doing",
@@ -332,11 +341,9 @@ fn batch_accepts_plain_and_gzip_bodies_and_answers_once_per_event() {
 
 #[test]
 fn the_empty_probe_gets_an_empty_result_list() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         // `sync status --check` posts this uncompressed.
         let probe = post_raw(&client, url, Some(&access), br#"{"events": []}"#.to_vec(), false).await;
         assert_eq!((probe.status, probe.body), (200, json!({"results": []})));
@@ -345,11 +352,9 @@ fn the_empty_probe_gets_an_empty_result_list() {
 
 #[test]
 fn malformed_events_are_rejected_one_by_one() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let mut no_type = envelope(&id(2));
         no_type.as_object_mut().unwrap().remove("event_type");
         let mut no_payload = envelope(&id(3));
@@ -428,11 +433,9 @@ fn batch_needs_a_valid_access_token() {
 #[test]
 fn bad_bodies_get_400_and_oversized_batches_413() {
     let max = 64 * 1024;
-    let server = spawn(ServerConfig { max_batch_bytes: max, ..config() });
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(ServerConfig { max_batch_bytes: max, ..config() });
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let token = Some(access.as_str());
         for (body, gzip_it) in [
             (b"{not json".to_vec(), false),
@@ -475,11 +478,9 @@ fn bad_bodies_get_400_and_oversized_batches_413() {
 #[test]
 fn every_nth_batch_is_rate_limited_with_retry_after() {
     let faults = Faults { rate_limit_every: Some(3), ..Faults::default() };
-    let server = spawn(config().with_faults(faults));
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config().with_faults(faults));
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let mut codes = Vec::new();
         for n in 1..=6 {
             let r = post_events(&client, url, &access, &[envelope(&id(n))]).await;
@@ -499,11 +500,9 @@ fn every_nth_batch_is_rate_limited_with_retry_after() {
 fn a_poison_event_fails_the_whole_batch_with_details() {
     let poison = id(2);
     let faults = Faults { poison_event_ids: [poison.clone()].into(), ..Faults::default() };
-    let server = spawn(config().with_faults(faults));
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config().with_faults(faults));
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let whole = post_events(&client, url, &access, &[envelope(&id(1)), envelope(&poison), envelope(&id(3))]).await;
         assert_eq!(whole.status, 400);
         assert!(whole.body["error"].is_string());
@@ -524,11 +523,10 @@ fn a_poison_event_fails_the_whole_batch_with_details() {
 
 #[test]
 fn a_forbidden_team_space_gets_403_after_authentication() {
-    let server = spawn(config().with_faults(Faults { forbidden: true, ..Faults::default() }));
-    let client = http();
+    let Session { server, client, access, .. } =
+        Session::start(config().with_faults(Faults { forbidden: true, ..Faults::default() }));
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let r = post_events(&client, url, &access, &[envelope(&id(1))]).await;
         assert_eq!(r.status, 403);
         assert!(r.body["detail"].is_string());
@@ -539,11 +537,10 @@ fn a_forbidden_team_space_gets_403_after_authentication() {
 
 #[test]
 fn a_results_limit_answers_for_part_of_the_batch_only() {
-    let server = spawn(config().with_faults(Faults { results_limit: Some(2), ..Faults::default() }));
-    let client = http();
+    let Session { server, client, access, .. } =
+        Session::start(config().with_faults(Faults { results_limit: Some(2), ..Faults::default() }));
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let events: Vec<Value> = (1..=5).map(|n| envelope(&id(n))).collect();
         let r = post_events(&client, url, &access, &events).await;
         assert_eq!(statuses(&r.body), [(id(1), "success".into()), (id(2), "success".into())]);
@@ -609,11 +606,10 @@ fn random_faults_are_reproducible_from_the_seed() {
 
 #[test]
 fn a_dropped_response_still_stores_the_batch() {
-    let server = spawn(config().with_faults(Faults { drop_rate: 1.0, ..Faults::default() }));
-    let client = http();
+    let Session { server, client, access, .. } =
+        Session::start(config().with_faults(Faults { drop_rate: 1.0, ..Faults::default() }));
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let body = serde_json::to_vec(&json!({"events": [envelope(&id(1))]})).unwrap();
         let request = client.post(format!("{url}{BATCH}")).bearer_auth(&access).body(body.clone());
         let outcome = match request.send().await {
@@ -634,10 +630,9 @@ fn a_dropped_response_still_stores_the_batch() {
 
 #[test]
 fn server_errors_leave_the_batch_unprocessed() {
-    let server = spawn(config().with_faults(Faults { error_rate: 1.0, ..Faults::default() }));
-    let client = http();
+    let Session { server, client, access, .. } =
+        Session::start(config().with_faults(Faults { error_rate: 1.0, ..Faults::default() }));
     block_on(async {
-        let (access, _) = login(&client, server.url()).await;
         let r = post_events(&client, server.url(), &access, &[envelope(&id(1))]).await;
         assert!([500, 502, 503].contains(&r.status));
         assert_eq!(server.event_count(), 0);
@@ -682,11 +677,9 @@ fn latency_delays_every_answer() {
 
 #[test]
 fn websocket_speaks_the_protocol_with_header_auth() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let token = ws_token(&client, url, &access).await;
         let (mut socket, response) =
             tokio_tungstenite::connect_async(ws_request(url, "/ws/v1/events/", Some(&token))).await.unwrap();
@@ -729,11 +722,9 @@ fn websocket_speaks_the_protocol_with_header_auth() {
 
 #[test]
 fn websocket_refuses_tokens_in_the_url() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, .. } = Session::start(config());
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let token = ws_token(&client, url, &access).await;
         let in_query = ws_request(url, &format!("/ws/v1/events/?token={token}"), None);
         assert_eq!(handshake_status(tokio_tungstenite::connect_async(in_query).await), 401);
@@ -750,11 +741,10 @@ fn websocket_refuses_tokens_in_the_url() {
 
 #[test]
 fn websocket_closes_when_pings_go_unanswered() {
-    let server = spawn(ServerConfig { ws_pong_timeout: Duration::from_millis(200), ..config() });
-    let client = http();
+    let Session { server, client, access, .. } =
+        Session::start(ServerConfig { ws_pong_timeout: Duration::from_millis(200), ..config() });
     block_on(async {
         let url = server.url();
-        let (access, _) = login(&client, url).await;
         let token = ws_token(&client, url, &access).await;
         let (mut socket, _) =
             tokio_tungstenite::connect_async(ws_request(url, "/ws/v1/events/", Some(&token))).await.unwrap();
@@ -804,11 +794,9 @@ fn tls_with_a_self_signed_certificate() {
 
 #[test]
 fn the_request_log_never_holds_token_values() {
-    let server = spawn(config());
-    let client = http();
+    let Session { server, client, access, refresh } = Session::start(config());
     let tokens = block_on(async {
         let url = server.url();
-        let (access, refresh) = login(&client, url).await;
         let rotated = post_json(&client, format!("{url}/api/v1/token/refresh/"), json!({ "refresh": refresh })).await;
         let ws = ws_token(&client, url, &access).await;
         post_events(&client, url, &access, &[envelope(&id(1))]).await;
