@@ -217,3 +217,36 @@ fn no_secret_is_ever_logged() {
         }
     }
 }
+
+/// A lock another process holds: `-v` says whose it is and how long the command was willing to wait,
+/// then that it gave up (the error itself is unchanged).
+#[test]
+fn a_contended_lock_names_its_holder_and_the_wait() {
+    let env = crate::sync_queue::feature_with_wps(1);
+    let feature_dir = env.path("kitty-specs/001-demo");
+    let held = std::fs::File::open(&feature_dir).unwrap();
+    held.lock().unwrap();
+    let args = ["agent", "tasks", "add-history", "WP01", "--note", "waiting"];
+    let timeout = [("SPEC_KITTY_LOCK_TIMEOUT_MS", "300")];
+    let quiet = env.run_with_env(&args, &timeout).expect_code(1);
+    assert_quiet(&quiet);
+    let verbose = env.run_with_env(&[&["-v"][..], &args].concat(), &timeout).expect_code(1);
+    let holder = format!("holder_pid={}", std::process::id());
+    let waiting = verbose
+        .stderr
+        .lines()
+        .find(|l| l.contains("DEBUG spec_kitty::fsutil: exclusive lock held by another process; waiting"))
+        .unwrap_or_else(|| panic!("{}", verbose.stderr));
+    assert!(waiting.contains(&holder) && waiting.contains("timeout=300.0ms"), "{waiting}");
+    let gave_up = verbose
+        .stderr
+        .lines()
+        .find(|l| l.contains("DEBUG spec_kitty::fsutil: exclusive lock wait timed out"))
+        .unwrap_or_else(|| panic!("{}", verbose.stderr));
+    assert!(gave_up.contains(&holder) && gave_up.contains(" waited="), "{gave_up}");
+    assert_eq!(without_diagnostics(&verbose.stderr), quiet.stderr);
+    assert_eq!(verbose.stdout, quiet.stdout);
+    drop(held);
+    let run = env.run_with_env(&[&["-v"][..], &args].concat(), &timeout).ok();
+    assert!(run.stderr.contains("DEBUG spec_kitty::fsutil: exclusive lock acquired"), "{}", run.stderr);
+}
