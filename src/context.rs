@@ -14,6 +14,9 @@
 //! | `SPEC_KITTY_STRICT` | `1` makes fire-and-forget failures (telemetry writes) exit non-zero |
 //! | `SPEC_KITTY_LOCK_TIMEOUT_MS` | how long workflow commands wait for a file lock another process holds (default 30000) |
 //! | `SPEC_KITTY_EMIT_LOCK_TIMEOUT_MS` | how long a telemetry emit waits for the log's lock before giving up with a warning (default 2000) |
+//!
+//! `SPEC_KITTY_LOG` (diagnostics on stderr) is read by `main.rs` before any context exists; see
+//! [`crate::diagnostics`].
 
 use crate::events::{IdGenerator, Timestamp};
 use chrono::{DateTime, Utc};

@@ -380,19 +380,40 @@ pub fn lock_shared(file: &File, path: &Path, timeout: Duration) -> io::Result<()
 }
 
 fn lock_bounded(file: &File, path: &Path, timeout: Duration, shared: bool) -> io::Result<()> {
+    use crate::diagnostics::Ms;
     const MAX_PAUSE: Duration = Duration::from_millis(10);
+    let mode = if shared { "shared" } else { "exclusive" };
     let start = Instant::now();
     let mut pause = Duration::from_micros(500);
+    let mut contended = false;
     loop {
         let attempt = if shared { file.try_lock_shared() } else { file.try_lock() };
         match attempt {
-            Ok(()) => return Ok(()),
+            Ok(()) if contended => {
+                let waited = Ms(start.elapsed());
+                tracing::debug!(path = %path.display(), %waited, "{mode} lock acquired after waiting");
+                return Ok(());
+            }
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "{mode} lock acquired");
+                return Ok(());
+            }
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(e),
+        }
+        if !contended {
+            contended = true;
+            // Reading /proc/locks costs a little: only when someone will see the answer.
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let holder_pid = lock_holder(file);
+                let timeout = Ms(timeout);
+                tracing::debug!(path = %path.display(), holder_pid, %timeout, "{mode} lock held by another process; waiting");
+            }
         }
         let elapsed = start.elapsed();
         if elapsed >= timeout {
             let timeout = LockTimeout { path: path.to_owned(), waited: timeout, holder: lock_holder(file) };
+            tracing::debug!(path = %path.display(), holder_pid = timeout.holder, waited = %Ms(elapsed), "{mode} lock wait timed out");
             return Err(io::Error::new(io::ErrorKind::TimedOut, timeout));
         }
         std::thread::sleep(pause.min(timeout - elapsed));

@@ -55,13 +55,22 @@ impl Repo {
     }
 
     fn output(&self, args: &[&str]) -> Result<Output, GitError> {
-        Command::new("git")
-            .arg("-C")
-            .arg(&self.root)
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .map_err(GitError::Spawn)
+        let started = std::time::Instant::now();
+        let output = Command::new("git").arg("-C").arg(&self.root).args(args).env("GIT_TERMINAL_PROMPT", "0").output();
+        let elapsed = crate::diagnostics::Ms(started.elapsed());
+        match &output {
+            Ok(output) => tracing::debug!(
+                dir = %self.root.display(),
+                status = output.status.code(),
+                %elapsed,
+                "git {}",
+                command_line(args)
+            ),
+            Err(error) => {
+                tracing::debug!(dir = %self.root.display(), %error, "git {} could not start", command_line(args))
+            }
+        }
+        output.map_err(GitError::Spawn)
     }
 
     pub fn head_sha(&self) -> Option<String> {
@@ -115,6 +124,18 @@ impl Repo {
     pub fn branch_exists(&self, branch: &str) -> bool {
         self.succeeds(&["show-ref", "--verify", "--quiet", &format!("refs/heads/{branch}")])
     }
+}
+
+/// `args` as a shell would show them: arguments with spaces or quotes in single quotes (diagnostics only).
+fn command_line(args: &[&str]) -> String {
+    let quote = |arg: &&str| {
+        if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@,+%^~".contains(&b)) {
+            (*arg).to_owned()
+        } else {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        }
+    };
+    args.iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
 fn failure(args: &[&str], output: &Output) -> GitError {
@@ -256,6 +277,13 @@ mod tests {
         assert_eq!(repo_slug_of("https://gitlab.com/group/sub/repo.git").as_deref(), Some("group/sub/repo"));
         assert_eq!(repo_slug_of("/srv/git/repo.git"), None);
         assert_eq!(repo_slug_of("file:///srv/git/repo"), None);
+    }
+
+    #[test]
+    fn command_lines_quote_what_a_shell_would_split() {
+        assert_eq!(command_line(&["add", "--", "kitty-specs/001-a/tasks.md"]), "add -- kitty-specs/001-a/tasks.md");
+        assert_eq!(command_line(&["commit", "-m", "Move WP01", ""]), "commit -m 'Move WP01' ''");
+        assert_eq!(command_line(&["-m", "it's"]), "-m 'it'\\''s'");
     }
 
     #[test]

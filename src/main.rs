@@ -1,5 +1,7 @@
 use clap::Parser;
 use spec_kitty::cli::{Cli, run_then};
+use spec_kitty::diagnostics;
+use spec_kitty::error::CliError;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -8,6 +10,14 @@ fn main() -> ExitCode {
     // SAFETY: changing a signal's disposition to SIG_IGN before any other thread exists.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let cli = Cli::parse();
+    // Diagnostics only when asked (-v, SPEC_KITTY_LOG) or for the daemon's log; otherwise nothing is built.
+    if let Err(error) = diagnostics::install(cli.log_profile(), cli.verbose, std::env::var_os(diagnostics::LOG_VAR)) {
+        let error = CliError::usage(error.to_string()).hint(
+            "unset SPEC_KITTY_LOG, or set it to directives such as `debug` (see the README's Diagnostics section)",
+        );
+        eprintln!("{}", error.render());
+        return ExitCode::from(error.code);
+    }
     // Errors are printed as soon as the command ends, before any exit flush of queued sync events.
     let result = run_then(cli, |result| {
         if let Err(error) = result

@@ -20,8 +20,9 @@ mod verify;
 mod workflow;
 
 use crate::context::Context;
+use crate::diagnostics::Profile;
 use crate::error::CliError;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 use std::path::PathBuf;
 
@@ -30,15 +31,29 @@ use std::path::PathBuf;
     name = "spec-kitty",
     version,
     about = "Spec-driven development for AI coding agents: telemetry, workflow and sync commands.",
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in); `orchestrate` 130 (interrupted, resume with --resume).\nEnvironment: SPEC_KITTY_HOME, SPECIFY_REPO_ROOT, SPECIFY_FEATURE, SPEC_KITTY_STRICT, SPEC_KITTY_LOCK_TIMEOUT_MS, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED (see README)."
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error; `sync now` also 3 (events rejected) and 4 (events kept queued: offline or not logged in); `orchestrate` 130 (interrupted, resume with --resume).\nEnvironment: SPEC_KITTY_HOME, SPECIFY_REPO_ROOT, SPECIFY_FEATURE, SPEC_KITTY_STRICT, SPEC_KITTY_LOCK_TIMEOUT_MS, SPEC_KITTY_NOW, SPEC_KITTY_ID_SEED, SPEC_KITTY_LOG (see README)."
 )]
 pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 
+    /// Print diagnostics on stderr (-v debug, -vv trace); see also SPEC_KITTY_LOG.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true, display_order = 900)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// How this command logs: `sync daemon` keeps a log; everything else is quiet unless asked.
+    pub fn log_profile(&self) -> Profile {
+        match &self.command {
+            Command::Sync(args) if args.is_daemon() => Profile::Daemon,
+            _ => Profile::Command,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -33,6 +33,13 @@ pub struct SyncArgs {
     command: SyncCommand,
 }
 
+impl SyncArgs {
+    /// `sync daemon`, which keeps a log on stderr (see [`crate::diagnostics::Profile::Daemon`]).
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.command, SyncCommand::Daemon(_))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum SyncCommand {
     /// Deliver every queued event to the sync server now.
@@ -52,7 +59,7 @@ in the queue; 1 a local problem (unreadable queue or config).")]
     /// Run the background sync service (WebSocket fast path, batch delivery) until SIGINT/SIGTERM.
     #[command(after_help = "Runs in the foreground: it holds the WebSocket, pushes new events within a second of \
 their being queued, and delivers the queue by batch. One service runs per spec-kitty home (a second one \
-refuses to start); `sync status` shows it. It logs one line per notable event on stderr. While it runs, workflow commands skip their exit flush. Settings: [sync] \
+refuses to start); `sync status` shows it. It logs one line per notable event on stderr (-v adds diagnostics). While it runs, workflow commands skip their exit flush. Settings: [sync] \
 daemon_interval_secs (batch interval, default 300), batch_interval_ms (spacing between requests, default \
 5000 here), websocket (default true), exit_flush_ms (the final flush on stop).")]
     Daemon(DaemonArgs),
@@ -325,10 +332,11 @@ fn daemon_json(presence: &Presence, now: DateTime<Utc>) -> Value {
 fn run_daemon(ctx: &Context, args: DaemonArgs) -> Result<(), CliError> {
     let options =
         ServiceOptions { interval: args.interval.map(Duration::from_secs), ..ServiceOptions::new("sync daemon") };
-    let observer: service::Observer = Box::new(|event| {
-        // Never panics on a closed stderr (eprintln! would).
-        let line = format!("{} {}\n", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), describe_service_event(event));
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    // The log goes through tracing: main.rs installed a subscriber writing `<time> <message>` lines to
+    // stderr at INFO (more with -v or SPEC_KITTY_LOG), which never panics on a closed stderr.
+    let observer: service::Observer = Box::new(|event| match event {
+        ServiceEvent::Problem(_) => tracing::warn!("{}", describe_service_event(event)),
+        _ => tracing::info!("{}", describe_service_event(event)),
     });
     service::run_daemon(ctx, options, observer).map_err(|error| match error {
         DaemonError::Runner(e) => runner_error(e),

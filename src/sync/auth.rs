@@ -155,13 +155,13 @@ impl CredentialStore {
     pub async fn lock(&self, timeout: Duration) -> Result<StoreLock<'_>, AuthError> {
         let file = self.open_lock_file()?;
         let start = Instant::now();
+        let mut announced = false;
         loop {
             if self.try_lock(&file)? {
+                self.locked(start);
                 return Ok(StoreLock { store: self, _file: file });
             }
-            if start.elapsed() >= timeout {
-                return Err(AuthError::LockTimeout { path: self.home.join(LOCK_FILE), timeout });
-            }
+            self.contended(&file, start, timeout, &mut announced)?;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -170,15 +170,42 @@ impl CredentialStore {
     pub fn lock_blocking(&self, timeout: Duration) -> Result<StoreLock<'_>, AuthError> {
         let file = self.open_lock_file()?;
         let start = Instant::now();
+        let mut announced = false;
         loop {
             if self.try_lock(&file)? {
+                self.locked(start);
                 return Ok(StoreLock { store: self, _file: file });
             }
-            if start.elapsed() >= timeout {
-                return Err(AuthError::LockTimeout { path: self.home.join(LOCK_FILE), timeout });
-            }
+            self.contended(&file, start, timeout, &mut announced)?;
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn locked(&self, start: Instant) {
+        let waited = crate::diagnostics::Ms(start.elapsed());
+        tracing::debug!(path = %self.home.join(LOCK_FILE).display(), %waited, "credentials lock acquired");
+    }
+
+    /// Another process holds the lock: says so once (with its pid), and gives up after `timeout`.
+    fn contended(&self, file: &File, start: Instant, timeout: Duration, announced: &mut bool) -> Result<(), AuthError> {
+        let path = self.home.join(LOCK_FILE);
+        let waited = start.elapsed();
+        let timed_out = waited >= timeout;
+        if (!*announced || timed_out) && tracing::enabled!(tracing::Level::DEBUG) {
+            let holder_pid = crate::fsutil::lock_holder(file);
+            let waited = crate::diagnostics::Ms(waited);
+            let what = if timed_out {
+                "gave up waiting for the credentials lock"
+            } else {
+                "credentials lock held by another process; waiting"
+            };
+            tracing::debug!(path = %path.display(), holder_pid, %waited, "{what}");
+        }
+        *announced = true;
+        if timed_out {
+            return Err(AuthError::LockTimeout { path, timeout });
+        }
+        Ok(())
     }
 
     fn open_lock_file(&self) -> Result<File, AuthError> {
@@ -258,6 +285,7 @@ pub async fn login(
     }
     let grant = parse_grant(&reply)?;
     let credentials = grant.into_credentials(username.to_owned(), None, server, clock.now());
+    tracing::debug!(username, team = credentials.team_slug.as_deref(), "logged in");
     let lock = store.lock(LOCK_TIMEOUT).await?;
     lock.save(&credentials)?;
     Ok(credentials)
@@ -285,6 +313,7 @@ pub async fn refresh(
     let current = lock.load()?.ok_or(AuthError::NotLoggedIn)?;
     if current.access != stale.access || current.refresh != stale.refresh {
         // Another process refreshed (or logged in) while we waited: its tokens are the live ones.
+        tracing::debug!("another process renewed the tokens meanwhile; using them");
         return Ok((current, Renewal::Adopted));
     }
     if !current.issued_by(server) {
@@ -296,6 +325,7 @@ pub async fn refresh(
         200..=299 => {}
         401 => {
             // We hold the lock and this refresh token is still the stored one: the session is over.
+            tracing::debug!("the server refused the refresh token: the session is over");
             lock.clear()?;
             return Err(AuthError::SessionExpired);
         }
@@ -304,6 +334,7 @@ pub async fn refresh(
     let grant = parse_grant(&reply)?;
     let renewed = grant.into_credentials(current.username.clone(), current.team_slug.clone(), server, clock.now());
     lock.save(&renewed)?;
+    tracing::debug!(access_expires_at = %renewed.access_expires_at, "tokens renewed");
     Ok((renewed, Renewal::Rotated))
 }
 
@@ -328,7 +359,8 @@ async fn post_json(
     body: &Value,
 ) -> Result<(u16, Vec<u8>), AuthError> {
     let unreachable = |detail: String| AuthError::Unreachable { server: server.to_string(), detail };
-    let response = http.post(server.endpoint(path)).json(body).send().await.map_err(|e| unreachable(describe(&e)))?;
+    let response =
+        super::http::send(http.post(server.endpoint(path)).json(body)).await.map_err(|e| unreachable(describe(&e)))?;
     let status = response.status().as_u16();
     let reply = read_body(response, MAX_TOKEN_RESPONSE).await.map_err(unreachable)?;
     Ok((status, reply))
@@ -437,6 +469,7 @@ impl Session {
     /// The access token to present, refreshed first when the local clock says it has expired.
     pub async fn access_token(&mut self) -> Result<Secret, AuthError> {
         if !self.credentials.access_valid(self.clock.now()) {
+            tracing::debug!(expired_at = %self.credentials.access_expires_at, "the access token has expired; renewing it");
             self.refresh().await?;
         }
         Ok(self.credentials.access.clone())

@@ -146,6 +146,14 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
     drop(clock);
     match stored {
         Ok(outcome) => {
+            tracing::debug!(
+                inserted = outcome.inserted,
+                duplicates = outcome.duplicates,
+                dropped = outcome.dropped,
+                lamport_first = first,
+                "queued sync events: {}",
+                envelopes.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>().join(", ")
+            );
             emission.queued = outcome.inserted;
             emission.duplicates = outcome.duplicates;
             emission.dropped = outcome.dropped;
@@ -159,7 +167,10 @@ pub fn emit(ctx: &Context, project: Option<&Project>, events: &[SyncEvent], caus
                 ));
             }
         }
-        Err(error) => spool(home, &envelopes, &error, ctx.lock_timeout, &mut emission),
+        Err(error) => {
+            tracing::debug!(%error, events = envelopes.len(), "the queue refused the events; spooling them");
+            spool(home, &envelopes, &error, ctx.lock_timeout, &mut emission)
+        }
     }
     emission
 }

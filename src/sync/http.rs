@@ -133,6 +133,28 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, HttpEr
         .with_no_client_auth())
 }
 
+/// Sends a request built on one of our clients, recording (debug) its method, URL, body size, status
+/// and duration, or why it failed. Headers and bodies are never recorded: they carry tokens and
+/// passwords. Server URLs carry no credentials ([`ServerUrl::parse`] refuses them), so the URL is safe.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    use crate::diagnostics::Ms;
+    let (client, request) = request.build_split();
+    let request = request?;
+    let (method, url) = (request.method().clone(), request.url().clone());
+    let bytes = request.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len);
+    tracing::trace!(%method, %url, bytes, "HTTP request");
+    let started = std::time::Instant::now();
+    let result = client.execute(request).await;
+    let elapsed = Ms(started.elapsed());
+    match &result {
+        Ok(response) => {
+            tracing::debug!(status = response.status().as_u16(), bytes, %elapsed, "{method} {url}");
+        }
+        Err(error) => tracing::debug!(error = %describe(error), bytes, %elapsed, "{method} {url} failed"),
+    }
+    result
+}
+
 /// A small single-threaded runtime for one command's network work.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()

@@ -6,7 +6,8 @@
 //! before the command returns and concurrent processes never see "database is locked" within the busy
 //! timeout.
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use crate::diagnostics::Ms;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -164,15 +165,22 @@ impl OfflineQueue {
         // Every command opens the queue briefly; checkpointing the WAL on each close would add several
         // fsyncs to every command. Checkpoints still happen automatically as the WAL grows.
         self.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        let deadline = std::time::Instant::now() + self.limits.busy_timeout;
+        let started = std::time::Instant::now();
+        let deadline = started + self.limits.busy_timeout;
         let mut pause = Duration::from_millis(1);
+        let mut attempt = 1;
         loop {
             match self.set_up() {
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    tracing::debug!(path = %self.path.display(), attempt, error = %e, retry_in = %Ms(pause), "queue busy while opening (another process is setting it up)");
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(50));
+                    attempt += 1;
                 }
-                result => return result,
+                result => {
+                    tracing::trace!(path = %self.path.display(), elapsed = %Ms(started.elapsed()), "queue opened");
+                    return result;
+                }
             }
         }
     }
@@ -203,7 +211,7 @@ impl OfflineQueue {
     pub fn enqueue(&mut self, events: &[QueuedEvent], now_epoch: i64) -> Result<EnqueueOutcome, QueueError> {
         let (path, timeout, cap) = (self.path.clone(), self.limits.busy_timeout, self.limits.max_events);
         let result = (|| -> rusqlite::Result<EnqueueOutcome> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = begin_write(&mut self.conn, &path)?;
             let mut depth = tx.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))? as u64;
             let mut outcome = EnqueueOutcome::default();
             let mut high_water = 0;
@@ -307,7 +315,7 @@ impl OfflineQueue {
     /// Removes delivered events (the server said `success` or `duplicate`).
     pub fn acknowledge(&mut self, event_ids: &[String]) -> Result<usize, QueueError> {
         let result = (|| -> rusqlite::Result<usize> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = begin_write(&mut self.conn, &self.path)?;
             let mut removed = 0;
             {
                 let mut delete = tx.prepare_cached("DELETE FROM queue WHERE event_id = ?1")?;
@@ -327,7 +335,7 @@ impl OfflineQueue {
     pub fn reject(&mut self, rejections: &[(String, String)], now_epoch: i64) -> Result<RejectOutcome, QueueError> {
         let max = self.limits.max_rejections;
         let result = (|| -> rusqlite::Result<RejectOutcome> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = begin_write(&mut self.conn, &self.path)?;
             let mut outcome = RejectOutcome::default();
             for (id, error) in rejections {
                 let updated = tx
@@ -365,7 +373,7 @@ impl OfflineQueue {
     /// must never be sent as they are (e.g. without a project identity). Returns how many moved.
     pub fn bury(&mut self, events: &[(String, String)], now_epoch: i64) -> Result<usize, QueueError> {
         let result = (|| -> rusqlite::Result<usize> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = begin_write(&mut self.conn, &self.path)?;
             let mut moved = 0;
             for (id, error) in events {
                 moved += tx.execute(
@@ -385,7 +393,7 @@ impl OfflineQueue {
     /// Moves dead letters back into the queue with a fresh retry budget (all of them, or the given ids).
     pub fn requeue_dead_letters(&mut self, event_ids: Option<&[String]>, now_epoch: i64) -> Result<usize, QueueError> {
         let result = (|| -> rusqlite::Result<usize> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = begin_write(&mut self.conn, &self.path)?;
             let ids: Vec<String> = match event_ids {
                 Some(ids) => ids.to_vec(),
                 None => {
@@ -505,6 +513,28 @@ fn max_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A contended `BEGIN IMMEDIATE` waits in SQLite's busy handler; a wait this long means another
+/// process was writing (an uncontended one takes microseconds).
+const NOTABLE_WAIT: Duration = Duration::from_millis(1);
+
+/// Starts a write transaction (`BEGIN IMMEDIATE`, which waits up to the busy timeout while another
+/// process writes), recording a wait worth noticing.
+fn begin_write<'c>(conn: &'c mut Connection, path: &Path) -> rusqlite::Result<Transaction<'c>> {
+    let started = std::time::Instant::now();
+    let result = conn.transaction_with_behavior(TransactionBehavior::Immediate);
+    let waited = started.elapsed();
+    match &result {
+        Err(e) if is_busy(e) => {
+            tracing::debug!(path = %path.display(), waited = %Ms(waited), "queue still busy (another process is writing); giving up")
+        }
+        _ if waited >= NOTABLE_WAIT => {
+            tracing::debug!(path = %path.display(), waited = %Ms(waited), "waited for the queue's write lock (another process was writing)")
+        }
+        _ => {}
+    }
+    result
+}
+
 fn unavailable(path: &Path, message: String) -> QueueError {
     QueueError::Unavailable { path: path.to_owned(), message }
 }
@@ -541,6 +571,7 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 }
 
 fn classify(path: &Path, error: rusqlite::Error, timeout: Duration) -> QueueError {
+    tracing::debug!(path = %path.display(), %error, "queue error");
     match error.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             QueueError::Corrupt { path: path.to_owned(), message: error.to_string() }

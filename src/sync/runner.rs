@@ -10,6 +10,7 @@ use super::http::{self, HttpError, HttpSettings, ServerUrl, UrlError};
 use super::queue::{OfflineQueue, QueueError};
 use super::state::{Attempt, SyncState};
 use crate::context::{Clock, Context};
+use crate::diagnostics::Ms;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -235,15 +236,18 @@ pub async fn deliver_queue(
     let total = queue.len()?;
     let early = |stop| DeliveryReport { spool: spool.clone(), ..DeliveryReport::new(total, stop) };
     if total == 0 {
+        tracing::debug!("the queue is empty: nothing to deliver");
         return Ok(early(StopReason::Drained));
     }
     let Some(server) = env.server(&config)? else {
+        tracing::debug!(queued = total, "no sync server is configured: nothing is sent");
         return Ok(early(StopReason::NotConfigured));
     };
     let http = env.client(&config, CONNECT_TIMEOUT, config.request_timeout())?;
     let session = match Session::open(http, server, env.credential_store(), env.clock) {
         Ok(session) => session,
         Err(e @ (AuthError::NotLoggedIn | AuthError::OtherServer { .. })) => {
+            tracing::debug!(queued = total, error = %e, "no usable login: nothing is sent");
             return Ok(early(StopReason::NotLoggedIn { detail: e.to_string() }));
         }
         Err(e @ AuthError::SessionExpired) => return Ok(early(StopReason::LoginRequired { detail: e.to_string() })),
@@ -267,38 +271,57 @@ pub fn background_spacing(config: &UserConfig) -> Duration {
 /// put us in a backoff window. Never fails and never prints; a failure only extends the backoff.
 pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
     let started = std::time::Instant::now();
-    if ctx.sync_events_disabled {
-        return None;
+    let report = try_exit_flush(ctx, started);
+    if let Err(reason) = &report {
+        tracing::debug!(elapsed = %Ms(started.elapsed()), "exit flush skipped: {reason}");
     }
-    let home = ctx.home.as_deref()?;
-    let config = UserConfig::load(home).ok()?;
+    report.ok()
+}
+
+/// The exit flush, or why it was not made (for the diagnostics).
+fn try_exit_flush(ctx: &Context, started: std::time::Instant) -> Result<DeliveryReport, String> {
+    if ctx.sync_events_disabled {
+        return Err("sync events are disabled (SPEC_KITTY_SYNC_EVENTS)".into());
+    }
+    let home = ctx.home.as_deref().ok_or("no home directory")?;
+    let config = UserConfig::load(home).map_err(|e| e.to_string())?;
     let budget = config.exit_flush_budget();
-    if !config.sync.events || budget.is_zero() {
-        return None;
+    if !config.sync.events {
+        return Err("sync events are disabled ([sync] events = false)".into());
+    }
+    if budget.is_zero() {
+        return Err("[sync] exit_flush_ms = 0".into());
     }
     // A live background service (`sync daemon`, or the one inside `orchestrate`) pushes the events
     // within a second of their being queued: this command need not spend any time on the network.
-    if super::daemon::running(home).is_some() {
-        return None;
+    if let Some(service) = super::daemon::running(home) {
+        return Err(format!("a background sync service runs (pid {}, `spec-kitty {}`)", service.pid, service.command));
     }
-    let server = server(ctx, &config).ok()??;
+    let server = server(ctx, &config).map_err(|e| e.to_string())?.ok_or("no sync server is configured")?;
     let store = CredentialStore::new(home);
-    let credentials = store.load().ok()??;
-    if !credentials.issued_by(&server) || !credentials.is_authenticated(ctx.now()) {
-        return None;
+    let credentials = store.load().map_err(|e| e.to_string())?.ok_or("not logged in")?;
+    if !credentials.issued_by(&server) {
+        return Err("the stored login is for another server".into());
     }
-    if SyncState::load(home).in_backoff(ctx.now()) {
-        return None;
+    if !credentials.is_authenticated(ctx.now()) {
+        return Err("the session has expired".into());
     }
-    let _flushing = try_lock(&home.join(FLUSH_LOCK_FILE))?;
-    let mut queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits()).ok()?;
+    let state = SyncState::load(home);
+    if state.in_backoff(ctx.now()) {
+        let until = state.backoff_until.map(|t| t.to_rfc3339()).unwrap_or_default();
+        return Err(format!("backing off after {} failed attempt(s), until {until}", state.consecutive_failures));
+    }
+    let _flushing = try_lock(&home.join(FLUSH_LOCK_FILE)).ok_or("another process is flushing")?;
+    let mut queue = OfflineQueue::open(&home.join(QUEUE_FILE), config.queue_limits()).map_err(|e| e.to_string())?;
     let spool = delivery::import_spool(home, &mut queue, ctx.now().timestamp()).unwrap_or_default();
-    if queue.is_empty().ok()? {
-        return None;
+    let queued = queue.len().map_err(|e| e.to_string())?;
+    if queued == 0 {
+        return Err("the queue is empty".into());
     }
-    let left = budget.checked_sub(started.elapsed())?;
-    let http = client(ctx, &config, left.min(CONNECT_TIMEOUT), left).ok()?;
-    let session = Session::open(http, server, store, ctx.clock).ok()?;
+    let left = budget.checked_sub(started.elapsed()).ok_or("the time budget ran out before sending")?;
+    tracing::debug!(queued, %server, budget = %Ms(left), "exit flush: delivering the queue");
+    let http = client(ctx, &config, left.min(CONNECT_TIMEOUT), left).map_err(|e| e.to_string())?;
+    let session = Session::open(http, server, store, ctx.clock).map_err(|e| e.to_string())?;
     let report = block_on(async {
         let deadline = tokio::time::Instant::now() + left;
         let options = DeliveryOptions {
@@ -317,11 +340,18 @@ pub fn exit_flush(ctx: &Context) -> Option<DeliveryReport> {
         // `deliver` honours the deadline itself; this guard covers anything that might not.
         tokio::time::timeout_at(deadline + Duration::from_millis(50), run).await.ok()
     })
-    .ok()?;
+    .map_err(|e| e.to_string())?;
     let mut report = report.unwrap_or_else(|| DeliveryReport::new(0, StopReason::Deadline));
     report.spool = spool;
     record(home, &report, ctx.now());
-    Some(report)
+    tracing::debug!(
+        stop = %report.stop.as_str(),
+        delivered = report.delivered + report.duplicates,
+        remaining = report.remaining,
+        elapsed = %Ms(started.elapsed()),
+        "exit flush done"
+    );
+    Ok(report)
 }
 
 /// Records an attempt that reached (or failed to reach) the server in the state file.

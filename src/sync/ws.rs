@@ -25,6 +25,7 @@ use super::delivery;
 use super::http::{self, ServerUrl, describe, read_body};
 use super::queue::QueueRow;
 use super::runner::SyncEnv;
+use crate::diagnostics::Ms;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::sync::Arc;
@@ -102,20 +103,19 @@ pub async fn obtain_ws_token(session: &mut Session) -> Result<Secret, WsError> {
     let mut refreshed = false;
     loop {
         let access = session.access_token().await.map_err(auth_error)?;
-        let response = session
+        let request = session
             .http()
             .post(session.server().endpoint(WS_TOKEN_PATH))
             .bearer_auth(access.expose())
-            .timeout(TOKEN_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| WsError::Transient(describe(&e)))?;
+            .timeout(TOKEN_TIMEOUT);
+        let response = http::send(request).await.map_err(|e| WsError::Transient(describe(&e)))?;
         let status = response.status().as_u16();
         let body = read_body(response, MAX_TOKEN_RESPONSE).await.map_err(WsError::Transient)?;
         match status {
             200..=299 => return parse_ws_token(&body),
             401 if !refreshed => {
                 refreshed = true;
+                tracing::debug!("ws-token request got HTTP 401: renewing the session");
                 session.refresh().await.map_err(auth_error)?;
             }
             401 | 403 => return Err(WsError::Refused { status }),
@@ -163,11 +163,14 @@ pub async fn open(session: &mut Session, tls: Arc<rustls::ClientConfig>) -> Resu
     let mut refused_once = false;
     loop {
         let token = obtain_ws_token(session).await?;
+        let started = std::time::Instant::now();
+        tracing::debug!(%url, "opening the WebSocket");
         let socket = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&url, &token, tls.clone())).await {
             Err(_) => return Err(WsError::Transient("timed out opening the WebSocket".into())),
             Ok(Ok(socket)) => socket,
             Ok(Err(tungstenite::Error::Http(response))) => {
                 let status = response.status().as_u16();
+                tracing::debug!(%url, status, elapsed = %Ms(started.elapsed()), "the server refused the WebSocket upgrade");
                 match status {
                     401 | 403 if !refused_once => {
                         refused_once = true;
@@ -206,6 +209,13 @@ pub async fn open(session: &mut Session, tls: Arc<rustls::ClientConfig>) -> Resu
             }
             Ok(Some(Ok(other))) => connection.unexpected_first_frame = Some(frame_kind(&other).to_owned()),
         }
+        tracing::debug!(
+            %url,
+            elapsed = %Ms(started.elapsed()),
+            snapshot_work_packages = connection.snapshot_work_packages,
+            unexpected_first_frame = connection.unexpected_first_frame.as_deref(),
+            "WebSocket open"
+        );
         return Ok(connection);
     }
 }
@@ -341,6 +351,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
         let (mut session, tls) = match prepare(&env) {
             Ok(prepared) => prepared,
             Err(Prepare::Offline(detail)) => {
+                tracing::debug!(%detail, "no WebSocket: waiting for a login or a server");
                 channels.report(&mut last, ConnectionStatus::Offline, Some(detail));
                 failures = 0;
                 if !channels.pause(None).await {
@@ -349,6 +360,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                 continue;
             }
             Err(Prepare::BatchOnly(detail)) => {
+                tracing::debug!(%detail, "no WebSocket: batch delivery only");
                 channels.report(&mut last, ConnectionStatus::OfflineBatchMode, Some(detail));
                 if !channels.pause(None).await {
                     break;
@@ -370,15 +382,21 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                 });
                 channels.report(&mut last, ConnectionStatus::Connected, None);
                 match serve(connection, &env, &mut channels).await {
-                    Ended::Stopped => break,
+                    Ended::Stopped => {
+                        tracing::debug!("WebSocket closed: the service is stopping");
+                        break;
+                    }
                     Ended::Lost(detail) => {
+                        let delay = jittered(RECONNECT.base);
+                        tracing::debug!(%detail, reconnect_in = %Ms(delay), "WebSocket lost");
                         channels.report(&mut last, ConnectionStatus::Reconnecting, Some(detail));
                         failures = 1;
-                        if !channels.pause(Some(jittered(RECONNECT.base))).await {
+                        if !channels.pause(Some(delay)).await {
                             break;
                         }
                     }
                     Ended::LoginChanged => {
+                        tracing::debug!("WebSocket closed: the server or the login changed; reconnecting");
                         channels.report(
                             &mut last,
                             ConnectionStatus::Reconnecting,
@@ -388,6 +406,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                 }
             }
             Err(WsError::Session(error)) => {
+                tracing::debug!(%error, "no WebSocket: no usable login; waiting for a change");
                 channels.report(&mut last, ConnectionStatus::Offline, Some(error.to_string()));
                 failures = 0;
                 if !channels.pause(None).await {
@@ -395,6 +414,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                 }
             }
             Err(error @ (WsError::Refused { .. } | WsError::NoEndpoint { .. })) => {
+                tracing::debug!(%error, retry_in = %Ms(REFUSED_RETRY), "no WebSocket: batch delivery only");
                 channels.report(&mut last, ConnectionStatus::OfflineBatchMode, Some(error.to_string()));
                 if !channels.pause(Some(REFUSED_RETRY)).await {
                     break;
@@ -408,6 +428,7 @@ pub async fn maintain(env: SyncEnv, mut channels: LinkChannels) {
                     ConnectionStatus::Reconnecting
                 };
                 let delay = reconnect_delay(failures);
+                tracing::debug!(attempt = failures, %detail, reconnect_in = %Ms(delay), "WebSocket connection failed");
                 let detail = format!("attempt {failures}: {detail}; next try in {:.1}s", delay.as_secs_f64());
                 channels.report(&mut last, status, Some(detail));
                 if !channels.pause(Some(delay)).await {
@@ -480,6 +501,7 @@ async fn serve(mut connection: Connection, env: &SyncEnv, channels: &mut LinkCha
                     }
                     Some(Ok(Message::Text(text))) => {
                         if let Some(pong) = pong_for(text.as_str()) {
+                            tracing::trace!("answering the server's ping");
                             if let Err(e) = send(&mut connection.socket, vec![Message::text(pong)]).await {
                                 return Ended::Lost(e);
                             }
@@ -503,10 +525,12 @@ async fn serve(mut connection: Connection, env: &SyncEnv, channels: &mut LinkCha
                         return Ended::Lost(e);
                     }
                     last_sent = Instant::now();
+                    tracing::debug!(events = count, "pushed over the WebSocket");
                     let _ = channels.events.send(LinkEvent::Pushed { events: count });
                 }
             }
             () = tokio::time::sleep_until(last_sent + KEEPALIVE) => {
+                tracing::trace!("keepalive ping");
                 if let Err(e) = send(&mut connection.socket, vec![Message::Ping(Default::default())]).await {
                     return Ended::Lost(e);
                 }

@@ -9,6 +9,7 @@ mod support;
 pub mod server;
 
 mod concurrency;
+mod diagnostics;
 mod hardening;
 mod help;
 mod init;

@@ -27,13 +27,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &TestEnv) -> Daemon {
+        Daemon::start_with(env, &[], &[])
+    }
+
+    /// `sync daemon` with extra arguments (e.g. `-v`) and environment variables.
+    fn start_with(env: &TestEnv, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
         // Next to the project and the home, inside the test's own temporary directory.
         let log = env.root().with_file_name("daemon.log");
         let mut cmd = env.command();
-        cmd.args(["sync", "daemon"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        cmd.args(["sync", "daemon"]).args(args).envs(vars.iter().copied());
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
         Daemon { child: cmd.spawn().expect("spawn the daemon"), log, home: state_dir(env) }
     }
 
@@ -342,4 +345,75 @@ fn the_embedded_service_pushes_events_and_defers_to_a_daemon() {
     passive.stop_blocking();
     assert!(started.elapsed() < Duration::from_millis(2000), "stop took {:?}", started.elapsed());
     assert!(daemon::read(&home).is_none());
+}
+
+/// Whether `line` starts with the daemon log's timestamp (`2026-02-16T11:12:33Z `).
+fn stamped(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 21
+        && line.is_char_boundary(21)
+        && chrono::NaiveDateTime::parse_from_str(&line[..20], "%Y-%m-%dT%H:%M:%SZ").is_ok()
+        && bytes[20] == b' '
+}
+
+/// The daemon's log goes through `tracing`: by default only its own INFO lines, each `<UTC time>
+/// <message>`; with `-v` the diagnostics join them (`<time> DEBUG <module>: …`) and its own lines keep
+/// their form.
+#[test]
+fn the_daemon_log_is_timestamped_lines_and_v_adds_diagnostics() {
+    let env = TestEnv::new();
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_connection("Offline", Duration::from_secs(10));
+    assert_eq!(daemon.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let log = daemon.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.iter().all(|l| stamped(l)), "{log}");
+    assert!(!log.contains("DEBUG") && !log.contains("spec_kitty::"), "no diagnostics without -v:\n{log}");
+    let messages: Vec<&str> = lines.iter().map(|l| &l[21..]).collect();
+    assert!(messages[0].starts_with(&format!("sync daemon started (pid {}) for ", daemon.pid())), "{log}");
+    assert!(messages.contains(&"connection: Offline (no sync server is configured)"), "{log}");
+    assert_eq!(messages.last(), Some(&"sync daemon stopped"), "{log}");
+
+    let mut verbose = Daemon::start_with(&env, &["-v"], &[]);
+    verbose.wait_connection("Offline", Duration::from_secs(10));
+    assert_eq!(verbose.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let log = verbose.log();
+    assert!(log.lines().all(stamped), "{log}");
+    assert!(
+        log.lines().any(|l| l[21..].starts_with(
+            "DEBUG spec_kitty::sync::ws: no WebSocket: waiting for a login or a server detail=no sync server is configured"
+        )),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| &l[21..] == "connection: Offline (no sync server is configured)"), "{log}");
+    assert!(log.trim_end().ends_with(" sync daemon stopped"), "{log}");
+}
+
+/// At the most verbose (`-vv`, `SPEC_KITTY_LOG=trace`: every module, dependencies included), the
+/// daemon's log shows the socket being opened and events being pushed, and still no token, password
+/// or Authorization header.
+#[test]
+fn a_tracing_daemon_logs_no_secret() {
+    let SyncFixture { server, env, login: login_run, .. } =
+        SyncFixture::builder().env(feature_with_wps(1)).config("batch_interval_ms = 200\n").logged_in();
+    let mut daemon = Daemon::start_with(&env, &["-vv"], &[("SPEC_KITTY_LOG", "trace")]);
+    daemon.wait_connection("Connected", Duration::from_secs(10));
+    let run = env.run(&["agent", "tasks", "add-history", "WP01", "--note", "traced"]).ok();
+    let id = queued_note(&env, "traced").expect("queued");
+    assert!(server.wait_for_ws_event_blocking(&id, Duration::from_secs(5)), "log:\n{}", daemon.log());
+    wait_until("the batch acknowledgement", Duration::from_secs(5), || queued(&env).is_empty());
+    assert_eq!(daemon.terminate(Duration::from_secs(5)).0.code(), Some(0));
+    let log = daemon.log();
+    for expected in [
+        "DEBUG spec_kitty::sync::ws: WebSocket open",
+        "DEBUG spec_kitty::sync::ws: pushed over the WebSocket events=1",
+        "/api/v1/ws-token/ status=200",
+        "/api/v1/events/batch/ status=200",
+    ] {
+        assert!(log.contains(expected), "{expected}:\n{log}");
+    }
+    assert!(log.lines().any(|l| &l[21..] == "connection: Connected"), "{log}");
+    assert!(!log.contains("secret") && !log.contains("Bearer"), "{log}");
+    assert!(!log.to_ascii_lowercase().contains("authorization"), "{log}");
+    assert_no_token_leaked(&env, &daemon, &[&login_run.stdout, &login_run.stderr, &run.stdout, &run.stderr]);
 }

@@ -49,7 +49,7 @@ impl Endpoint for HttpEndpoint {
     async fn post(&mut self, gzipped: &[u8], timeout: Duration) -> Result<Reply, PostError> {
         let token: Secret = self.session.access_token().await.map_err(PostError::Auth)?;
         let url = self.session.server().endpoint(BATCH_PATH);
-        let response = self
+        let request = self
             .session
             .http()
             .post(url)
@@ -57,12 +57,10 @@ impl Endpoint for HttpEndpoint {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
             .body(gzipped.to_vec())
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() { PostError::Unreachable(describe(&e)) } else { PostError::Transport(describe(&e)) }
-            })?;
+            .timeout(timeout);
+        let response = crate::sync::http::send(request).await.map_err(|e| {
+            if e.is_connect() { PostError::Unreachable(describe(&e)) } else { PostError::Transport(describe(&e)) }
+        })?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let body = read_body(response, MAX_RESPONSE_BYTES).await.map_err(PostError::Transport)?;

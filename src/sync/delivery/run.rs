@@ -6,6 +6,7 @@ use super::report::{DeliveryReport, ErrorCategory, Failure, StopReason};
 use super::results::{BadRequest, Verdict, parse_bad_request, parse_results};
 use super::screen::{Screen, screen};
 use super::{BODY_OVERHEAD, MAX_RENEWALS, UNREACHABLE_ATTEMPTS};
+use crate::diagnostics::Ms;
 use crate::sync::auth::{AuthError, Renewal};
 use crate::sync::backoff::Backoff;
 use crate::sync::queue::{OfflineQueue, QueueError, QueuePosition, QueueRow};
@@ -84,10 +85,30 @@ pub async fn deliver<E: Endpoint>(
         renewals: 0,
         last_post: None,
     };
+    tracing::debug!(
+        queued = total,
+        max_events = run.max_events,
+        max_bytes = run.max_bytes,
+        max_attempts = options.max_attempts,
+        spacing = %Ms(options.spacing),
+        "delivering the queue"
+    );
     let stop = run.walk(progress).await;
     let mut report = run.report;
     report.stop = stop;
     report.remaining = queue.len().unwrap_or(report.remaining);
+    tracing::debug!(
+        stop = %report.stop.as_str(),
+        delivered = report.delivered,
+        duplicates = report.duplicates,
+        rejected = report.rejected,
+        unanswered = report.unanswered,
+        held_back = report.held_back,
+        remaining = report.remaining,
+        requests = report.requests,
+        "delivery ended: {}",
+        report.stop.describe()
+    );
     report
 }
 
@@ -209,6 +230,7 @@ impl<E: Endpoint> Run<'_, E> {
                 }
                 Answer::TooLarge => {
                     // Keep the smaller size for the rest of the run: the next batches would fail too.
+                    tracing::debug!(events = part.len(), "HTTP 413: halving the batch for the rest of the run");
                     self.max_events = (part.len() / 2).max(1);
                     self.max_bytes = (body_len(&part) / 2).max(1024);
                     let mut first = part;
@@ -223,6 +245,11 @@ impl<E: Endpoint> Run<'_, E> {
                 Answer::BadRequest(bad) => {
                     // Send the events the server named on their own, the rest together; without
                     // names (or when they are wrong), bisect.
+                    tracing::debug!(
+                        events = part.len(),
+                        named = bad.per_event.len(),
+                        "the server refused the whole batch: splitting it"
+                    );
                     let (named, rest): (Vec<QueueRow>, Vec<QueueRow>) =
                         part.into_iter().partition(|r| bad.per_event.contains_key(&r.event_id));
                     if !named.is_empty() && !rest.is_empty() {
@@ -260,6 +287,13 @@ impl<E: Endpoint> Run<'_, E> {
                 None => self.report.unanswered += 1,
             }
         }
+        tracing::debug!(
+            events = part.len(),
+            acknowledged = acknowledged.len(),
+            rejected = rejected.len(),
+            unanswered = part.len() - acknowledged.len() - rejected.len(),
+            "batch answered"
+        );
         let failed = |e: QueueError| StopReason::Failed { detail: e.to_string() };
         if !acknowledged.is_empty() {
             self.queue.acknowledge(&acknowledged).map_err(failed)?;
@@ -291,6 +325,7 @@ impl<E: Endpoint> Run<'_, E> {
             let bounded_by_deadline = left.is_some_and(|left| left <= self.options.request_timeout);
             self.last_post = Some(Instant::now());
             self.report.requests += 1;
+            tracing::trace!(events = part.len(), gzipped = body.len(), timeout = %Ms(timeout), "posting a batch");
             // The endpoint applies the timeout to the request; this one also covers a token refresh.
             let reply = match tokio::time::timeout(timeout, self.endpoint.post(&body, timeout)).await {
                 Err(_) => Err(PostError::Transport("timed out".into())),
@@ -344,6 +379,7 @@ impl<E: Endpoint> Run<'_, E> {
                         });
                     }
                     self.renewals += 1;
+                    tracing::debug!("HTTP 401: renewing the session");
                     let left = self.time_left();
                     let renewal = self.endpoint.reauthenticate();
                     let renewed = match left {
@@ -407,7 +443,9 @@ impl<E: Endpoint> Run<'_, E> {
         limit: u32,
     ) -> Result<(), StopReason> {
         self.failures_in_row += 1;
-        if self.failures_in_row >= self.options.max_attempts.min(limit).max(1) {
+        let attempts = self.options.max_attempts.min(limit).max(1);
+        if self.failures_in_row >= attempts {
+            tracing::debug!(attempt = self.failures_in_row, attempts, %detail, "request failed; giving up");
             return Err(StopReason::Offline {
                 detail: match self.failures_in_row {
                     1 => detail,
@@ -421,8 +459,17 @@ impl<E: Endpoint> Run<'_, E> {
             None => self.options.backoff.jittered_delay(self.failures_in_row),
         };
         if self.time_left().is_some_and(|left| left <= wait) {
+            tracing::debug!(attempt = self.failures_in_row, %detail, wait = %Ms(wait), "request failed; no time left to retry");
             return Err(StopReason::Deadline);
         }
+        tracing::debug!(
+            attempt = self.failures_in_row,
+            attempts,
+            %detail,
+            wait = %Ms(wait),
+            server_asked = retry_after.is_some(),
+            "request failed; retrying after a backoff"
+        );
         tokio::time::sleep(wait).await;
         Ok(())
     }
@@ -432,6 +479,9 @@ impl<E: Endpoint> Run<'_, E> {
         let ready = last + self.options.spacing;
         if self.options.deadline.is_some_and(|deadline| ready >= deadline) {
             return Err(StopReason::Deadline);
+        }
+        if ready > Instant::now() {
+            tracing::trace!(wait = %Ms(ready - Instant::now()), "spacing requests");
         }
         tokio::time::sleep_until(ready).await;
         Ok(())

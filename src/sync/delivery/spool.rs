@@ -49,6 +49,7 @@ pub fn import_spool(home: &Path, queue: &mut OfflineQueue, now_epoch: i64) -> Re
             }
         }
     }
+    tracing::debug!(path = %path.display(), events = events.len(), unreadable = bad.lines().count(), "importing the spool");
     let mut import = SpoolImport::default();
     if !events.is_empty() {
         let outcome = queue.enqueue(&events, now_epoch)?;
