@@ -14,7 +14,7 @@ use super::output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::project::Project;
-use crate::workflow::encoding::{self, Checked, Options};
+use crate::workflow::encoding::{self, FeatureOutcome, Options};
 use clap::Args;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -50,26 +50,10 @@ pub fn run(ctx: &Context, args: ValidateEncodingArgs) -> Result<(), CliError> {
     json_aware(args.json, || validate(ctx, &args))
 }
 
-/// The outcome for one file that has something to report.
-struct FileOutcome {
-    path: PathBuf,
-    checked: Checked,
-    fixed: bool,
-    backup: Option<PathBuf>,
-    error: Option<String>,
-}
-
-struct FeatureOutcome {
-    slug: String,
-    dir: PathBuf,
-    files_checked: usize,
-    files: Vec<FileOutcome>,
-}
-
 fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> {
     let project = discover(ctx)?;
     let features: Vec<(String, PathBuf)> = if args.all {
-        all_feature_dirs(&project)
+        encoding::all_feature_dirs(&project)
     } else {
         let feature = resolve_feature(ctx, &project, args.feature.slug.as_deref())?;
         vec![(feature.slug, feature.dir)]
@@ -77,7 +61,7 @@ fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> 
     let options = Options { ascii: args.ascii };
     let backup = !args.no_backup;
     let outcomes: Vec<FeatureOutcome> =
-        features.into_iter().map(|(slug, dir)| check_feature(slug, dir, options, args.fix, backup)).collect();
+        features.into_iter().map(|(slug, dir)| encoding::check_feature(slug, dir, options, args.fix, backup)).collect();
 
     let with_problems = outcomes.iter().flat_map(|f| &f.files).filter(|f| !f.checked.problems.is_empty()).count();
     let fixed = outcomes.iter().flat_map(|f| &f.files).filter(|f| f.fixed).count();
@@ -122,55 +106,6 @@ fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> 
         Some(error) => Err(CliError { result_printed: args.json, ..error }),
         None => Ok(()),
     }
-}
-
-/// Every directory under kitty-specs/, sorted (upstream checks them all, numbered or not).
-fn all_feature_dirs(project: &Project) -> Vec<(String, PathBuf)> {
-    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(project.kitty_specs())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn check_feature(slug: String, dir: PathBuf, options: Options, fix: bool, backup: bool) -> FeatureOutcome {
-    let files = encoding::markdown_files(&dir);
-    let mut outcomes = Vec::new();
-    for path in &files {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                outcomes.push(FileOutcome {
-                    path: path.clone(),
-                    checked: Checked::default(),
-                    fixed: false,
-                    backup: None,
-                    error: Some(format!("cannot read: {e}")),
-                });
-                continue;
-            }
-        };
-        let checked = encoding::check_bytes(&bytes, options);
-        if checked.problems.is_empty() && checked.typographic_notes == 0 {
-            continue;
-        }
-        let mut outcome = FileOutcome { path: path.clone(), checked, fixed: false, backup: None, error: None };
-        if fix && let Some(repaired) = &outcome.checked.repaired {
-            match encoding::write_repair(path, &bytes, repaired, backup) {
-                Ok(backup) => {
-                    outcome.fixed = true;
-                    outcome.backup = backup;
-                }
-                Err(e) => outcome.error = Some(format!("cannot write the repair: {e}")),
-            }
-        }
-        outcomes.push(outcome);
-    }
-    FeatureOutcome { slug, dir, files_checked: files.len(), files: outcomes }
 }
 
 fn relative(base: &Path, path: &Path) -> String {
