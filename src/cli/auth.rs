@@ -5,7 +5,7 @@ use super::common::print_json_line;
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::sync::auth::{AuthError, Credentials, Secret};
+use crate::sync::auth::{Credentials, Secret};
 use crate::sync::config::UserConfig;
 use crate::sync::runner::{self, Logout, RunnerError};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -59,33 +59,12 @@ pub fn run(ctx: &Context, args: AuthArgs) -> Result<(), CliError> {
     }
 }
 
-/// A runner failure as the user should see it.
-pub fn runner_error(error: RunnerError) -> CliError {
-    match error {
-        RunnerError::NotConfigured => CliError::failure("no sync server is configured")
-            .hint("set one with `spec-kitty sync server https://…` or SPEC_KITTY_SAAS_URL"),
-        RunnerError::Url(e) => CliError::failure(e.to_string())
-            .hint("change it with `spec-kitty sync server https://…` (or SPEC_KITTY_SAAS_URL)"),
-        RunnerError::Auth(AuthError::InvalidCredentials) => CliError::failure("invalid username or password"),
-        RunnerError::Auth(e @ AuthError::Unreachable { .. }) => {
-            CliError::failure(e.to_string()).hint("check your connection and the server URL (`spec-kitty sync server`)")
-        }
-        RunnerError::Auth(e @ (AuthError::SessionExpired | AuthError::OtherServer { .. })) => {
-            CliError::failure(e.to_string()).hint("run `spec-kitty auth login --force`")
-        }
-        RunnerError::Auth(e @ AuthError::Storage { action: "read", .. }) => CliError::failure(e.to_string())
-            .hint("`spec-kitty auth logout` removes the unreadable file; then log in again"),
-        other => CliError::failure(other.to_string()),
-    }
-}
-
 fn login(ctx: &Context, args: LoginArgs) -> Result<(), CliError> {
-    let home = ctx.home.as_deref().ok_or_else(|| runner_error(RunnerError::NoHome))?;
-    let config = UserConfig::load(home).map_err(|e| CliError::failure(e.to_string()))?;
-    let server = runner::server(ctx, &config).map_err(|e| runner_error(e.into()))?;
-    let server = server.ok_or_else(|| runner_error(RunnerError::NotConfigured))?;
+    let home = ctx.home.as_deref().ok_or(RunnerError::NoHome)?;
+    let config = UserConfig::load(home)?;
+    let server = runner::server(ctx, &config)?.ok_or(RunnerError::NotConfigured)?;
     if !args.force
-        && let Some(existing) = runner::credentials(ctx).map_err(runner_error)?
+        && let Some(existing) = runner::credentials(ctx)?
         && existing.issued_by(&server)
         && existing.is_authenticated(ctx.now())
     {
@@ -112,13 +91,13 @@ fn login(ctx: &Context, args: LoginArgs) -> Result<(), CliError> {
         return Err(CliError::usage("the password is empty"));
     }
     output::print(&format!("Authenticating with {server}...\n"))?;
-    let (_, credentials) = runner::login(ctx, &username, &password).map_err(runner_error)?;
+    let (_, credentials) = runner::login(ctx, &username, &password)?;
     output::print(&format!("✅ Login successful!\n   Logged in as: {}\n", credentials.username))?;
     Ok(())
 }
 
 fn logout(ctx: &Context) -> Result<(), CliError> {
-    match runner::logout(ctx).map_err(runner_error)? {
+    match runner::logout(ctx)? {
         Logout::NotLoggedIn => output::print("ℹ️  No active session. Already logged out.\n")?,
         Logout::LoggedOut(credentials) => output::print(&format!(
             "✅ Logged out successfully.\n   Cleared credentials for: {}\n",
@@ -133,7 +112,7 @@ fn logout(ctx: &Context) -> Result<(), CliError> {
 }
 
 fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
-    let credentials = runner::credentials(ctx).map_err(runner_error)?;
+    let credentials = runner::credentials(ctx)?;
     let now = ctx.now();
     let configured = ctx
         .home

@@ -20,8 +20,9 @@ pub fn discover(ctx: &Context) -> Result<Project, CliError> {
 }
 
 /// Prints `value` as one line in `json.dumps` style (upstream's `--json` output shape).
-pub fn print_json_line(value: &Value) -> Result<(), CliError> {
-    output::print(&(pyjson::to_string(value, pyjson::COMPACT) + "\n"))?;
+pub fn print_json_line<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    let value = serde_json::to_value(value).map_err(|e| CliError::failure(format!("cannot encode the result: {e}")))?;
+    output::print(&(pyjson::to_string(&value, pyjson::COMPACT) + "\n"))?;
     Ok(())
 }
 

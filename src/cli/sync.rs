@@ -1,31 +1,23 @@
 //! `spec-kitty sync …`: the offline queue and delivery to the team server.
 
-use super::auth::runner_error;
 use super::common::print_json_line;
 use super::output;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::{CliError, EXIT_SUCCESS};
 use crate::sync::config::{CONFIG_FILE, UserConfig};
-use crate::sync::daemon::{self, ConnectionStatus, Heartbeat, Presence};
-use crate::sync::delivery::{DeliveryReport, Progress, StopReason};
-use crate::sync::emit::{QUEUE_FILE, SPOOL_FILE};
-use crate::sync::event::diagnose_envelope;
+use crate::sync::daemon::ConnectionStatus;
+use crate::sync::delivery::{DeliveryReport, Progress, StopReason, Undelivered};
+use crate::sync::emit::SPOOL_FILE;
 use crate::sync::http::ServerUrl;
-use crate::sync::queue::{OfflineQueue, QueueStats};
-use crate::sync::runner::{self, SyncNowOptions};
-use crate::sync::service::{self, DaemonError, ServiceEvent, ServiceOptions};
-use crate::sync::state::SyncState;
+use crate::sync::queue::QueueError;
+use crate::sync::runner::{self, RunnerError, SyncNowOptions};
+use crate::sync::service::{self, ServiceEvent, ServiceOptions};
+use crate::sync::status::{DaemonReport, QueueDiagnosis, SyncStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// `sync now`: some events were rejected (they wait for a retry or are in the dead letters).
-pub const EXIT_REJECTED: u8 = 3;
-/// `sync now`: events could not be delivered (offline, not logged in, …); they are safe in the queue.
-pub const EXIT_UNDELIVERED: u8 = 4;
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -133,199 +125,98 @@ pub fn run(ctx: &Context, args: SyncArgs) -> Result<(), CliError> {
     }
 }
 
-/// What is wrong with the current project's `.kittify/config.yaml`, when run inside a project.
-fn project_config_problem(ctx: &Context) -> Option<String> {
-    let project = crate::project::Project::discover(ctx).ok()?;
-    crate::project::config::ProjectConfig::load_checked(&project.root).1
-}
-
 fn home(ctx: &Context) -> Result<PathBuf, CliError> {
-    ctx.home.clone().ok_or_else(|| CliError::failure("no home directory").hint("set HOME or SPEC_KITTY_HOME"))
-}
-
-/// The queue when it exists; a read-only command never creates it.
-fn existing_queue(home: &std::path::Path) -> Result<Option<OfflineQueue>, CliError> {
-    let path = home.join(QUEUE_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let limits = UserConfig::load(home).map(|c| c.queue_limits()).unwrap_or_default();
-    OfflineQueue::open(&path, limits).map(Some).map_err(|e| CliError::failure(e.to_string()))
-}
-
-fn spooled_events(home: &std::path::Path) -> usize {
-    std::fs::read_to_string(home.join(SPOOL_FILE))
-        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
-        .unwrap_or(0)
+    Ok(ctx.home.clone().ok_or(RunnerError::NoHome)?)
 }
 
 fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
-    let home = home(ctx)?;
-    let config = UserConfig::load(&home).map_err(|e| CliError::failure(e.to_string()))?;
-    let stats = match existing_queue(&home)? {
-        Some(queue) => queue.stats().map_err(|e| CliError::failure(e.to_string()))?,
-        None => QueueStats::default(),
-    };
-    let now = ctx.now().timestamp();
-    let oldest_age = stats.oldest_enqueued_at.map(|t| (now - t).max(0));
-    let now_at = ctx.now();
-    let credentials = runner::credentials(ctx).ok().flatten();
-    let authenticated = credentials.as_ref().is_some_and(|c| c.is_authenticated(now_at));
-    let state = SyncState::load(&home);
-    let spooled = spooled_events(&home);
-    let server_url = crate::sync::server_url(ctx, &config);
-    // Liveness is a matter of real time, whatever SPEC_KITTY_NOW pins.
-    let wall_now = Utc::now();
-    let presence = daemon::presence(&home, wall_now);
-    let config_problem = project_config_problem(ctx);
+    let status = SyncStatus::gather(ctx)?;
     if args.json {
-        let mut value = json!({
-            "queue": {
-                "depth": stats.depth,
-                "oldest_event_age_seconds": oldest_age,
-                "retry_distribution": {"0": stats.retry_buckets[0], "1-3": stats.retry_buckets[1], "4+": stats.retry_buckets[2]},
-                "dead_letters": stats.dead_letters,
-                "dropped_events": stats.dropped_events,
-                "spooled_events": spooled,
-                "top_event_types": stats.top_event_types.iter().map(|(t, n)| json!({"event_type": t, "count": n})).collect::<Vec<Value>>(),
-                "path": home.join(QUEUE_FILE).display().to_string(),
-            },
-            "connection": connection_json(&presence),
-            "daemon": daemon_json(&presence, wall_now),
-            "last_sync": {
-                "last_attempt_at": utc_json(state.last_attempt_at),
-                "last_success_at": utc_json(state.last_success_at),
-                "consecutive_failures": state.consecutive_failures,
-                "backoff_until": utc_json(state.backoff_until.filter(|_| state.in_backoff(now_at))),
-                "last_error_category": state.last_error_category,
-                "last_error": state.last_error,
-            },
-            "authenticated": authenticated,
-            "auth": {
-                "username": credentials.as_ref().map(|c| c.username.clone()),
-                "access_token_valid": credentials.as_ref().is_some_and(|c| c.access_valid(now_at)),
-                "refresh_token_valid": credentials.as_ref().is_some_and(|c| c.refresh_valid(now_at)),
-            },
-            "server_url": server_url,
-            "config_file": home.join(CONFIG_FILE).display().to_string(),
-        });
-        if let Some(problem) = &config_problem {
-            value["project_config_problem"] = Value::String(problem.clone());
-        }
-        return print_json_line(&value);
+        return print_json_line(&status);
     }
-    let mut rows: Vec<(&str, String)> = vec![("Queue", format!("{} event(s)", stats.depth))];
-    if let Some(age) = oldest_age {
+    output::print(&status_text(&status))?;
+    Ok(())
+}
+
+fn status_text(status: &SyncStatus) -> String {
+    let queue = &status.queue;
+    let retries = &queue.retry_distribution;
+    let mut rows: Vec<(&str, String)> = vec![("Queue", format!("{} event(s)", queue.depth))];
+    if let Some(age) = queue.oldest_event_age_seconds {
         rows.push(("Oldest event", format!("{} ago", human_duration(age))));
     }
-    rows.push((
-        "Retries",
-        format!("0: {} · 1-3: {} · 4+: {}", stats.retry_buckets[0], stats.retry_buckets[1], stats.retry_buckets[2]),
-    ));
-    rows.push(("Dead letters", stats.dead_letters.to_string()));
-    rows.push(("Dropped", stats.dropped_events.to_string()));
-    if spooled > 0 {
-        rows.push(("Spooled", format!("{spooled} event(s) in {}", home.join(SPOOL_FILE).display())));
+    rows.push(("Retries", format!("0: {} · 1-3: {} · 4+: {}", retries.never, retries.few, retries.many)));
+    rows.push(("Dead letters", queue.dead_letters.to_string()));
+    rows.push(("Dropped", queue.dropped_events.to_string()));
+    if queue.spooled_events > 0 {
+        let spool = std::path::Path::new(&queue.path).with_file_name(SPOOL_FILE);
+        rows.push(("Spooled", format!("{} event(s) in {}", queue.spooled_events, spool.display())));
     }
-    if !stats.top_event_types.is_empty() {
-        let top: Vec<String> = stats.top_event_types.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+    if !queue.top_event_types.is_empty() {
+        let top: Vec<String> =
+            queue.top_event_types.iter().map(|t| format!("{} ({})", t.event_type, t.count)).collect();
         rows.push(("Top types", top.join(", ")));
     }
-    rows.push(("Connection", connection_text(&presence)));
-    rows.push(("Daemon", daemon_text(&presence, wall_now)));
-    rows.push(("Last sync", state.last_success_at.map_or_else(|| "Never".to_owned(), utc_text)));
-    if state.consecutive_failures > 0 {
-        let mut failures = format!("{} consecutive", state.consecutive_failures);
-        if let Some(category) = &state.last_error_category {
+    let connection = &status.connection;
+    rows.push((
+        "Connection",
+        match &connection.detail {
+            Some(detail) if connection.status != ConnectionStatus::Connected => {
+                format!("{} ({detail})", connection.status)
+            }
+            _ => connection.status.to_string(),
+        },
+    ));
+    rows.push(("Daemon", daemon_text(&status.daemon, connection.events_pushed)));
+    let last = &status.last_sync;
+    rows.push(("Last sync", last.last_success_at.map_or_else(|| "Never".to_owned(), utc_text)));
+    if last.consecutive_failures > 0 {
+        let mut failures = format!("{} consecutive", last.consecutive_failures);
+        if let Some(category) = &last.last_error_category {
             failures.push_str(&format!(" (last: {category})"));
         }
-        if let Some(until) = state.backoff_until.filter(|_| state.in_backoff(now_at)) {
+        if let Some(until) = last.backoff_until {
             failures.push_str(&format!("; exit flushes paused until {}", utc_text(until)));
         }
         rows.push(("Failures", failures));
-        if let Some(error) = &state.last_error {
+        if let Some(error) = &last.last_error {
             rows.push(("Last error", error.clone()));
         }
     }
-    let auth = match &credentials {
-        Some(c) if authenticated => format!("Authenticated as {}", c.username),
+    let auth = match &status.auth.username {
+        Some(username) if status.authenticated => format!("Authenticated as {username}"),
         Some(_) => "Session expired (run `spec-kitty auth login`)".to_owned(),
         None => "Not authenticated".to_owned(),
     };
     rows.push(("Auth", auth));
-    rows.push(("Server URL", server_url.unwrap_or_else(|| "(not configured)".into())));
-    rows.push(("Config file", home.join(CONFIG_FILE).display().to_string()));
-    if let Some(problem) = config_problem {
-        rows.push(("Project config", problem));
+    rows.push(("Server URL", status.server_url.clone().unwrap_or_else(|| "(not configured)".into())));
+    rows.push(("Config file", status.config_file.clone()));
+    if let Some(problem) = &status.project_config_problem {
+        rows.push(("Project config", problem.clone()));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = String::from("Spec Kitty Sync Status\n");
     for (key, value) in rows {
         text.push_str(&format!("  {key:<width$}  {value}\n"));
     }
-    if stats.depth == 0 {
+    if queue.depth == 0 {
         text.push_str("Queue empty -- all events synced.\n");
     }
-    output::print(&text)?;
-    Ok(())
+    text
 }
 
-/// The connection as the running service reports it; Offline without one (FR-036, FR-037).
-fn connection_text(presence: &Presence) -> String {
-    match presence.running() {
-        Some(Heartbeat { connection: status @ ConnectionStatus::Connected, .. }) => status.to_string(),
-        Some(Heartbeat { connection, connection_detail: Some(detail), .. }) => format!("{connection} ({detail})"),
-        Some(heartbeat) => heartbeat.connection.to_string(),
-        None => ConnectionStatus::Offline.to_string(),
-    }
-}
-
-fn daemon_text(presence: &Presence, now: DateTime<Utc>) -> String {
-    match presence {
-        Presence::Running(h) => format!(
-            "running (pid {}, `spec-kitty {}`, heartbeat {} ago, {} event(s) pushed)",
-            h.pid,
-            h.command,
-            human_duration(h.age(now).as_secs() as i64),
-            h.events_pushed
+fn daemon_text(daemon: &DaemonReport, events_pushed: u64) -> String {
+    match daemon {
+        DaemonReport::Running { pid, command, heartbeat_age_seconds, .. } => format!(
+            "running (pid {pid}, `spec-kitty {command}`, heartbeat {} ago, {events_pushed} event(s) pushed)",
+            human_duration(*heartbeat_age_seconds as i64),
         ),
-        Presence::Stale(h) => {
-            format!("not running (stale heartbeat of pid {}; start one with `spec-kitty sync daemon`)", h.pid)
+        DaemonReport::NotRunning { stale_pid: Some(pid), .. } => {
+            format!("not running (stale heartbeat of pid {pid}; start one with `spec-kitty sync daemon`)")
         }
-        Presence::Absent => "not running (start one with `spec-kitty sync daemon`)".into(),
-    }
-}
-
-fn connection_json(presence: &Presence) -> Value {
-    match presence.running() {
-        Some(h) => json!({
-            "status": h.connection.as_str(),
-            "detail": h.connection_detail,
-            "last_push_at": utc_json(h.last_push_at),
-            "events_pushed": h.events_pushed,
-        }),
-        None => {
-            json!({"status": ConnectionStatus::Offline.as_str(), "detail": null, "last_push_at": null, "events_pushed": 0})
+        DaemonReport::NotRunning { stale_pid: None, .. } => {
+            "not running (start one with `spec-kitty sync daemon`)".into()
         }
-    }
-}
-
-fn daemon_json(presence: &Presence, now: DateTime<Utc>) -> Value {
-    match presence {
-        Presence::Running(h) => json!({
-            "running": true,
-            "pid": h.pid,
-            "command": h.command,
-            "started_at": utc_json(h.started_at),
-            "heartbeat_at": utc_json(h.heartbeat_at),
-            "heartbeat_age_seconds": h.age(now).as_secs(),
-            "interval_secs": h.interval_secs,
-            "server_url": h.server_url,
-            "last_batch_at": utc_json(h.last_batch_at),
-            "last_batch_outcome": h.last_batch_outcome,
-        }),
-        Presence::Stale(h) => json!({"running": false, "stale_pid": h.pid}),
-        Presence::Absent => json!({"running": false, "stale_pid": null}),
     }
 }
 
@@ -338,12 +229,7 @@ fn run_daemon(ctx: &Context, args: DaemonArgs) -> Result<(), CliError> {
         ServiceEvent::Problem(_) => tracing::warn!("{}", describe_service_event(event)),
         _ => tracing::info!("{}", describe_service_event(event)),
     });
-    service::run_daemon(ctx, options, observer).map_err(|error| match error {
-        DaemonError::Runner(e) => runner_error(e),
-        e @ DaemonError::AlreadyRunning { .. } => CliError::failure(e.to_string())
-            .hint("`spec-kitty sync status` shows it; stop it with SIGTERM (kill <pid>) before starting another"),
-        e => CliError::failure(e.to_string()),
-    })
+    Ok(service::run_daemon(ctx, options, observer)?)
 }
 
 /// One line of the daemon's log (stderr).
@@ -412,40 +298,16 @@ fn human_duration(seconds: i64) -> String {
 }
 
 fn diagnose(ctx: &Context, args: DiagnoseArgs) -> Result<(), CliError> {
-    let home = home(ctx)?;
-    let rows = match existing_queue(&home)? {
-        Some(queue) => queue.all_rows().map_err(|e| CliError::failure(e.to_string()))?,
-        None => Vec::new(),
-    };
-    let results: Vec<(String, String, Vec<String>)> = rows
-        .iter()
-        .map(|row| {
-            let errors = match serde_json::from_str::<Value>(&row.data) {
-                Ok(value) => diagnose_envelope(&value),
-                Err(e) => vec![format!("not JSON: {e}")],
-            };
-            (row.event_id.clone(), row.event_type.clone(), errors)
-        })
-        .collect();
-    let invalid = results.iter().filter(|(_, _, e)| !e.is_empty()).count();
-    let config_problem = project_config_problem(ctx);
+    let diagnosis = QueueDiagnosis::gather(ctx)?;
     if args.json {
-        let mut value = json!({
-            "total": results.len(),
-            "valid": results.len() - invalid,
-            "invalid": invalid,
-            "results": results.iter().map(|(id, t, errors)| json!({"event_id": id, "event_type": t, "valid": errors.is_empty(), "errors": errors})).collect::<Vec<Value>>(),
-        });
-        if let Some(problem) = &config_problem {
-            value["project_config_problem"] = Value::String(problem.clone());
-        }
-        return print_json_line(&value);
+        return print_json_line(&diagnosis);
     }
-    let mut text = format!("{} queued event(s): {} valid, {invalid} invalid\n", results.len(), results.len() - invalid);
-    for (id, event_type, errors) in results.iter().filter(|(_, _, e)| !e.is_empty()) {
-        text.push_str(&format!("  {id} {event_type}: {}\n", errors.join("; ")));
+    let mut text =
+        format!("{} queued event(s): {} valid, {} invalid\n", diagnosis.total, diagnosis.valid, diagnosis.invalid);
+    for event in diagnosis.results.iter().filter(|e| !e.valid) {
+        text.push_str(&format!("  {} {}: {}\n", event.event_id, event.event_type, event.errors.join("; ")));
     }
-    if let Some(problem) = config_problem {
+    if let Some(problem) = &diagnosis.project_config_problem {
         text.push_str(&format!("Project config: {problem}\n"));
     }
     output::print(&text)?;
@@ -467,87 +329,22 @@ fn now(ctx: &Context, args: NowArgs) -> Result<(), CliError> {
         }
         indicator.update(p);
     };
-    let report = runner::sync_now(ctx, &options, &mut progress).map_err(runner_error)?;
+    let report = runner::sync_now(ctx, &options, &mut progress)?;
     indicator.finish();
     if let Some(path) = &args.report {
         let generated_at = ctx.now().to_rfc3339_opts(SecondsFormat::Micros, false);
-        let text = serde_json::to_string_pretty(&failure_report(&report, &generated_at)).unwrap_or_default() + "\n";
+        let text = serde_json::to_string_pretty(&report.failure_file(generated_at)).unwrap_or_default() + "\n";
         std::fs::write(ctx.cwd.join(path), text)
             .map_err(|e| CliError::failure(format!("cannot write the report {}: {e}", path.display())))?;
     }
-    let code = exit_code(&report);
     if args.json {
-        print_json_line(&now_json(&report, code))?;
+        print_json_line(&report.summary())?;
     } else {
         output::print(&summary_text(&report, args.report.as_deref()))?;
     }
-    match code {
-        0 => Ok(()),
-        code => Err(CliError { code, result_printed: true, ..outcome_error(&report) }),
-    }
-}
-
-/// The documented exit code of a `sync now` run.
-fn exit_code(report: &DeliveryReport) -> u8 {
-    match &report.stop {
-        StopReason::Failed { .. } => crate::error::EXIT_FAILURE,
-        StopReason::NotConfigured
-        | StopReason::NotLoggedIn { .. }
-        | StopReason::LoginRequired { .. }
-        | StopReason::Offline { .. }
-        | StopReason::Refused { .. }
-        | StopReason::Deadline => EXIT_UNDELIVERED,
-        StopReason::Stalled => EXIT_REJECTED,
-        StopReason::Drained if report.rejected > 0 || report.unanswered > 0 || report.held_back > 0 => EXIT_REJECTED,
-        StopReason::Drained => 0,
-    }
-}
-
-/// The stderr message (and hints) for a run that did not deliver everything.
-fn outcome_error(report: &DeliveryReport) -> CliError {
-    let safe = format!("{} event(s) are safe in the queue", report.remaining);
-    match &report.stop {
-        StopReason::Drained | StopReason::Stalled => {
-            let mut parts = Vec::new();
-            if report.rejected > 0 {
-                parts.push(format!("{} event(s) were rejected by the server", report.rejected));
-            }
-            if report.unanswered > 0 || report.stop == StopReason::Stalled {
-                parts.push(format!("the server did not answer for {} event(s)", report.unanswered));
-            }
-            if report.held_back > 0 {
-                parts.push(format!(
-                    "{} event(s) belong to another team's login ({}) and were not sent with this one",
-                    report.held_back,
-                    teams(report)
-                ));
-            }
-            let mut error = CliError::failure(parts.join("; "));
-            if report.dead_lettered > 0 {
-                error = error.hint(format!(
-                    "{} event(s) moved to the dead letters: see `spec-kitty sync status`, re-queue them with `spec-kitty sync retry-dead`",
-                    report.dead_lettered
-                ));
-            }
-            if report.remaining > 0 {
-                error = error.hint(format!("{safe}; the next `spec-kitty sync now` retries them"));
-            }
-            if report.held_back > 0 {
-                error =
-                    error.hint(format!("log in to the account of team {} to deliver the held events", teams(report)));
-            }
-            error
-        }
-        StopReason::NotConfigured => CliError::failure("no sync server is configured").hint(format!(
-            "{safe}; set a server with `spec-kitty sync server https://…`, then run `spec-kitty sync now`"
-        )),
-        StopReason::NotLoggedIn { .. } | StopReason::LoginRequired { .. } => CliError::failure(report.stop.describe())
-            .hint(format!("{safe}; run `spec-kitty auth login`, then `spec-kitty sync now`")),
-        StopReason::Offline { .. } | StopReason::Refused { .. } | StopReason::Deadline => {
-            CliError::failure(report.stop.describe())
-                .hint(format!("{safe}; run `spec-kitty sync now` again when the server is reachable"))
-        }
-        StopReason::Failed { detail } => CliError::failure(detail.clone()),
+    match report.exit_code() {
+        EXIT_SUCCESS => Ok(()),
+        _ => Err(CliError { result_printed: true, ..Undelivered(report).into() }),
     }
 }
 
@@ -574,7 +371,7 @@ fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) 
         text.push_str(&format!("Moved to dead letters: {}\n", report.dead_lettered));
     }
     if report.held_back > 0 {
-        text.push_str(&format!("Held for another team's login: {} ({})\n", report.held_back, teams(report)));
+        text.push_str(&format!("Held for another team's login: {} ({})\n", report.held_back, report.held_teams()));
     }
     text.push_str(&format!("Remaining in queue: {}\n", report.remaining));
     match report_file {
@@ -583,53 +380,6 @@ fn summary_text(report: &DeliveryReport, report_file: Option<&std::path::Path>) 
         None => {}
     }
     text
-}
-
-fn teams(report: &DeliveryReport) -> String {
-    report.held_for_teams.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn categories_json(report: &DeliveryReport) -> Value {
-    let map: serde_json::Map<String, Value> =
-        report.categories().into_iter().map(|(c, n)| (c.as_str().to_owned(), Value::from(n))).collect();
-    Value::Object(map)
-}
-
-/// Upstream's `--report` file (§5.2).
-fn failure_report(report: &DeliveryReport, generated_at: &str) -> Value {
-    json!({
-        "generated_at": generated_at,
-        "summary": {
-            "total_events": report.total,
-            "synced": report.delivered,
-            "duplicates": report.duplicates,
-            "failed": report.rejected,
-            "categories": categories_json(report),
-        },
-        "failures": report.failures.iter().map(|f| json!({
-            "event_id": f.event_id, "error": f.error, "category": f.category.as_str(),
-        })).collect::<Vec<Value>>(),
-    })
-}
-
-fn now_json(report: &DeliveryReport, code: u8) -> Value {
-    json!({
-        "total": report.total,
-        "synced": report.delivered,
-        "duplicates": report.duplicates,
-        "failed": report.rejected,
-        "categories": categories_json(report),
-        "dead_lettered": report.dead_lettered,
-        "unanswered": report.unanswered,
-        "held_back": report.held_back,
-        "remaining": report.remaining,
-        "batches": report.batches,
-        "requests": report.requests,
-        "spool_imported": report.spool.imported,
-        "stop": report.stop.as_str(),
-        "detail": report.stop.describe(),
-        "exit_code": code,
-    })
 }
 
 /// The `\r`-rewritten progress line on a terminal's stderr.
@@ -682,14 +432,14 @@ fn server(ctx: &Context, args: ServerArgs) -> Result<(), CliError> {
     let home = home(ctx)?;
     let config_path = home.join(CONFIG_FILE);
     let Some(url) = args.url else {
-        let config = UserConfig::load(&home).map_err(|e| CliError::failure(e.to_string()))?;
+        let config = UserConfig::load(&home)?;
         let current = crate::sync::server_url(ctx, &config).unwrap_or_else(|| "(not configured)".into());
         let source = if ctx.server_url_override.is_some() { " (from SPEC_KITTY_SAAS_URL)" } else { "" };
         output::print(&format!("Server URL: {current}{source}\nConfig File: {}\n", config_path.display()))?;
         return Ok(());
     };
-    let url = ServerUrl::parse(&url).map_err(|e| CliError::invalid(e.to_string()))?;
-    crate::sync::config::set_server_url(&home, url.as_str()).map_err(|e| CliError::failure(e.to_string()))?;
+    let url = ServerUrl::parse(&url)?;
+    crate::sync::config::set_server_url(&home, url.as_str())?;
     output::print(&format!(
         "✓ Sync server set to {url}\nRun 'spec-kitty auth login --force' to authenticate with the new server.\n"
     ))?;
@@ -701,34 +451,26 @@ fn server(ctx: &Context, args: ServerArgs) -> Result<(), CliError> {
 
 fn retry_dead(ctx: &Context, args: RetryDeadArgs) -> Result<(), CliError> {
     let home = home(ctx)?;
-    let Some(mut queue) = existing_queue(&home)? else {
-        output::print("No dead-lettered events.\n")?;
-        return Ok(());
-    };
-    let dead = queue.dead_letters().map_err(|e| CliError::failure(e.to_string()))?;
-    let known: std::collections::HashSet<&str> = dead.iter().map(|(row, _)| row.event_id.as_str()).collect();
-    let unknown: Vec<&String> = args.event_ids.iter().filter(|id| !known.contains(id.as_str())).collect();
-    if !unknown.is_empty() {
-        let list: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        return Err(CliError::invalid(format!("not dead-lettered: {}", list.join(", ")))
-            .hint("`spec-kitty sync status --json` lists the dead letters' count; nothing was re-queued"));
-    }
-    if dead.is_empty() {
-        output::print("No dead-lettered events.\n")?;
-        return Ok(());
-    }
+    let config = UserConfig::load(&home)?;
+    let queue = crate::sync::status::existing_queue(&home, &config)?;
     let ids = (!args.event_ids.is_empty()).then_some(args.event_ids.as_slice());
-    let moved = queue.requeue_dead_letters(ids, ctx.now().timestamp()).map_err(|e| CliError::failure(e.to_string()))?;
-    output::print(&format!("Re-queued {moved} dead-lettered event(s); run `spec-kitty sync now` to deliver them.\n"))?;
+    let moved = match queue {
+        Some(mut queue) => queue.requeue_dead_letters(ids, ctx.now().timestamp())?,
+        None if ids.is_some() => return Err(QueueError::NotDeadLettered { ids: args.event_ids }.into()),
+        None => 0,
+    };
+    if moved == 0 {
+        output::print("No dead-lettered events.\n")?;
+    } else {
+        output::print(&format!(
+            "Re-queued {moved} dead-lettered event(s); run `spec-kitty sync now` to deliver them.\n"
+        ))?;
+    }
     Ok(())
 }
 
 fn utc_text(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-fn utc_json(at: Option<DateTime<Utc>>) -> Value {
-    at.map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
 }
 
 #[cfg(test)]
@@ -741,17 +483,5 @@ mod tests {
         assert_eq!(render_progress(&p), "Syncing: 3,000/5,000 events [##############----------] 60% · 3 batches");
         let one = Progress { total: 1, processed: 1, delivered: 1, batches: 1 };
         assert!(render_progress(&one).ends_with("100% · 1 batch"));
-    }
-
-    #[test]
-    fn exit_codes_follow_the_stop_reason() {
-        let mut report = DeliveryReport::new(10, StopReason::Drained);
-        assert_eq!(exit_code(&report), 0);
-        report.rejected = 1;
-        assert_eq!(exit_code(&report), EXIT_REJECTED);
-        report.stop = StopReason::Offline { detail: "x".into() };
-        assert_eq!(exit_code(&report), EXIT_UNDELIVERED);
-        report.stop = StopReason::NotLoggedIn { detail: "x".into() };
-        assert_eq!(exit_code(&report), EXIT_UNDELIVERED);
     }
 }

@@ -108,6 +108,21 @@ pub enum AuthError {
     LockTimeout { path: PathBuf, timeout: Duration },
 }
 
+impl crate::error::Diagnose for AuthError {
+    fn hints(&self) -> Vec<String> {
+        let hint = match self {
+            AuthError::Unreachable { .. } => "check your connection and the server URL (`spec-kitty sync server`)",
+            AuthError::SessionExpired | AuthError::OtherServer { .. } => "run `spec-kitty auth login --force`",
+            AuthError::NotLoggedIn => "run `spec-kitty auth login`",
+            AuthError::Storage { action: "read", .. } => {
+                "`spec-kitty auth logout` removes the unreadable file; then log in again"
+            }
+            _ => return Vec::new(),
+        };
+        vec![hint.to_owned()]
+    }
+}
+
 impl AuthError {
     /// A network or server hiccup: worth retrying later, the session is intact.
     pub fn is_transient(&self) -> bool {

@@ -84,6 +84,12 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl crate::error::Diagnose for ConfigError {
+    fn hints(&self) -> Vec<String> {
+        vec![format!("fix or remove {}; the README lists its settings", self.path.display())]
+    }
+}
+
 impl UserConfig {
     /// The settings in `home`; a missing file gives the defaults.
     pub fn load(home: &Path) -> Result<UserConfig, ConfigError> {

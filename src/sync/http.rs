@@ -30,6 +30,16 @@ pub enum UrlError {
     InsecureHttp { host: String },
 }
 
+impl crate::error::Diagnose for UrlError {
+    fn hints(&self) -> Vec<String> {
+        vec!["change it with `spec-kitty sync server https://…` (or SPEC_KITTY_SAAS_URL)".into()]
+    }
+
+    fn invalid_input(&self) -> bool {
+        true
+    }
+}
+
 impl ServerUrl {
     /// Trims whitespace and trailing slashes, then applies the URL policy.
     pub fn parse(text: &str) -> Result<ServerUrl, UrlError> {
@@ -90,6 +100,8 @@ pub enum HttpError {
     #[error("cannot set up HTTPS: {0}")]
     Setup(String),
 }
+
+impl crate::error::Diagnose for HttpError {}
 
 /// The client all sync requests use: our trust store, bounded timeouts, and no redirects (a redirect
 /// could carry the bearer token to another origin).

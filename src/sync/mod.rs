@@ -18,6 +18,7 @@ pub mod queue;
 pub mod runner;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod ws;
 
 pub use emit::{Causation, Emission, emit};

@@ -77,6 +77,23 @@ pub enum QueueError {
     Busy { path: PathBuf, timeout: Duration },
     #[error("cannot use the offline queue {}: {message}", path.display())]
     Unavailable { path: PathBuf, message: String },
+    #[error("not dead-lettered: {}", ids.join(", "))]
+    NotDeadLettered { ids: Vec<String> },
+}
+
+impl crate::error::Diagnose for QueueError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            QueueError::NotDeadLettered { .. } => {
+                vec!["`spec-kitty sync status --json` lists the dead letters' count; nothing was re-queued".into()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn invalid_input(&self) -> bool {
+        matches!(self, QueueError::NotDeadLettered { .. })
+    }
 }
 
 /// An event ready to queue: its id and type, and its envelope serialised as JSON.
@@ -390,17 +407,24 @@ impl OfflineQueue {
         result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
     }
 
-    /// Moves dead letters back into the queue with a fresh retry budget (all of them, or the given ids).
+    /// Moves dead letters back into the queue with a fresh retry budget (all of them, or the given
+    /// ids). Any id that is not a dead letter fails the whole call, and nothing moves.
     pub fn requeue_dead_letters(&mut self, event_ids: Option<&[String]>, now_epoch: i64) -> Result<usize, QueueError> {
+        let mut unknown = Vec::new();
         let result = (|| -> rusqlite::Result<usize> {
             let tx = begin_write(&mut self.conn, &self.path)?;
+            let dead: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT event_id FROM dead_letters ORDER BY id")?;
+                stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?
+            };
             let ids: Vec<String> = match event_ids {
                 Some(ids) => ids.to_vec(),
-                None => {
-                    let mut stmt = tx.prepare("SELECT event_id FROM dead_letters ORDER BY id")?;
-                    stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?
-                }
+                None => dead.clone(),
             };
+            unknown = ids.iter().filter(|id| !dead.contains(id)).cloned().collect();
+            if !unknown.is_empty() {
+                return Ok(0);
+            }
             let mut moved = 0;
             for id in &ids {
                 moved += tx.execute(
@@ -413,7 +437,8 @@ impl OfflineQueue {
             tx.commit()?;
             Ok(moved)
         })();
-        result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))
+        let moved = result.map_err(|e| classify(&self.path, e, self.limits.busy_timeout))?;
+        if unknown.is_empty() { Ok(moved) } else { Err(QueueError::NotDeadLettered { ids: unknown }) }
     }
 
     /// Dead letters with their last error, oldest first.
@@ -689,6 +714,12 @@ mod tests {
         let dead = q.dead_letters().unwrap();
         assert_eq!((dead[0].0.event_id.as_str(), dead[0].1.as_deref()), (id.as_str(), Some("still bad")));
         assert_eq!(q.stats().unwrap().dead_letters, 1);
+        let unknown = vec![id.clone(), "01NOTADEADLETTER0000000000".to_owned()];
+        match q.requeue_dead_letters(Some(&unknown), 3) {
+            Err(QueueError::NotDeadLettered { ids }) => assert_eq!(ids, ["01NOTADEADLETTER0000000000"]),
+            other => panic!("expected NotDeadLettered, got {other:?}"),
+        }
+        assert_eq!((q.len().unwrap(), q.stats().unwrap().dead_letters), (1, 1), "a refused call moves nothing");
         assert_eq!(q.requeue_dead_letters(None, 3).unwrap(), 1);
         assert_eq!(q.len().unwrap(), 2);
         assert_eq!(q.take_batch(10, usize::MAX).unwrap().iter().find(|r| r.event_id == id).unwrap().retry_count, 0);

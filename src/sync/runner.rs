@@ -11,6 +11,7 @@ use super::queue::{OfflineQueue, QueueError};
 use super::state::{Attempt, SyncState};
 use crate::context::{Clock, Context};
 use crate::diagnostics::Ms;
+use crate::error::Diagnose;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +41,21 @@ pub enum RunnerError {
     Runtime(std::io::Error),
     #[error("no sync server is configured")]
     NotConfigured,
+}
+
+impl Diagnose for RunnerError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            RunnerError::NotConfigured => {
+                vec!["set one with `spec-kitty sync server https://…` or SPEC_KITTY_SAAS_URL".into()]
+            }
+            RunnerError::Url(e) => e.hints(),
+            RunnerError::Auth(e) => e.hints(),
+            RunnerError::Config(e) => e.hints(),
+            RunnerError::Queue(e) | RunnerError::Spool(SpoolError::Queue(e)) => e.hints(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Options of an explicit `sync now`.

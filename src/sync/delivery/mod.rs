@@ -20,6 +20,7 @@
 
 mod body;
 mod endpoint;
+mod outcome;
 mod report;
 mod results;
 mod run;
@@ -29,6 +30,7 @@ mod spool;
 mod tests;
 
 pub use endpoint::{Endpoint, HttpEndpoint, PostError, Reply};
+pub use outcome::{FailureFile, RunSummary, Undelivered};
 pub use report::{DeliveryReport, ErrorCategory, Failure, StopReason};
 pub use run::{DeliveryOptions, Progress, deliver};
 pub use screen::sendable;

@@ -23,6 +23,8 @@ pub enum SpoolError {
     Queue(#[from] QueueError),
 }
 
+impl crate::error::Diagnose for SpoolError {}
+
 /// Moves events from `queue-spool.jsonl` (written when the queue was unusable) into the queue, then
 /// empties the file. The spool's own lock is held throughout, so an event appended meanwhile waits
 /// and is not truncated away. If the queue is full, the file is kept whole (re-importing is harmless:

@@ -3,6 +3,7 @@
 use super::worker::Service;
 use super::{Observer, ServiceOptions};
 use crate::context::Context;
+use crate::error::Diagnose;
 use crate::sync::daemon::{self, Heartbeat, ServiceLock};
 use crate::sync::runner::{RunnerError, SyncEnv};
 use std::path::PathBuf;
@@ -22,6 +23,18 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error("cannot listen for SIGINT/SIGTERM: {0}")]
     Signals(std::io::Error),
+}
+
+impl Diagnose for DaemonError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            DaemonError::AlreadyRunning { .. } => vec![
+                "`spec-kitty sync status` shows it; stop it with SIGTERM (kill <pid>) before starting another".into(),
+            ],
+            DaemonError::Runner(e) => e.hints(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn describe_holder(holder: Option<&Heartbeat>) -> String {
