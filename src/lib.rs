@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod fsutil;
 pub mod git;
+pub mod json_map;
 pub mod ops;
 pub mod orchestrator;
 pub mod project;

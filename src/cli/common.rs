@@ -21,8 +21,13 @@ pub fn discover(ctx: &Context) -> Result<Project, CliError> {
 
 /// Prints `value` as one line in `json.dumps` style (upstream's `--json` output shape).
 pub fn print_json_line<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    print_json(value, pyjson::COMPACT)
+}
+
+/// Prints `value` as `json.dumps` would in `style`, and a newline.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T, style: pyjson::Style) -> Result<(), CliError> {
     let value = serde_json::to_value(value).map_err(|e| CliError::failure(format!("cannot encode the result: {e}")))?;
-    output::print(&(pyjson::to_string(&value, pyjson::COMPACT) + "\n"))?;
+    output::print(&(pyjson::to_string(&value, style) + "\n"))?;
     Ok(())
 }
 

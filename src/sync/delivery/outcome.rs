@@ -1,10 +1,10 @@
 //! How a finished run is reported: its exit code, the `sync now --json` summary, upstream's
 //! `--report` failure file, and the error a run that left events behind turns into.
 
-use super::report::{DeliveryReport, ErrorCategory, StopReason};
+use super::report::{DeliveryReport, StopReason};
 use crate::error::{Diagnose, EXIT_FAILURE, EXIT_SUCCESS, EXIT_SYNC_REJECTED, EXIT_SYNC_UNDELIVERED};
+use crate::json_map::Entries;
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
 
 impl DeliveryReport {
     /// The documented exit code of a `sync now` run.
@@ -30,7 +30,7 @@ impl DeliveryReport {
             synced: self.delivered,
             duplicates: self.duplicates,
             failed: self.rejected,
-            categories: Categories(self.categories()),
+            categories: categories(self),
             dead_lettered: self.dead_lettered,
             unanswered: self.unanswered,
             held_back: self.held_back,
@@ -53,7 +53,7 @@ impl DeliveryReport {
                 synced: self.delivered,
                 duplicates: self.duplicates,
                 failed: self.rejected,
-                categories: Categories(self.categories()),
+                categories: categories(self),
             },
             failures: self
                 .failures
@@ -112,17 +112,10 @@ pub struct FailureEntry<'a> {
 }
 
 /// Rejections per category as a JSON object, most frequent first.
-#[derive(Debug)]
-pub struct Categories(Vec<(ErrorCategory, u64)>);
+pub type Categories = Entries<&'static str, u64>;
 
-impl Serialize for Categories {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (category, count) in &self.0 {
-            map.serialize_entry(category.as_str(), count)?;
-        }
-        map.end()
-    }
+fn categories(report: &DeliveryReport) -> Categories {
+    report.categories().into_iter().map(|(category, count)| (category.as_str(), count)).collect()
 }
 
 /// A run that did not deliver everything: what happened, what to do, and its exit code (3 or 4).

@@ -6,6 +6,10 @@
 //! a mission file manifest; both are gathered here with one `git` call each instead of several per
 //! feature.
 
+mod report;
+
+pub use report::{FeatureLookup, SetupReport};
+
 use super::Project;
 use super::config::{CONFIG_FILE, ProjectConfig};
 use crate::git::Repo;
