@@ -1,6 +1,7 @@
 //! Starting a phase of a work package (`agent workflow implement|review`): the checks, the claim (lane
 //! `doing`, agent, shell pid, an Activity Log line, a commit), the workspace, and the phase's
-//! ExecutionEvent when the agent reported usage. The prompt is the command line's to render.
+//! ExecutionEvent when the agent reported usage; then the prompt, saved to a temp file as upstream does
+//! for agents whose tool output is truncated.
 //!
 //! As upstream, neither phase writes `status.events.jsonl` nor publishes WPStatusChanged: the lane change
 //! is a frontmatter edit, and the next `move-task` bootstraps the status log from the frontmatter lane.
@@ -9,6 +10,8 @@
 //! work package that is waiting for review, done or canceled (`force` overrides both); `review` refuses a
 //! work package that is not in `for_review` instead of pulling it into `doing` from any lane; the workspace
 //! is created with `spec-kitty implement`'s rules but without its claim, so no WPStatusChanged is sent.
+
+mod prompt;
 
 use super::workspace::{Base, commit_or_warning, load_work_package, plan_workspace, record_paths, save, shell_pid};
 use super::{OpError, Scope};
@@ -43,6 +46,10 @@ pub struct Started {
     pub workspace: Option<Workspace>,
     pub claim: Claim,
     pub warnings: Vec<String>,
+    /// What the agent is to read: the prompt file with the phase's banners and next steps.
+    pub prompt: String,
+    /// Where the prompt was saved (`None` when it could not be; a warning says why).
+    pub prompt_file: Option<std::path::PathBuf>,
 }
 
 /// Starts `request.phase` of a work package. Every check runs before anything is written.
@@ -103,7 +110,9 @@ pub fn start(scope: &Scope<'_>, request: &Start) -> Result<Started, OpError> {
     drop(lock);
     // Upstream records every start (with the agent or "unknown"); we record it when usage was reported.
     warnings.extend(scope.record_usage(request.usage.record(phase.role(), &wp.id, None)));
-    Ok(Started { wp, workspace, claim, warnings })
+    let prompt = prompt::PromptContext { project, feature, wp: &wp, workspace: workspace.as_ref() }.render(phase);
+    let prompt_file = prompt::save(phase, &feature.slug, &wp.id, &prompt, &mut warnings);
+    Ok(Started { wp, workspace, claim, warnings, prompt, prompt_file })
 }
 
 /// The two phases an agent starts with these commands.
