@@ -9,7 +9,7 @@
 //! the `for_review` lane, which acceptance forbids, so its loop never fired.
 
 use super::common::{discover, json_aware, lock_feature, logged, print_json_line, publish, resolve_feature};
-use super::output::{self, Align, Column, Table};
+use super::output::{self, Align, Column, Table, Term};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::git::Repo;
@@ -252,7 +252,7 @@ fn report_acceptance(
 
 /// Upstream's report: the lane table, then the outstanding items (or a clean bill), then warnings.
 fn summary_text(summary: &AcceptanceSummary) -> String {
-    let mut text = lane_table(summary).render(output::stdout_color());
+    let mut text = lane_table(summary).render(&Term::stdout());
     let outstanding = summary.outstanding();
     if outstanding.is_empty() {
         text.push_str("\nNo outstanding acceptance issues detected.\n");
@@ -288,9 +288,9 @@ fn lane_table(summary: &AcceptanceSummary) -> Table {
         columns: vec![
             Column::new("Lane", Align::Left),
             Column::new("Count", Align::Right),
-            Column::new("Work Packages", Align::Left),
+            Column::new("Work Packages", Align::Left).wrapping(),
         ],
         rows,
-        footer: None,
+        ..Table::default()
     }
 }
