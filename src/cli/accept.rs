@@ -4,7 +4,7 @@
 //! "Outstanding acceptance issues detected".
 
 use super::common::{FeatureArg, discover, json_aware, logged, print_json_line, publish, resolve_feature};
-use super::output::{self, Align, Column, Table};
+use super::output::{self, Align, Column, Table, Term};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::ops::accept::{Accept, AcceptOutcome, Accepted, OUTSTANDING};
@@ -181,7 +181,7 @@ fn report_acceptance(accepted: &Accepted, args: &AcceptArgs, has_git: bool) -> R
 
 /// Upstream's report: the lane table, then the outstanding items (or a clean bill), then warnings.
 fn summary_text(summary: &AcceptanceSummary) -> String {
-    let mut text = lane_table(summary).render(output::stdout_color());
+    let mut text = lane_table(summary).render(&Term::stdout());
     let outstanding = summary.outstanding();
     if outstanding.is_empty() {
         text.push_str("\nNo outstanding acceptance issues detected.\n");
@@ -217,9 +217,9 @@ fn lane_table(summary: &AcceptanceSummary) -> Table {
         columns: vec![
             Column::new("Lane", Align::Left),
             Column::new("Count", Align::Right),
-            Column::new("Work Packages", Align::Left),
+            Column::new("Work Packages", Align::Left).wrapping(),
         ],
         rows,
-        footer: None,
+        ..Table::default()
     }
 }

@@ -26,8 +26,9 @@ pub fn print_json_line<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Cl
 
 /// Prints `value` as `json.dumps` would in `style`, and a newline.
 pub fn print_json<T: serde::Serialize + ?Sized>(value: &T, style: pyjson::Style) -> Result<(), CliError> {
-    let value = serde_json::to_value(value).map_err(|e| CliError::failure(format!("cannot encode the result: {e}")))?;
-    output::print(&(pyjson::to_string(&value, style) + "\n"))?;
+    let text =
+        pyjson::to_string_of(value, style).map_err(|e| CliError::failure(format!("cannot encode the result: {e}")))?;
+    output::print(&(text + "\n"))?;
     Ok(())
 }
 

@@ -193,7 +193,7 @@ fn observer(json: bool) -> Box<dyn Observer> {
         return Box::new(display::PlainLines { out: std::io::stderr() });
     }
     if std::io::stdout().is_terminal() {
-        return Box::new(display::LiveTable::new(std::io::stdout(), output::stdout_color()));
+        return Box::new(display::LiveTable::stdout());
     }
     Box::new(display::PlainLines { out: std::io::stdout() })
 }
@@ -302,7 +302,7 @@ fn show_status(project: &Project, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     let holder = RunLock::holder(&project.root);
-    output::print(&display::status_text(&state, holder.as_deref(), output::stdout_color()))?;
+    output::print(&display::status_text(&state, holder.as_deref(), &output::Term::stdout()))?;
     Ok(())
 }
 

@@ -194,15 +194,25 @@ fn status_text(status: &SyncStatus) -> String {
     if let Some(problem) = &status.project_config_problem {
         rows.push(("Project config", problem.clone()));
     }
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut text = String::from("Spec Kitty Sync Status\n");
-    for (key, value) in rows {
-        text.push_str(&format!("  {key:<width$}  {value}\n"));
-    }
+    text.push_str(&status_table(rows).render(&output::Term::stdout()));
     if queue.depth == 0 {
         text.push_str("Queue empty -- all events synced.\n");
     }
     text
+}
+
+/// The `sync status` rows as rich's borderless key/value grid; long values wrap to the terminal.
+fn status_table(rows: Vec<(&str, String)>) -> output::Table {
+    output::Table {
+        columns: vec![
+            output::Column::new("Key", output::Align::Left),
+            output::Column::new("Value", output::Align::Left).wrapping(),
+        ],
+        rows: rows.into_iter().map(|(key, value)| vec![key.to_owned(), value]).collect(),
+        frame: output::Frame::KeyValue,
+        ..output::Table::default()
+    }
 }
 
 fn daemon_text(daemon: &DaemonReport, events_pushed: u64) -> String {

@@ -1,7 +1,7 @@
 //! `spec-kitty agent tasks …`: lanes, subtasks and history of work packages.
 
 use super::common::{FeatureArg, TelemetryFlags, discover, logged, print_json_line, publish, resolve_feature};
-use super::output;
+use super::output::{self, Align, Column, Table, Term};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::git::Repo;
@@ -414,12 +414,13 @@ fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
         output::print(&(crate::events::pyjson::to_string(&value, crate::events::pyjson::PRETTY) + "\n"))?;
         return Ok(());
     }
-    output::print(&kanban(&feature.slug, &packages, &lanes, done, progress))?;
+    output::print(&kanban(&feature.slug, &packages, &lanes, done, progress, &Term::stdout()))?;
     Ok(())
 }
 
-/// A text kanban: one column per lane that has work packages (the main flow always shown).
-fn kanban(slug: &str, packages: &[WorkPackage], lanes: &[Lane], done: usize, progress: f64) -> String {
+/// A text kanban: one column per lane that has work packages (the main flow always shown); long titles
+/// wrap inside their column.
+fn kanban(slug: &str, packages: &[WorkPackage], lanes: &[Lane], done: usize, progress: f64, term: &Term) -> String {
     let main_flow = [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done];
     let shown: Vec<Lane> = Lane::ALL
         .into_iter()
@@ -432,35 +433,29 @@ fn kanban(slug: &str, packages: &[WorkPackage], lanes: &[Lane], done: usize, pro
                 .iter()
                 .zip(lanes)
                 .filter(|(_, l)| *l == lane)
-                .map(|(p, _)| truncate(&format!("{} {}", p.id, p.title()), 28))
+                .map(|(p, _)| format!("{} {}", p.id, p.title()))
                 .collect()
         })
         .collect();
-    let width = 30;
-    let mut text = format!("{slug}: {done}/{} done ({progress}%)\n\n", packages.len());
-    for (lane, items) in shown.iter().zip(&columns) {
-        text.push_str(&format!("{:<width$}", format!("{} ({})", lane, items.len())));
-    }
-    text = text.trim_end().to_owned() + "\n";
-    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
-    for row in 0..rows {
-        let mut line = String::new();
-        for items in &columns {
-            let cell = items.get(row).map_or("", String::as_str);
-            line.push_str(&format!(
-                "{cell}{}",
-                " ".repeat(width.saturating_sub(unicode_width::UnicodeWidthStr::width(cell)))
-            ));
-        }
-        text.push_str(line.trim_end());
-        text.push('\n');
-    }
-    text
+    let depth = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let table = Table {
+        columns: shown
+            .iter()
+            .zip(&columns)
+            .map(|(lane, items)| {
+                Column::new(format!("{lane} ({})", items.len()), Align::Left).wrapping().max_width(KANBAN_WIDTH)
+            })
+            .collect(),
+        rows: (0..depth)
+            .map(|row| columns.iter().map(|items| items.get(row).cloned().unwrap_or_default()).collect())
+            .collect(),
+        ..Table::default()
+    };
+    format!("{slug}: {done}/{} done ({progress}%)\n\n{}", packages.len(), table.render(term))
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max { text.to_owned() } else { text.chars().take(max - 1).collect::<String>() + "…" }
-}
+/// The widest a kanban column gets (longer titles wrap), as upstream's board keeps its columns narrow.
+const KANBAN_WIDTH: usize = 28;
 
 #[derive(Debug, Args)]
 struct ValidateArgs {

@@ -1,7 +1,7 @@
 //! `spec-kitty agent telemetry {emit,cost}`; bare `agent telemetry` runs `cost`.
 
 use super::common::{discover, parse_cost, parse_count, parse_tokens};
-use super::output::{self, Align, Column, Table, csv_record, thousands};
+use super::output::{self, Align, Color, Column, Table, Term, csv_record, thousands};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::events::{Timestamp, pyjson};
@@ -295,7 +295,7 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
     let text = match format {
         Format::Json => render_json(&report),
         Format::Csv => render_csv(&report),
-        Format::Table => render_table(&report, output::stdout_color()),
+        Format::Table => render_table(&report, &Term::stdout()),
     };
     output::print(&text)?;
     if let Some(summary) = report.unpriced_summary() {
@@ -306,7 +306,7 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
         };
         let line = format!("{summary}; not in the totals ({advice})");
         match format {
-            Format::Table => output::print(&format!("{line}\n"))?,
+            Format::Table => output::print(&output::fit_line(&line, &Term::stdout()))?,
             Format::Json | Format::Csv => eprintln!("note: {line}"),
         }
     }
@@ -367,23 +367,23 @@ fn group_title(group_by: &[GroupKey]) -> String {
     group_by.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn render_table(report: &CostReport, color: bool) -> String {
+/// The cost table. On a narrow terminal the headers stack first ("Input" over "Tokens"), then the cache
+/// columns go (a line under the table says so), and group names wrap: a report fits 80 columns.
+fn render_table(report: &CostReport, term: &Term) -> String {
     let single = report.group_by.len() == 1;
     let with_cache = report.rows.iter().any(|r| r.totals.has_cache_tokens());
-    let mut columns: Vec<Column> = if single {
-        vec![Column::new("Group", Align::Left).colored("36")]
-    } else {
-        report.group_by.iter().map(|k| Column::new(group_header(*k), Align::Left).colored("36")).collect()
-    };
-    columns.push(Column::new("Input Tokens", Align::Right));
-    columns.push(Column::new("Output Tokens", Align::Right));
+    let group = |header: &str| Column::new(header, Align::Left).colored(Color::DarkCyan).wrapping();
+    let mut columns: Vec<Column> =
+        if single { vec![group("Group")] } else { report.group_by.iter().map(|k| group(group_header(*k))).collect() };
+    columns.push(Column::new("Input Tokens", Align::Right).compact("Input\nTokens"));
+    columns.push(Column::new("Output Tokens", Align::Right).compact("Output\nTokens"));
     if with_cache {
-        columns.push(Column::new("Cache Read", Align::Right));
-        columns.push(Column::new("Cache Write", Align::Right));
+        columns.push(Column::new("Cache Read", Align::Right).compact("Cache\nRead").optional());
+        columns.push(Column::new("Cache Write", Align::Right).compact("Cache\nWrite").optional());
     }
-    columns.push(Column::new("Cost (USD)", Align::Right).colored("32"));
+    columns.push(Column::new("Cost (USD)", Align::Right).compact("Cost\n(USD)").colored(Color::DarkGreen));
     columns.push(Column::new("Events", Align::Right));
-    columns.push(Column::new("Estimated", Align::Center));
+    columns.push(Column::new("Estimated", Align::Center).compact("Est."));
 
     let cells = |keys: Vec<String>, t: &Totals, marker: &str| {
         let mut row = keys;
@@ -410,8 +410,15 @@ fn render_table(report: &CostReport, color: bool) -> String {
         columns,
         rows,
         footer: Some(cells(total_keys, &report.total(), "")),
+        ..Table::default()
     };
-    table.render(color)
+    let rendered = table.render_fitted(term);
+    let mut text = rendered.text;
+    if let (false, Some(width)) = (rendered.hidden.is_empty(), term.width) {
+        let note = format!("Not shown to fit {width} columns: {} (see --json or --csv)", rendered.hidden.join(", "));
+        text.push_str(&output::fit_line(&note, term));
+    }
+    text
 }
 
 fn render_json(report: &CostReport) -> String {

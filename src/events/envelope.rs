@@ -4,8 +4,8 @@
 use super::ids::EventId;
 use super::pyjson;
 use super::timestamp::Timestamp;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -53,30 +53,23 @@ impl<'a, P: Deserialize<'a> + Default> Event<'a, P> {
 }
 
 impl Event<'_, Payload> {
-    /// The exact bytes upstream's store writes for this event (without the trailing newline).
+    /// The exact bytes upstream's store writes for this event (without the trailing newline):
+    /// `json.dumps(event, sort_keys=True)`.
     pub fn to_line(&self) -> String {
-        let mut out = String::with_capacity(512);
-        out.push_str("{\"aggregate_id\": ");
-        pyjson::push_str_literal(&mut out, &self.aggregate_id, true);
-        out.push_str(", \"causation_id\": ");
-        match &self.causation_id {
-            Some(id) => pyjson::push_str_literal(&mut out, &id.to_string(), true),
-            None => out.push_str("null"),
-        }
-        out.push_str(", \"event_id\": ");
-        pyjson::push_str_literal(&mut out, &self.event_id.to_string(), true);
-        out.push_str(", \"event_type\": ");
-        pyjson::push_str_literal(&mut out, &self.event_type, true);
-        out.push_str(", \"lamport_clock\": ");
-        out.push_str(&self.lamport_clock.to_string());
-        out.push_str(", \"node_id\": ");
-        pyjson::push_str_literal(&mut out, &self.node_id, true);
-        out.push_str(", \"payload\": ");
-        pyjson::push_object(&mut out, &self.payload, pyjson::LOG_LINE);
-        out.push_str(", \"timestamp\": ");
-        pyjson::push_str_literal(&mut out, &self.timestamp.isoformat(), true);
-        out.push('}');
-        out
+        let line = Line {
+            aggregate_id: &self.aggregate_id,
+            causation_id: self.causation_id.as_ref().map(Shown),
+            event_id: Shown(&self.event_id),
+            event_type: &self.event_type,
+            lamport_clock: self.lamport_clock,
+            node_id: &self.node_id,
+            payload: pyjson::SortedKeys(&self.payload),
+            timestamp: Shown(&self.timestamp),
+        };
+        // LOG_LINE without its sort: `Line` declares its fields in key order and the payload comes
+        // sorted, so nothing is copied through the formatter's sort buffers.
+        let style = pyjson::Style { sort_keys: false, ..pyjson::LOG_LINE };
+        pyjson::to_string_of(&line, style).expect("an event line always serializes")
     }
 
     /// Detaches the event from the line buffer it was parsed from.
@@ -91,6 +84,28 @@ impl Event<'_, Payload> {
             lamport_clock: self.lamport_clock,
             causation_id: self.causation_id,
         }
+    }
+}
+
+/// The fields of a log line, in key order (`json.dumps(sort_keys=True)` order).
+#[derive(Serialize)]
+struct Line<'a> {
+    aggregate_id: &'a str,
+    causation_id: Option<Shown<'a, EventId>>,
+    event_id: Shown<'a, EventId>,
+    event_type: &'a str,
+    lamport_clock: u64,
+    node_id: &'a str,
+    payload: pyjson::SortedKeys<'a, Payload>,
+    timestamp: Shown<'a, Timestamp>,
+}
+
+/// Serialises as the string its `Display` writes, without building that string first.
+struct Shown<'a, T>(&'a T);
+
+impl<T: fmt::Display> Serialize for Shown<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
     }
 }
 

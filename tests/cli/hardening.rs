@@ -373,7 +373,8 @@ fn devices_fifos_and_huge_files_are_refused_without_hanging() {
 
     // Small inputs: the project's config.yaml and the user's config.toml.
     symlink("/dev/zero", env.path(".kittify/config.yaml")).unwrap();
-    let run = run_bounded(command(&env, &["sync", "status"], &[]));
+    // Wide enough that `sync status` does not wrap the message checked below.
+    let run = run_bounded(command(&env, &["sync", "status"], &[("COLUMNS", "1000")]));
     assert!(run.code == 0 && run.stdout.contains("not a regular file (a device)"), "{}", run.render());
     std::fs::create_dir_all(env.home().join(".spec-kitty")).unwrap();
     std::fs::File::create(env.home().join(".spec-kitty/config.toml")).unwrap().set_len(2 << 20).unwrap();
@@ -512,7 +513,8 @@ fn a_malformed_config_is_reported_once_and_never_stamps_events() {
         assert_eq!(last["event_type"], "HistoryAdded");
         assert!(last["project_uuid"].is_null(), "{last}");
 
-        let status = env.run(&["sync", "status"]).ok();
+        // Wide enough that `sync status` does not wrap the message checked below.
+        let status = env.run_with_env(&["sync", "status"], &[("COLUMNS", "1000")]).ok();
         assert!(status.stdout.contains("Project config") && status.stdout.contains(expected), "{}", status.stdout);
         let status: serde_json::Value =
             serde_json::from_str(&env.run(&["sync", "status", "--json"]).ok().stdout).unwrap();

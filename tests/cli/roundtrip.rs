@@ -332,16 +332,24 @@ fn random_values(count: usize) -> Vec<Value> {
     (0..count).map(|_| strategy.new_tree(&mut runner).expect("generate").current()).collect()
 }
 
+/// The styles [`python_dumps`] answers for, in its order, with the `json.dumps` arguments each mirrors.
+const PYTHON_STYLES: [(&str, pyjson::Style); 4] = [
+    ("sort_keys=True", pyjson::LOG_LINE),
+    ("defaults", pyjson::COMPACT),
+    ("indent=2, ensure_ascii=False", pyjson::PRETTY),
+    ("sort_keys=True, indent=2, ensure_ascii=False", pyjson::PRETTY_SORTED),
+];
+
 /// Sends the values to one python3 process as JSON lines; gets back, per value, what `json.dumps` makes
-/// of it with `sort_keys=True` (the log line), with defaults (our COMPACT) and with `indent=2,
-/// ensure_ascii=False` (our PRETTY). `None` when python3 is not installed.
-fn python_dumps(values: &[Value]) -> Option<Vec<[String; 3]>> {
+/// of it in each of [`PYTHON_STYLES`]. `None` when python3 is not installed.
+fn python_dumps(values: &[Value]) -> Option<Vec<[String; 4]>> {
     const SCRIPT: &str = r#"
 import json, sys
 for raw in sys.stdin.buffer.read().split(b"\n"):
     if raw:
         obj = json.loads(raw)
-        print(json.dumps([json.dumps(obj, sort_keys=True), json.dumps(obj), json.dumps(obj, indent=2, ensure_ascii=False)]))
+        print(json.dumps([json.dumps(obj, sort_keys=True), json.dumps(obj), json.dumps(obj, indent=2, ensure_ascii=False),
+                          json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False)]))
 "#;
     let mut child = match Command::new("python3")
         .args(["-I", "-c", SCRIPT])
@@ -378,17 +386,134 @@ fn writer_matches_python_json_dumps() {
     let Some(expected) = python_dumps(&values) else { return };
     assert_eq!(expected.len(), values.len(), "python3 answered for a different number of values");
 
-    let styles = [("sort_keys=True", pyjson::LOG_LINE), ("defaults", pyjson::COMPACT), ("indent=2", pyjson::PRETTY)];
     let mut mismatches = Vec::new();
     for (value, python) in values.iter().zip(&expected) {
-        for ((name, style), python) in styles.iter().zip(python) {
+        for ((name, style), python) in PYTHON_STYLES.iter().zip(python) {
             let ours = pyjson::to_string(value, *style);
             if &ours != python {
                 mismatches.push(format!("json.dumps({name}) of {value}\n  python: {python}\n  ours:   {ours}"));
             }
+            // A Value takes a shortcut for sort_keys (its objects are handed over sorted); the generic
+            // path, which sorts inside the formatter, must agree.
+            let generic = pyjson::to_string_of(value, *style).unwrap();
+            if &generic != python {
+                mismatches
+                    .push(format!("generic json.dumps({name}) of {value}\n  python: {python}\n  ours:   {generic}"));
+            }
         }
     }
     assert!(mismatches.is_empty(), "{} mismatch(es) with Python:\n{}", mismatches.len(), mismatches.join("\n"));
+}
+
+/// A report-like type with a derived `Serialize`: written by `pyjson::to_string_of` straight from the
+/// struct (no `serde_json::Value` in between), it must give the bytes `json.dumps` gives for the same
+/// object. Python gets the object as serde_json's own JSON of the struct (fields in declaration order,
+/// floats in shortest round-trip form, so it reads exactly our f64s).
+#[derive(serde::Serialize)]
+struct Report {
+    zeta_first_declared: &'static str,
+    cost_usd: f64,
+    rate: f64,
+    whole: f64,
+    huge: f64,
+    small: f32,
+    count: u64,
+    delta: i64,
+    missing: Option<String>,
+    present: Option<Totals>,
+    #[serde(rename = "naïve key ü")]
+    renamed: bool,
+    text: String,
+    tags: Vec<&'static str>,
+    by_model: std::collections::BTreeMap<String, Totals>,
+    empty_list: Vec<u8>,
+    empty_map: std::collections::BTreeMap<String, u8>,
+    insertion_order: Map<String, Value>,
+    unit: (),
+    pair: (u8, &'static str),
+    kind: Kind,
+    shape: Shape,
+}
+
+#[derive(serde::Serialize)]
+struct Totals {
+    output_tokens: u64,
+    input_tokens: u64,
+    cost: Option<f64>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Estimated,
+}
+
+#[derive(serde::Serialize)]
+enum Shape {
+    Point { y: i32, x: i32 },
+}
+
+fn report() -> Report {
+    let totals = |input, output, cost| Totals { output_tokens: output, input_tokens: input, cost };
+    let mut insertion_order = Map::new();
+    for (key, value) in
+        [("b", Value::from(1)), ("a", Value::from("é")), ("😀", Value::Null), ("\u{ffff}", Value::from(2.5))]
+    {
+        insertion_order.insert(key.to_owned(), value);
+    }
+    Report {
+        zeta_first_declared: "declared first, sorts last",
+        cost_usd: 0.015,
+        rate: 1e-05,
+        whole: 1.0,
+        huge: 1e16,
+        small: 0.1,
+        count: u64::MAX,
+        delta: i64::MIN,
+        missing: None,
+        present: Some(totals(12_000, 3_400, None)),
+        renamed: true,
+        text: "café ß 日本 😀🐈 \u{10ffff} tab\t quote\" back\\ nl\n del\u{7f} nul\0 \u{2028}".into(),
+        tags: vec!["a", "", "ü"],
+        by_model: [
+            ("claude-sonnet-4.5".to_owned(), totals(1, 2, Some(31.2))),
+            ("Zeta".to_owned(), totals(0, 0, Some(0.0))),
+            ("émoji 😀".to_owned(), totals(5, 6, Some(1e-7))),
+        ]
+        .into_iter()
+        .collect(),
+        empty_list: Vec::new(),
+        empty_map: Default::default(),
+        insertion_order,
+        unit: (),
+        pair: (7, "seven"),
+        kind: Kind::Estimated,
+        shape: Shape::Point { y: -1, x: 2 },
+    }
+}
+
+#[test]
+fn serialize_types_match_python_json_dumps() {
+    let report = report();
+    let as_python_reads_it = serde_json::to_value(&report).unwrap();
+    let Some(expected) = python_dumps(std::slice::from_ref(&as_python_reads_it)) else { return };
+    for ((name, style), python) in PYTHON_STYLES.iter().zip(&expected[0]) {
+        let ours = pyjson::to_string_of(&report, *style).unwrap();
+        assert_eq!(&ours, python, "json.dumps({name}) of the Report struct");
+        // The Value path is the same writer.
+        assert_eq!(pyjson::to_string(&as_python_reads_it, *style), ours, "{name}: Value and struct differ");
+    }
+}
+
+/// Python sorts int dict keys by value (`json.dumps({10: 1, 9: 2}, sort_keys=True)` is
+/// `{"9": 2, "10": 1}`); a Rust map with integer keys is the same object.
+#[test]
+fn integer_map_keys_sort_by_value_like_python() {
+    let map: std::collections::HashMap<i64, &str> = [(10, "ten"), (9, "nine"), (-1, "minus one")].into();
+    assert_eq!(
+        pyjson::to_string_of(&map, pyjson::LOG_LINE).unwrap(),
+        r#"{"-1": "minus one", "9": "nine", "10": "ten"}"#
+    );
 }
 
 /// When two shortest digit strings are equally close to a float (its exact value ends in 5 one digit

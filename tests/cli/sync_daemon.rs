@@ -237,7 +237,10 @@ fn the_daemon_reconnects_when_the_server_comes_back() {
 fn a_second_daemon_refuses_to_start_and_sigterm_stops_the_first() {
     let env = TestEnv::new();
     let mut first = Daemon::start(&env);
-    let heartbeat = first.wait_connection("Offline", Duration::from_secs(10));
+    // The first heartbeat says Offline before the connection task has looked at the config; wait for its reason.
+    let heartbeat = first.wait_for("reported Offline with a reason", Duration::from_secs(10), |h| {
+        h.connection.as_str() == "Offline" && h.connection_detail.is_some()
+    });
     assert_eq!(heartbeat.connection_detail.as_deref(), Some("no sync server is configured"));
 
     let started = Instant::now();

@@ -129,6 +129,48 @@ fn table_by_two_keys() {
     insta::assert_snapshot!("cost_table_feature_role", cost(&project(), &["-g", "feature,role"]));
 }
 
+/// The cost report fits an 80-column terminal: headers stack, the cache columns go (with a line saying
+/// so), long group names wrap after a hyphen, and the notes under the table wrap too. Numbers never
+/// break.
+#[test]
+fn cost_tables_fit_80_columns() {
+    let env = project();
+    // A real-world slug, long enough that it must wrap.
+    env.emit(&[
+        "-f",
+        "048-full-lifecycle-telemetry-events",
+        "-r",
+        "implementer",
+        "--agent",
+        "claude",
+        "--model",
+        "claude-sonnet-4.5",
+        "--input-tokens",
+        "76330500",
+        "--output-tokens",
+        "446400",
+        "--cache-read-tokens",
+        "1200000",
+    ]);
+    let at_80 = |extra: &[&str]| {
+        let mut args = vec!["agent", "telemetry", "cost"];
+        args.extend_from_slice(extra);
+        let run = env.run_with_env(&args, &[("COLUMNS", "80")]).ok();
+        for line in run.stdout.lines() {
+            let width = unicode_width::UnicodeWidthStr::width(line);
+            assert!(width <= 80, "{width} columns in {line:?} of `{}`:\n{}", args.join(" "), run.stdout);
+        }
+        assert!(run.stdout.contains("TOTAL"), "{}", run.stdout);
+        run.render()
+    };
+    let by_agent = at_80(&[]);
+    let widest = at_80(&["-g", "feature,role"]);
+    assert!(widest.contains("│ 048-full-  "), "the slug wraps after a hyphen: {widest}");
+    assert!(widest.contains("│ 76,461,500 │"), "totals are never broken: {widest}");
+    insta::assert_snapshot!("cost_table_agent_80_columns", by_agent);
+    insta::assert_snapshot!("cost_table_feature_role_80_columns", widest);
+}
+
 #[test]
 fn json_by_model() {
     insta::assert_snapshot!("cost_json_model", cost(&project(), &["--group-by", "model", "--json"]));

@@ -1,7 +1,7 @@
 //! How `orchestrate` shows a run: plain progress lines (pipes, CI, `--json` on stderr), or on a terminal a
 //! small table of work packages redrawn in place; plus the end-of-run and `--status` texts.
 
-use super::super::output::{Align, Column, Table};
+use super::super::output::{Align, Color, Column, Table, Term, cut_line};
 use crate::orchestrator::engine::LOGS_DIR;
 use crate::orchestrator::progress::{NextStep, Observer, Progress, View};
 use crate::orchestrator::scheduler::Phase;
@@ -84,22 +84,34 @@ fn seconds(duration: Duration) -> String {
 /// A table of work packages redrawn in place, with the latest events under it.
 pub struct LiveTable<W: Write> {
     out: W,
-    color: bool,
+    /// Fixed colour and width; `None` follows stdout (the width is read again for every frame, so the
+    /// view keeps fitting a resized terminal).
+    term: Option<Term>,
     drawn_lines: usize,
     recent: VecDeque<String>,
 }
 
 const RECENT_LINES: usize = 5;
 
+impl LiveTable<std::io::Stdout> {
+    /// The live view on stdout, fitted to the terminal as it is at each frame.
+    pub fn stdout() -> Self {
+        LiveTable::new(std::io::stdout(), None)
+    }
+}
+
 impl<W: Write> LiveTable<W> {
-    pub fn new(out: W, color: bool) -> Self {
-        LiveTable { out, color, drawn_lines: 0, recent: VecDeque::new() }
+    /// `term: None` follows stdout.
+    pub fn new(out: W, term: Option<Term>) -> Self {
+        LiveTable { out, term, drawn_lines: 0, recent: VecDeque::new() }
     }
 
     fn redraw(&mut self, view: &View<'_>) {
-        let mut text = render_live(view, self.color);
+        let term = self.term.unwrap_or_else(Term::stdout);
+        let mut text = render_live(view, &term);
         for line in &self.recent {
-            text.push_str(line);
+            // A line wider than the terminal would wrap and throw off the count of lines to redraw.
+            text.push_str(&term.width.map_or_else(|| line.clone(), |width| cut_line(line, width)));
             text.push('\n');
         }
         let mut frame = String::new();
@@ -130,8 +142,8 @@ impl<W: Write> Observer for LiveTable<W> {
     }
 }
 
-/// The live table: one row per work package with what it is doing now.
-pub fn render_live(view: &View<'_>, color: bool) -> String {
+/// The live table: one row per work package with what it is doing now, one line each.
+pub fn render_live(view: &View<'_>, term: &Term) -> String {
     let rows = view
         .state
         .work_packages
@@ -160,7 +172,7 @@ pub fn render_live(view: &View<'_>, color: bool) -> String {
             };
             let note =
                 wp.last_error.as_deref().or(wp.review_feedback.as_deref().filter(|_| wp.status == WpStatus::Rework));
-            vec![wp.wp_id.clone(), status, agent, elapsed, clip(note.unwrap_or_default(), 60)]
+            vec![wp.wp_id.clone(), status, agent, elapsed, cut_line(note.unwrap_or_default(), 60)]
         })
         .collect();
     let table = Table {
@@ -172,25 +184,17 @@ pub fn render_live(view: &View<'_>, color: bool) -> String {
             view.running.len()
         )),
         columns: vec![
-            Column::new("WP", Align::Left).colored("36"),
+            Column::new("WP", Align::Left).colored(Color::DarkCyan),
             Column::new("Status", Align::Left),
-            Column::new("Agent", Align::Left),
+            Column::new("Agent", Align::Left).wrapping(),
             Column::new("Time", Align::Right),
-            Column::new("Note", Align::Left),
+            Column::new("Note", Align::Left).wrapping(),
         ],
         rows,
-        footer: None,
+        single_line_rows: true,
+        ..Table::default()
     };
-    table.render(color)
-}
-
-fn clip(text: &str, width: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.chars().count() <= width {
-        line.to_owned()
-    } else {
-        format!("{}…", line.chars().take(width - 1).collect::<String>())
-    }
+    table.render(term)
 }
 
 /// The text printed when a run ends.
@@ -237,7 +241,7 @@ pub fn final_text(state: &RunState, duration: &str, signal: Option<&str>) -> Str
 }
 
 /// `--status` as text.
-pub fn status_text(state: &RunState, holder: Option<&str>, color: bool) -> String {
+pub fn status_text(state: &RunState, holder: Option<&str>, term: &Term) -> String {
     let status = match (state.status, holder) {
         (RunStatus::Running | RunStatus::Pending, Some(pid)) => format!("running (process {pid})"),
         (RunStatus::Running | RunStatus::Pending, None) => "interrupted (no process is running it)".to_owned(),
@@ -271,24 +275,23 @@ pub fn status_text(state: &RunState, holder: Option<&str>, color: bool) -> Strin
                 wp.implementation_agent.clone().unwrap_or_default(),
                 wp.review_agent.clone().unwrap_or_default(),
                 format!("{retries}/{fallbacks}"),
-                clip(wp.last_error.as_deref().unwrap_or_default(), 60),
+                cut_line(wp.last_error.as_deref().unwrap_or_default(), 60),
             ]
         })
         .collect();
     let table = Table {
-        title: None,
         columns: vec![
-            Column::new("WP", Align::Left).colored("36"),
+            Column::new("WP", Align::Left).colored(Color::DarkCyan),
             Column::new("Status", Align::Left),
-            Column::new("Implementer", Align::Left),
-            Column::new("Reviewer", Align::Left),
-            Column::new("Retries/fallbacks", Align::Right),
-            Column::new("Last error", Align::Left),
+            Column::new("Implementer", Align::Left).wrapping(),
+            Column::new("Reviewer", Align::Left).wrapping(),
+            Column::new("Retries/fallbacks", Align::Right).compact("Retries/\nfallbacks"),
+            Column::new("Last error", Align::Left).wrapping(),
         ],
         rows,
-        footer: None,
+        ..Table::default()
     };
-    text.push_str(&table.render(color));
+    text.push_str(&table.render(term));
     match state.status {
         RunStatus::Paused | RunStatus::Failed => text.push_str("\nContinue with: spec-kitty orchestrate --resume\n"),
         RunStatus::Running | RunStatus::Pending if holder.is_none() => {
@@ -362,18 +365,32 @@ mod tests {
             "WP02".to_owned(),
             RunningAgent { phase: Phase::Implementation, agent: "claude".into(), since: std::time::Instant::now() },
         )]);
-        let text = render_live(&View { state: &state, running: &running }, false);
+        let text = render_live(&View { state: &state, running: &running }, &Term::PLAIN);
         assert!(text.contains("001-x · 1 of 3 done · 1 running"), "{text}");
         assert!(text.contains("│ WP02 │ implementing │ claude │   0s │"), "{text}");
         assert!(
             text.contains("│ WP03 │ failed       │        │      │ implementation failed after 2 attempts: boom │"),
             "{text}"
         );
-        let mut live = LiveTable::new(Vec::new(), false);
+        let mut live = LiveTable::new(Vec::new(), Some(Term::PLAIN));
         live.tick(&View { state: &state, running: &running });
         live.tick(&View { state: &state, running: &running });
         let out = String::from_utf8(live.out).unwrap();
         assert_eq!(out.matches("\x1b[J").count(), 1, "the second frame replaces the first");
+    }
+
+    #[test]
+    fn the_live_table_fits_a_narrow_terminal_one_line_per_work_package() {
+        let state = state();
+        let running = BTreeMap::new();
+        let text = render_live(&View { state: &state, running: &running }, &Term::width(60));
+        for line in text.lines() {
+            assert!(unicode_width::UnicodeWidthStr::width(line) <= 60, "{line:?} in\n{text}");
+        }
+        // Title (wrapped), 3 border lines, header, 3 rows.
+        assert_eq!(text.lines().filter(|l| l.starts_with('│')).count(), 3, "{text}");
+        assert!(text.contains("│ WP03 │ failed"), "{text}");
+        assert!(text.contains("│ implementation…  │"), "the long error is cut: {text}");
     }
 
     #[test]
@@ -386,11 +403,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  ✗ WP03 failed: implementation failed after 2 attempts: boom\n"));
-        let status = status_text(&state, None, false);
+        let status = status_text(&state, None, &Term::PLAIN);
         assert!(status.starts_with("Orchestration of 001-x (run R): failed\n"), "{status}");
         assert!(status.ends_with("Continue with: spec-kitty orchestrate --resume\n"));
         state.status = RunStatus::Running;
-        assert!(status_text(&state, Some("42"), false).contains("running (process 42)"));
-        assert!(status_text(&state, None, false).contains("interrupted (no process is running it)"));
+        assert!(status_text(&state, Some("42"), &Term::PLAIN).contains("running (process 42)"));
+        assert!(status_text(&state, None, &Term::PLAIN).contains("interrupted (no process is running it)"));
     }
 }
