@@ -1,24 +1,24 @@
 //! `spec-kitty agent tasks …`: lanes, subtasks and history of work packages.
 
-use super::common::{FeatureArg, TelemetryFlags, discover, logged, print_json_line, publish, resolve_feature};
+use super::common::{
+    FeatureArg, TelemetryFlags, discover, logged, print_json, print_json_line, publish, resolve_feature,
+};
 use super::output::{self, Align, Column, Table, Term};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::git::Repo;
+use crate::events::pyjson;
 use crate::ops::add_history::AddHistory;
 use crate::ops::mark_status::MarkStatus;
 use crate::ops::move_task::MoveTask;
 use crate::ops::{self, Scope};
 use crate::project::{Feature, Project};
 use crate::sync::Causation;
-use crate::workflow::activity;
+use crate::workflow::board::{self, Board, Neighbours, TaskList, Validation};
 use crate::workflow::lanes::Lane;
 use crate::workflow::transition::Feedback;
 use crate::workflow::wp::{WorkPackage, normalize_wp_id};
-use crate::workflow::{graph, workspace};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -301,28 +301,22 @@ struct ListArgs {
 
 /// Every readable WP of the feature; unreadable files are warned about and skipped.
 fn packages(feature: &Feature) -> Vec<WorkPackage> {
-    WorkPackage::all(&feature.dir)
-        .into_iter()
-        .filter_map(|r| r.map_err(|e| output::warn(&e.to_string())).ok())
-        .collect()
+    let (packages, errors) = board::packages(feature);
+    errors.iter().for_each(|e| output::warn(&e.to_string()));
+    packages
 }
 
 fn list_tasks(ctx: &Context, args: ListArgs) -> Result<(), CliError> {
     let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
-    let selected: Vec<WorkPackage> =
-        packages(&feature).into_iter().filter(|p| args.lane.is_none_or(|lane| p.lane().ok() == Some(lane))).collect();
+    let list = TaskList::of(&packages(&feature), args.lane);
     if args.json {
-        let tasks: Vec<Value> = selected
-            .iter()
-            .map(|p| json!({"work_package_id": p.id, "title": p.title(), "lane": p.raw_lane().unwrap_or_else(|| "planned".into()), "path": p.path.display().to_string()}))
-            .collect();
-        return print_json_line(&json!({"tasks": tasks, "count": selected.len()}));
+        return print_json_line(&list);
     }
     let mut text = String::new();
-    for p in &selected {
-        text.push_str(&format!("{}  {:<12} {}\n", p.id, p.raw_lane().unwrap_or_else(|| "planned".into()), p.title()));
+    for task in &list.tasks {
+        text.push_str(&format!("{}  {:<12} {}\n", task.work_package_id, task.lane, task.title));
     }
-    text.push_str(&format!("{} work package(s)\n", selected.len()));
+    text.push_str(&format!("{} work package(s)\n", list.count));
     output::print(&text)?;
     Ok(())
 }
@@ -339,88 +333,21 @@ struct StatusArgs {
     json: bool,
 }
 
-/// How long an in-progress WP's worktree has gone without a commit.
-struct Staleness {
-    worktree_exists: bool,
-    minutes_since_commit: Option<i64>,
-    is_stale: bool,
-}
-
-fn staleness(ctx: &Context, project: &Project, feature: &Feature, wp_id: &str, threshold: u64) -> Staleness {
-    let worktree = project.root.join(workspace::WORKTREES_DIR).join(workspace::workspace_name(&feature.slug, wp_id));
-    let last_commit = worktree
-        .join(".git")
-        .is_file()
-        .then(|| Repo { root: worktree.clone() }.run(&["log", "-1", "--format=%ct"]).ok())
-        .flatten()
-        .and_then(|t| t.trim().parse::<i64>().ok());
-    let minutes = last_commit.map(|t| (ctx.now().timestamp() - t).max(0) / 60);
-    Staleness {
-        worktree_exists: worktree.is_dir(),
-        minutes_since_commit: minutes,
-        is_stale: minutes.is_some_and(|m| m > threshold as i64),
-    }
-}
-
 fn status(ctx: &Context, args: StatusArgs) -> Result<(), CliError> {
     let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let packages = packages(&feature);
-    let total = packages.len();
-    let lanes: Vec<Lane> = packages.iter().map(|p| p.lane().unwrap_or(Lane::Planned)).collect();
-    let done = lanes.iter().filter(|l| **l == Lane::Done).count();
-    let progress = if total == 0 { 0.0 } else { (done as f64 * 1000.0 / total as f64).round() / 10.0 };
+    let board = Board::read(&project, &feature, &packages, ctx.now(), args.stale_threshold);
     if args.json {
-        let mut by_lane: BTreeMap<String, usize> = BTreeMap::new();
-        for p in &packages {
-            *by_lane.entry(p.raw_lane().unwrap_or_else(|| "planned".into())).or_default() += 1;
-        }
-        let mut stale_wps = Vec::new();
-        // Upstream's types: strings throughout ("" when unset), `stale_wps` a count (the ids are ours,
-        // in `stale_wp_ids`).
-        let work_packages: Vec<Value> = packages
-            .iter()
-            .zip(&lanes)
-            .map(|(p, lane)| {
-                let mut entry = json!({
-                    "id": p.id,
-                    "title": p.title(),
-                    "lane": p.raw_lane().unwrap_or_else(|| "planned".into()),
-                    "phase": p.doc.scalar("phase").unwrap_or_else(|| "Unknown Phase".into()),
-                    "file": p.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-                    "agent": p.doc.scalar("agent").unwrap_or_default(),
-                    "shell_pid": p.doc.scalar("shell_pid").unwrap_or_default(),
-                });
-                if *lane == Lane::InProgress {
-                    let stale = staleness(ctx, &project, &feature, &p.id, args.stale_threshold);
-                    if stale.is_stale {
-                        stale_wps.push(p.id.clone());
-                    }
-                    entry["is_stale"] = json!(stale.is_stale);
-                    entry["minutes_since_commit"] = json!(stale.minutes_since_commit);
-                    entry["worktree_exists"] = json!(stale.worktree_exists);
-                }
-                entry
-            })
-            .collect();
-        let value = json!({
-            "feature": feature.slug,
-            "total_wps": total,
-            "by_lane": by_lane,
-            "work_packages": work_packages,
-            "progress_percentage": progress,
-            "stale_wps": stale_wps.len(),
-            "stale_wp_ids": stale_wps,
-        });
-        output::print(&(crate::events::pyjson::to_string(&value, crate::events::pyjson::PRETTY) + "\n"))?;
-        return Ok(());
+        return print_json(&board, pyjson::PRETTY);
     }
-    output::print(&kanban(&feature.slug, &packages, &lanes, done, progress, &Term::stdout()))?;
+    output::print(&kanban(&board, &packages, &Term::stdout()))?;
     Ok(())
 }
 
 /// A text kanban: one column per lane that has work packages (the main flow always shown); long titles
 /// wrap inside their column.
-fn kanban(slug: &str, packages: &[WorkPackage], lanes: &[Lane], done: usize, progress: f64, term: &Term) -> String {
+fn kanban(board: &Board, packages: &[WorkPackage], term: &Term) -> String {
+    let lanes = &board.lanes;
     let main_flow = [Lane::Planned, Lane::Claimed, Lane::InProgress, Lane::ForReview, Lane::Done];
     let shown: Vec<Lane> = Lane::ALL
         .into_iter()
@@ -451,7 +378,14 @@ fn kanban(slug: &str, packages: &[WorkPackage], lanes: &[Lane], done: usize, pro
             .collect(),
         ..Table::default()
     };
-    format!("{slug}: {done}/{} done ({progress}%)\n\n{}", packages.len(), table.render(term))
+    format!(
+        "{}: {}/{} done ({}%)\n\n{}",
+        board.feature,
+        board.done,
+        board.total_wps,
+        board.progress_percentage,
+        table.render(term)
+    )
 }
 
 /// The widest a kanban column gets (longer titles wrap), as upstream's board keeps its columns narrow.
@@ -471,50 +405,26 @@ struct ValidateArgs {
 fn validate_workflow(ctx: &Context, args: ValidateArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
     let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
-    let wp = WorkPackage::load(&feature.dir, &wp_id).map_err(|e| CliError::failure(e.to_string()))?;
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
-    for key in ["work_package_id", "title", "lane"] {
-        if wp.doc.scalar(key).is_none() {
-            errors.push(format!("Missing required field: {key}"));
-        }
-    }
-    if let Some(raw) = wp.raw_lane()
-        && Lane::parse(&raw).is_err()
-    {
-        errors.push(format!("Invalid lane: {raw}"));
-    }
-    if let Some(declared) = wp.doc.scalar("work_package_id")
-        && declared != wp_id
-    {
-        errors.push(format!("work_package_id {declared} does not match the file name ({wp_id})"));
-    }
-    if activity::parse_activity(wp.doc.body()).is_empty() {
-        warnings.push("No Activity Log entries".to_owned());
-    }
-    let valid = errors.is_empty();
-    let lane = wp.raw_lane();
+    let validation = Validation::of(&WorkPackage::load(&feature.dir, &wp_id)?);
     if args.json {
-        print_json_line(
-            &json!({"valid": valid, "errors": errors, "warnings": warnings, "task_id": wp_id, "lane": lane}),
-        )?;
+        print_json_line(&validation)?;
     } else {
-        let mut text =
-            format!("{} {wp_id}: {}\n", if valid { "✓" } else { "✗" }, if valid { "valid" } else { "invalid" });
-        for e in &errors {
+        let verdict = if validation.valid { "✓ {}: valid" } else { "✗ {}: invalid" };
+        let mut text = verdict.replace("{}", &wp_id) + "\n";
+        for e in &validation.errors {
             text.push_str(&format!("  error: {e}\n"));
         }
-        for w in &warnings {
+        for w in &validation.warnings {
             text.push_str(&format!("  warning: {w}\n"));
         }
         output::print(&text)?;
     }
-    if valid {
+    if validation.valid {
         Ok(())
     } else {
         Err(CliError {
             result_printed: args.json,
-            ..CliError::invalid(format!("{wp_id} is not valid: {}", errors.join("; ")))
+            ..CliError::invalid(format!("{wp_id} is not valid: {}", validation.errors.join("; ")))
         })
     }
 }
@@ -533,15 +443,14 @@ struct DependentsArgs {
 fn list_dependents(ctx: &Context, args: DependentsArgs) -> Result<(), CliError> {
     let wp_id = wp_arg(&args.wp)?;
     let (_, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
-    let graph: graph::DependencyGraph = packages(&feature).iter().map(|p| (p.id.clone(), p.dependencies())).collect();
-    let Some(depends_on) = graph.get(&wp_id).cloned() else {
+    let Some(neighbours) = Neighbours::of(&packages(&feature), &wp_id) else {
         return Err(CliError::failure(format!("work package {wp_id} not found in {}", feature.slug)));
     };
-    let dependents = graph::dependents(&graph, &wp_id);
     if args.json {
-        return print_json_line(&json!({"wp_id": wp_id, "depends_on": depends_on, "dependents": dependents}));
+        return print_json_line(&neighbours);
     }
     let list = |items: &[String]| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
-    output::print(&format!("{wp_id}\n  depends on: {}\n  dependents: {}\n", list(&depends_on), list(&dependents)))?;
+    let Neighbours { depends_on, dependents, .. } = &neighbours;
+    output::print(&format!("{wp_id}\n  depends on: {}\n  dependents: {}\n", list(depends_on), list(dependents)))?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod acceptance;
 pub mod activity;
+pub mod board;
 pub mod encoding;
 pub mod frontmatter;
 pub mod graph;
