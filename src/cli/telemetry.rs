@@ -12,7 +12,7 @@ use crate::telemetry::{
 };
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -258,12 +258,13 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
     };
     let group_by = args.group_by.0;
     let selection = args.feature.clone().map_or(FeatureSelection::All, FeatureSelection::Matching);
-    let logs = feature_logs(&project, &selection).map_err(|e| CliError::failure(e.to_string()))?;
+    let logs = feature_logs(&project, &selection)?;
     if let (FeatureSelection::Matching(prefix), true) = (&selection, logs.is_empty()) {
         return print_empty(format, &group_by, &format!("No features matching '{prefix}' found."));
     }
 
-    let pricing = load_pricing(ctx, &project, args.pricing.as_deref())?;
+    let explicit = args.pricing.as_ref().map(|p| ctx.cwd.join(p));
+    let pricing = PricingTable::for_project(ctx.home.as_deref(), &project.root, explicit.as_deref())?;
     let filter = EventFilter {
         time: TimeRange::new(
             args.since.map(|b| b.at.to_utc()),
@@ -276,16 +277,7 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
         wp_id: args.wp_id,
     };
     let paths: Vec<PathBuf> = logs.into_iter().map(|l| l.path).collect();
-    let report = cost_report(&paths, &filter, &group_by, &pricing).map_err(|e| {
-        let hint = match e {
-            telemetry::cost::CostError::Read { .. } => "fix its permissions, or narrow the report with --feature",
-            telemetry::cost::CostError::Overflow(_) => {
-                "some events report implausible amounts: fix or remove those lines, or narrow the report with \
-                 --feature, --since or --until"
-            }
-        };
-        CliError::failure(e.to_string()).hint(hint)
-    })?;
+    let report = cost_report(&paths, &filter, &group_by, &pricing)?;
     for warning in report.scans.iter().filter_map(|s| s.warning()) {
         output::warn(&warning);
     }
@@ -293,7 +285,7 @@ fn run_cost(ctx: &Context, args: CostArgs) -> Result<(), CliError> {
         return print_empty(format, &group_by, "No execution events found.");
     }
     let text = match format {
-        Format::Json => render_json(&report),
+        Format::Json => render_json(&report)?,
         Format::Csv => render_csv(&report),
         Format::Table => render_table(&report, &Term::stdout()),
     };
@@ -326,28 +318,6 @@ fn print_empty(format: Format, group_by: &[GroupKey], message: &str) -> Result<(
         Format::Table => output::print(&format!("{message}\n"))?,
     }
     Ok(())
-}
-
-/// The built-in table with user and project overrides, or `--pricing FILE` alone.
-fn load_pricing(
-    ctx: &Context,
-    project: &Project,
-    explicit: Option<&std::path::Path>,
-) -> Result<PricingTable, CliError> {
-    let fail = |e: telemetry::pricing::PricingError| CliError::failure(e.to_string());
-    if let Some(path) = explicit {
-        return PricingTable::load(&ctx.cwd.join(path)).map_err(|e| {
-            fail(e).hint(
-                "--pricing takes a pricing.yaml (models: {id: {input_per_1k, output_per_1k}}) or a LiteLLM JSON file",
-            )
-        });
-    }
-    let mut table = PricingTable::builtin();
-    let overrides = ctx.home.iter().map(|h| h.join("pricing.yaml")).chain([project.root.join(".kittify/pricing.yaml")]);
-    for path in overrides.filter(|p| p.is_file()) {
-        table.apply_overrides(PricingTable::load(&path).map_err(|e| fail(e).hint("fix or remove that override file"))?);
-    }
-    Ok(table)
 }
 
 fn group_header(key: GroupKey) -> &'static str {
@@ -421,37 +391,10 @@ fn render_table(report: &CostReport, term: &Term) -> String {
     text
 }
 
-fn render_json(report: &CostReport) -> String {
-    let group_by = report.group_by.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
-    let items: Vec<Value> = report
-        .rows
-        .iter()
-        .map(|row| {
-            let t = &row.totals;
-            let mut item = Map::new();
-            item.insert("group_key".into(), Value::String(row.keys.join(" / ")));
-            item.insert("group_by".into(), Value::String(group_by.clone()));
-            item.insert("total_input_tokens".into(), t.input_tokens.into());
-            item.insert("total_output_tokens".into(), t.output_tokens.into());
-            item.insert("total_cost_usd".into(), t.cost.to_f64_rounded(6).into());
-            item.insert("estimated_cost_usd".into(), t.estimated.to_f64_rounded(6).into());
-            item.insert("event_count".into(), t.events.into());
-            item.insert("total_cache_read_tokens".into(), t.cache_read_tokens.into());
-            item.insert("total_cache_write_tokens".into(), t.cache_write_tokens.into());
-            item.insert("unpriced_event_count".into(), t.unpriced_events.into());
-            if report.group_by.len() > 1 {
-                let keys = report
-                    .group_by
-                    .iter()
-                    .zip(&row.keys)
-                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
-                    .collect();
-                item.insert("group".into(), Value::Object(keys));
-            }
-            Value::Object(item)
-        })
-        .collect();
-    pyjson::to_string(&Value::Array(items), pyjson::PRETTY) + "\n"
+fn render_json(report: &CostReport) -> Result<String, CliError> {
+    let text = pyjson::to_string_of(&report.json_rows(), pyjson::PRETTY)
+        .map_err(|e| CliError::failure(format!("cannot encode the report: {e}")))?;
+    Ok(text + "\n")
 }
 
 fn csv_header(group_by: &[GroupKey]) -> Vec<String> {

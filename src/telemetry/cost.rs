@@ -181,6 +181,17 @@ pub enum CostError {
     Overflow(String),
 }
 
+impl crate::error::Diagnose for CostError {
+    fn hints(&self) -> Vec<String> {
+        vec![match self {
+            CostError::Read { .. } => "fix its permissions, or narrow the report with --feature".into(),
+            CostError::Overflow(_) => "some events report implausible amounts: fix or remove those lines, or narrow \
+                                       the report with --feature, --since or --until"
+                .into(),
+        }]
+    }
+}
+
 fn overflow(what: &str, group: &str) -> CostError {
     let limit =
         if what.ends_with("cost") { format!("{} USD", Money::MAX.to_fixed(2)) } else { format!("{} tokens", i64::MAX) };

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod cost;
+pub mod cost_json;
 pub mod emit;
 pub mod money;
 pub mod pricing;

@@ -56,6 +56,16 @@ pub enum PricingError {
     Invalid { origin: String, message: String },
 }
 
+impl crate::error::Diagnose for PricingError {
+    fn hints(&self) -> Vec<String> {
+        vec![
+            "a pricing file is a pricing.yaml (models: {id: {input_per_1k, output_per_1k}}) or a LiteLLM JSON \
+              price list; fix it, or remove an override file"
+                .into(),
+        ]
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     id: String,
@@ -172,6 +182,25 @@ impl PricingTable {
 
     /// Entries of `overrides` replace same-id entries here (keeping our aliases unless they bring
     /// their own) or are added.
+    /// What a report prices with: `explicit` alone when given; else the built-in table overridden per
+    /// model by `<home>/pricing.yaml`, then the project's `.kittify/pricing.yaml`.
+    pub fn for_project(
+        home: Option<&Path>,
+        project_root: &Path,
+        explicit: Option<&Path>,
+    ) -> Result<PricingTable, PricingError> {
+        if let Some(path) = explicit {
+            return PricingTable::load(path);
+        }
+        let mut table = PricingTable::builtin();
+        let overrides =
+            home.map(|h| h.join("pricing.yaml")).into_iter().chain([project_root.join(".kittify/pricing.yaml")]);
+        for path in overrides.filter(|p| p.is_file()) {
+            table.apply_overrides(PricingTable::load(&path)?);
+        }
+        Ok(table)
+    }
+
     pub fn apply_overrides(&mut self, overrides: PricingTable) {
         for entry in overrides.entries {
             match self.entries.iter_mut().find(|e| e.id == entry.id) {

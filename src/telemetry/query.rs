@@ -69,6 +69,8 @@ pub struct ListError {
     pub source: std::io::Error,
 }
 
+impl crate::error::Diagnose for ListError {}
+
 /// The logs of the selected features, sorted by directory name. A project without `kitty-specs/` has none.
 pub fn feature_logs(project: &Project, selection: &FeatureSelection) -> Result<Vec<FeatureLog>, ListError> {
     let specs = project.kitty_specs();
