@@ -13,11 +13,9 @@ use super::common::{FeatureArg, discover, json_aware, print_json_line, resolve_f
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::project::Project;
-use crate::workflow::encoding::{self, FeatureOutcome, Options};
+use crate::workflow::encoding::{self, EncodingReport, Options, relative};
 use clap::Args;
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ValidateEncodingArgs {
@@ -60,40 +58,19 @@ fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> 
     };
     let options = Options { ascii: args.ascii };
     let backup = !args.no_backup;
-    let outcomes: Vec<FeatureOutcome> =
+    let features =
         features.into_iter().map(|(slug, dir)| encoding::check_feature(slug, dir, options, args.fix, backup)).collect();
-
-    let with_problems = outcomes.iter().flat_map(|f| &f.files).filter(|f| !f.checked.problems.is_empty()).count();
-    let fixed = outcomes.iter().flat_map(|f| &f.files).filter(|f| f.fixed).count();
-    let errors = outcomes.iter().flat_map(|f| &f.files).filter(|f| f.error.is_some()).count();
-    let notes: usize = outcomes.iter().flat_map(|f| &f.files).map(|f| f.checked.typographic_notes).sum();
-    let remaining = with_problems - fixed;
-    let result = match (errors, remaining, fixed) {
-        (0, 0, 0) => "clean",
-        (0, 0, _) => "fixed",
-        (0, _, _) => "issues",
-        _ => "error",
-    };
-
+    let report = EncodingReport { features, options, fix: args.fix };
     if args.json {
-        print_json_line(&json!({
-            "result": result,
-            "fix": args.fix,
-            "ascii": args.ascii,
-            "features": outcomes.iter().map(|f| feature_json(&project, f)).collect::<Vec<_>>(),
-            "files_with_issues": with_problems,
-            "files_fixed": fixed,
-            "errors": errors,
-            "typographic_characters": notes,
-        }))?;
+        print_json_line(&report.to_json(&project.root))?;
     } else {
-        output::print(&render_text(&outcomes, args, notes, fixed))?;
+        output::print(&render_text(&report, args))?;
     }
-
+    let (errors, remaining) = (report.errors(), report.remaining());
     let failure = if errors > 0 {
         Some(CliError::failure(format!("{errors} file(s) could not be checked or repaired")))
     } else if remaining > 0 {
-        let scope = if args.all { "--all".to_owned() } else { format!("--feature {}", outcomes[0].slug) };
+        let scope = if args.all { "--all".to_owned() } else { format!("--feature {}", report.features[0].slug) };
         let ascii = if args.ascii { " --ascii" } else { "" };
         Some(
             CliError::failure(format!("{remaining} file(s) with encoding problems"))
@@ -108,52 +85,13 @@ fn validate(ctx: &Context, args: &ValidateEncodingArgs) -> Result<(), CliError> 
     }
 }
 
-fn relative(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base).unwrap_or(path).display().to_string()
-}
-
-fn feature_json(project: &Project, feature: &FeatureOutcome) -> Value {
-    let files: Vec<Value> = feature
-        .files
-        .iter()
-        .filter(|f| !f.checked.problems.is_empty() || f.error.is_some())
-        .map(|f| {
-            let status = match (&f.error, f.fixed) {
-                (Some(_), _) => "error",
-                (None, true) => "fixed",
-                (None, false) => "needs_fix",
-            };
-            json!({
-                "path": relative(&project.root, &f.path),
-                "status": status,
-                "backup": f.backup.as_ref().map(|b| relative(&project.root, b)),
-                "error": f.error,
-                "issues": f.checked.problems.iter().map(|i| json!({
-                    "kind": i.kind.as_str(),
-                    "line": i.line,
-                    "column": i.column,
-                    "offset": i.offset,
-                    "found": i.found,
-                    "character": i.character.to_string(),
-                    "replacement": i.replacement,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "feature": feature.slug,
-        "feature_dir": feature.dir.display().to_string(),
-        "files_checked": feature.files_checked,
-        "files": files,
-    })
-}
-
 /// Issue lines shown per file in text mode.
 const SHOWN_ISSUES: usize = 10;
 
-fn render_text(outcomes: &[FeatureOutcome], args: &ValidateEncodingArgs, notes: usize, fixed: usize) -> String {
+fn render_text(report: &EncodingReport, args: &ValidateEncodingArgs) -> String {
+    let (notes, fixed) = (report.notes(), report.fixed());
     let mut text = String::new();
-    for feature in outcomes {
+    for feature in &report.features {
         text.push_str(&format!("Checking {} ({} file(s))\n", feature.slug, feature.files_checked));
         for file in &feature.files {
             let name = relative(&feature.dir, &file.path);
@@ -190,7 +128,7 @@ fn render_text(outcomes: &[FeatureOutcome], args: &ValidateEncodingArgs, notes: 
             }
         }
     }
-    let problems = outcomes.iter().flat_map(|f| &f.files).any(|f| !f.checked.problems.is_empty() || f.error.is_some());
+    let problems = report.with_problems() + report.errors() > 0;
     if !problems {
         text.push_str("✓ All files are valid UTF-8.\n");
     } else if fixed > 0 {

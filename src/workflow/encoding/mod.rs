@@ -18,6 +18,10 @@
 //!
 //! Everything here is pure except [`markdown_files`] (a directory walk) and [`write_repair`].
 
+mod feature;
+
+pub use feature::{EncodingReport, FeatureOutcome, FileOutcome, all_feature_dirs, check_feature, relative};
+
 use std::path::{Path, PathBuf};
 
 /// The characters upstream normalises, with their ASCII replacements (upstream's table, in its order).
@@ -272,76 +276,6 @@ pub fn write_repair(path: &Path, original: &[u8], repaired: &[u8], backup: bool)
     crate::fsutil::write_atomic(path, repaired)?;
     std::fs::set_permissions(path, permissions)?;
     Ok(backup_file)
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Checking (and repairing) a feature
-
-/// The outcome for one file that has something to report.
-pub struct FileOutcome {
-    pub path: PathBuf,
-    pub checked: Checked,
-    pub fixed: bool,
-    pub backup: Option<PathBuf>,
-    pub error: Option<String>,
-}
-
-pub struct FeatureOutcome {
-    pub slug: String,
-    pub dir: PathBuf,
-    pub files_checked: usize,
-    pub files: Vec<FileOutcome>,
-}
-
-/// Every directory under kitty-specs/, sorted (upstream checks them all, numbered or not).
-pub fn all_feature_dirs(project: &crate::project::Project) -> Vec<(String, PathBuf)> {
-    let mut dirs: Vec<(String, PathBuf)> = std::fs::read_dir(project.kitty_specs())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-/// Checks every Markdown file of a feature directory and, with `fix`, repairs each file that has problems
-/// (keeping a `.bak` with `backup`). Unreadable files are reported, never fatal.
-pub fn check_feature(slug: String, dir: PathBuf, options: Options, fix: bool, backup: bool) -> FeatureOutcome {
-    let files = markdown_files(&dir);
-    let mut outcomes = Vec::new();
-    for path in &files {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                outcomes.push(FileOutcome {
-                    path: path.clone(),
-                    checked: Checked::default(),
-                    fixed: false,
-                    backup: None,
-                    error: Some(format!("cannot read: {e}")),
-                });
-                continue;
-            }
-        };
-        let checked = check_bytes(&bytes, options);
-        if checked.problems.is_empty() && checked.typographic_notes == 0 {
-            continue;
-        }
-        let mut outcome = FileOutcome { path: path.clone(), checked, fixed: false, backup: None, error: None };
-        if fix && let Some(repaired) = &outcome.checked.repaired {
-            match write_repair(path, &bytes, repaired, backup) {
-                Ok(backup) => {
-                    outcome.fixed = true;
-                    outcome.backup = backup;
-                }
-                Err(e) => outcome.error = Some(format!("cannot write the repair: {e}")),
-            }
-        }
-        outcomes.push(outcome);
-    }
-    FeatureOutcome { slug, dir, files_checked: files.len(), files: outcomes }
 }
 
 #[cfg(test)]
