@@ -6,7 +6,7 @@ use super::common::{FeatureArg, discover, json_aware, print_json_line, publish, 
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::ops::merge::{Merge, MergeOutcome, Plan, Strategy};
+use crate::ops::merge::{Merge, MergeOutcome, Plan, Push, Strategy};
 use crate::ops::{self, Scope};
 use crate::sync::Causation;
 use clap::{Args, ValueEnum};
@@ -108,7 +108,7 @@ fn merge(ctx: &Context, feature: Option<&str>, options: &MergeOptions) -> Result
     if let Some(stop) = outcome.stopped {
         return Err(stop.into());
     }
-    if let Some(Err(message)) = &outcome.push {
+    if let Push::Failed { message } = &outcome.push {
         output::warn(message);
         output::note(&format!("run it yourself once the problem is fixed: git push origin {}", outcome.plan.target));
     }
@@ -165,7 +165,7 @@ fn render_plan(plan: &Plan, options: &MergeOptions) -> Result<(), CliError> {
 }
 
 fn render_result(outcome: &MergeOutcome, options: &MergeOptions) -> Result<(), CliError> {
-    let (plan, push, request) = (&outcome.plan, outcome.push.as_ref(), &options.request);
+    let (plan, request) = (&outcome.plan, &options.request);
     if options.json {
         return print_json_line(&json!({
             "result": "success",
@@ -176,8 +176,11 @@ fn render_result(outcome: &MergeOutcome, options: &MergeOptions) -> Result<(), C
             "skipped": outcome.skipped,
             "worktrees_removed": outcome.worktrees_removed,
             "branches_deleted": outcome.branches_deleted,
-            "pushed": push.is_some_and(Result::is_ok),
-            "push_error": push.and_then(|p| p.as_ref().err()),
+            "pushed": outcome.push == Push::Pushed,
+            "push_error": match &outcome.push {
+                Push::Failed { message } => Some(message),
+                _ => None,
+            },
         }));
     }
     let count = outcome.merged.len();
@@ -202,7 +205,7 @@ fn render_result(outcome: &MergeOutcome, options: &MergeOptions) -> Result<(), C
     if !outcome.branches_deleted.is_empty() {
         text.push_str(&format!("Deleted branches: {}\n", outcome.branches_deleted.join(", ")));
     }
-    if let Some(Ok(())) = push {
+    if outcome.push == Push::Pushed {
         text.push_str(&format!("Pushed {} to origin\n", plan.target));
     }
     output::print(&text)?;

@@ -10,7 +10,7 @@ use super::output;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::project::meta::FeatureMeta;
-use crate::workflow::research::{self, Action, ResearchError, Source};
+use crate::workflow::research::{self, Action, Source};
 use clap::Args;
 use serde_json::json;
 
@@ -38,13 +38,7 @@ fn scaffold(ctx: &Context, args: &ResearchArgs) -> Result<(), CliError> {
         .flatten()
         .and_then(|meta| meta.str("mission").filter(|m| !m.is_empty()).map(str::to_owned))
         .unwrap_or_else(|| "software-dev".to_owned());
-    let outcomes =
-        research::scaffold(&project.root, &feature.slug, &feature.dir, &mission, args.force).map_err(|e| match e {
-            ResearchError::UnfilledPlan { .. } => CliError::failure(e.to_string())
-                .hint("complete the plan first (/spec-kitty.plan): fill in the technical context and remove the template placeholders")
-                .with_code("PLAN_UNFILLED"),
-            other => CliError::failure(other.to_string()),
-        })?;
+    let outcomes = research::scaffold(&project.root, &feature.slug, &feature.dir, &mission, args.force)?;
 
     let list = |action: Action| -> Vec<&str> {
         outcomes.iter().filter(|o| o.action == action).map(|o| o.artifact.relative).collect()

@@ -77,8 +77,7 @@ pub struct MergeOutcome {
     pub skipped: Vec<String>,
     pub worktrees_removed: Vec<String>,
     pub branches_deleted: Vec<String>,
-    /// With `push`: the push's result (a failure does not undo the merge).
-    pub push: Option<Result<(), String>>,
+    pub push: Push,
     /// One WPStatusChanged per merged work package — also when the run stopped at a conflict.
     pub events: Vec<SyncEvent>,
     /// The run stopped at this work package (the ones before it stay merged).
@@ -208,7 +207,7 @@ pub fn merge(scope: &Scope<'_>, request: &Merge) -> Result<MergeOutcome, MergeEr
         skipped: Vec::new(),
         worktrees_removed: Vec::new(),
         branches_deleted: Vec::new(),
-        push: None,
+        push: Push::NotRequested,
         events: Vec::new(),
         stopped: None,
         warnings: Vec::new(),
@@ -219,7 +218,7 @@ pub fn merge(scope: &Scope<'_>, request: &Merge) -> Result<MergeOutcome, MergeEr
     }
     clean_up(repo, request, &mut outcome);
     if request.push {
-        outcome.push = Some(push_target(repo, &outcome.plan.target));
+        outcome.push = push_target(repo, &outcome.plan.target);
     }
     Ok(outcome)
 }
@@ -483,9 +482,18 @@ fn clean_up(repo: &Repo, request: &Merge, outcome: &mut MergeOutcome) {
     }
 }
 
-/// `git push origin <target>`. As upstream, a failed push does not undo or fail the merge.
-fn push_target(repo: &Repo, target: &str) -> Result<(), String> {
-    repo.run(&["push", "--quiet", "origin", target])
-        .map(|_| ())
-        .map_err(|e| format!("the merge succeeded but `git push origin {target}` failed: {e}"))
+/// What became of `--push`. As upstream, a failed push does not undo or fail the merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Push {
+    NotRequested,
+    Pushed,
+    Failed { message: String },
+}
+
+/// `git push origin <target>`.
+fn push_target(repo: &Repo, target: &str) -> Push {
+    match repo.run(&["push", "--quiet", "origin", target]) {
+        Ok(_) => Push::Pushed,
+        Err(e) => Push::Failed { message: format!("the merge succeeded but `git push origin {target}` failed: {e}") },
+    }
 }

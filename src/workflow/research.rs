@@ -101,6 +101,22 @@ pub enum ResearchError {
     IsDirectory { path: PathBuf },
 }
 
+impl crate::error::Diagnose for ResearchError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ResearchError::UnfilledPlan { .. } => vec![
+                "complete the plan first (/spec-kitty.plan): fill in the technical context and remove the template placeholders"
+                    .into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    fn error_code(&self) -> Option<&'static str> {
+        matches!(self, ResearchError::UnfilledPlan { .. }).then_some("PLAN_UNFILLED")
+    }
+}
+
 /// The plan-template placeholders still in `plan` when there are enough of them to call it unfilled.
 pub fn unfilled_plan_markers(plan: &str) -> Option<Vec<&'static str>> {
     let found: Vec<&'static str> = PLAN_TEMPLATE_MARKERS.iter().copied().filter(|m| plan.contains(m)).collect();
