@@ -561,8 +561,8 @@ impl<'a> Engine<'a> {
             rework: cycle,
             max_reworks: settings.max_reworks,
         });
-        if let Err(why) = decision {
-            self.fail(wp_id, agent, &format!("{why}; last feedback: {reason}"), FailureKind::General);
+        if let scheduler::AfterRejection::GiveUp { .. } = decision {
+            self.fail(wp_id, agent, &format!("{decision}; last feedback: {reason}"), FailureKind::General);
         }
     }
 

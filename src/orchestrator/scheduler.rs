@@ -175,19 +175,36 @@ pub fn after_failure(
     }
 }
 
+/// What happens after a rejected review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRejection {
+    /// The implementer reworks it with the feedback.
+    Rework,
+    /// The rework budget is spent: the work package fails.
+    GiveUp { reworks: u32, max_reworks: u32 },
+}
+
+impl std::fmt::Display for AfterRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AfterRejection::Rework => f.write_str("rework"),
+            AfterRejection::GiveUp { reworks, max_reworks } => {
+                write!(f, "review rejected the work {reworks} times (orchestrator.max_reworks is {max_reworks})")
+            }
+        }
+    }
+}
+
 /// Records a rejected review: rework with the feedback, unless the rework budget is spent.
-pub fn after_rejection(exec: &mut WpExecution, settings: &Settings) -> Result<(), String> {
+pub fn after_rejection(exec: &mut WpExecution, settings: &Settings) -> AfterRejection {
     exec.rework_count += 1;
     exec.implementation_retries += 1;
     exec.review_retries += 1;
     if exec.rework_count > settings.max_reworks {
-        return Err(format!(
-            "review rejected the work {} times (orchestrator.max_reworks is {})",
-            exec.rework_count, settings.max_reworks
-        ));
+        return AfterRejection::GiveUp { reworks: exec.rework_count, max_reworks: settings.max_reworks };
     }
     exec.status = WpStatus::Rework;
-    Ok(())
+    AfterRejection::Rework
 }
 
 /// The status an interrupted or retried work package returns to: rework keeps its feedback.
@@ -454,9 +471,11 @@ mod tests {
     fn rejections_rework_until_the_budget_is_spent() {
         let s = settings(5);
         let mut exec = WpExecution::new("WP01");
-        assert_eq!(after_rejection(&mut exec, &s), Ok(()));
+        assert_eq!(after_rejection(&mut exec, &s), AfterRejection::Rework);
         assert_eq!((exec.status, exec.implementation_retries, exec.review_retries), (WpStatus::Rework, 1, 1));
-        assert!(after_rejection(&mut exec, &s).unwrap_err().starts_with("review rejected the work 2 times"));
+        let decision = after_rejection(&mut exec, &s);
+        assert_eq!(decision, AfterRejection::GiveUp { reworks: 2, max_reworks: 1 });
+        assert!(decision.to_string().starts_with("review rejected the work 2 times"));
     }
 
     #[test]

@@ -130,10 +130,10 @@ impl OrchestrationConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OrchestrationConfig::default()),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message })
+        Self::parse(&text).map_err(|YamlError(message)| ConfigError::Invalid { path, message })
     }
 
-    pub fn parse(text: &str) -> Result<OrchestrationConfig, String> {
+    pub fn parse(text: &str) -> Result<OrchestrationConfig, YamlError> {
         /// Only the two sections, so the rest of the file (read by other commands) cannot fail this parse.
         #[derive(Deserialize, Default)]
         #[serde(default)]
@@ -145,14 +145,18 @@ impl OrchestrationConfig {
             return Ok(OrchestrationConfig::default());
         }
         let first_line = |e: &dyn std::fmt::Display| e.to_string().lines().next().unwrap_or_default().to_owned();
-        let sections: Option<Sections> = serde_saphyr::from_str(text).map_err(|e| first_line(&e))?;
+        let sections: Option<Sections> = serde_saphyr::from_str(text).map_err(|e| YamlError(first_line(&e)))?;
         let sections = sections.unwrap_or_default();
         let agents = match sections.agents.filter(|v| !v.is_null()) {
-            Some(value) => serde_json::from_value(value).map_err(|e| format!("agents: {}", first_line(&e)))?,
+            Some(value) => {
+                serde_json::from_value(value).map_err(|e| YamlError(format!("agents: {}", first_line(&e))))?
+            }
             None => OrchestrationAgents::default(),
         };
         let orchestrator = match sections.orchestrator.filter(|v| !v.is_null()) {
-            Some(value) => serde_json::from_value(value).map_err(|e| format!("orchestrator: {}", first_line(&e)))?,
+            Some(value) => {
+                serde_json::from_value(value).map_err(|e| YamlError(format!("orchestrator: {}", first_line(&e))))?
+            }
             None => OrchestratorSettings::default(),
         };
         Ok(OrchestrationConfig { agents, orchestrator })
@@ -164,7 +168,7 @@ impl ProjectConfig {
     pub fn load(root: &Path) -> Result<ProjectConfig, ConfigError> {
         let path = root.join(CONFIG_FILE);
         match crate::fsutil::read_small_string(&path, crate::fsutil::SMALL_FILE_CAP) {
-            Ok(text) => Self::parse(&text).map_err(|message| ConfigError::Invalid { path, message }),
+            Ok(text) => Self::parse(&text).map_err(|YamlError(message)| ConfigError::Invalid { path, message }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProjectConfig::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
@@ -197,19 +201,25 @@ impl ProjectConfig {
         (config, problem)
     }
 
-    pub fn parse(text: &str) -> Result<ProjectConfig, String> {
+    pub fn parse(text: &str) -> Result<ProjectConfig, YamlError> {
         if text.trim().is_empty() {
             return Ok(ProjectConfig::default());
         }
         let first_line = |e: serde_saphyr::Error| {
             let text = e.to_string();
             let line = text.lines().next().unwrap_or_default();
-            line.strip_prefix("error: ").unwrap_or(line).to_owned()
+            YamlError(line.strip_prefix("error: ").unwrap_or(line).to_owned())
         };
         let config: Option<ProjectConfig> = serde_saphyr::from_str(text).map_err(first_line)?;
         Ok(config.unwrap_or_default())
     }
 }
+
+/// Why a config text is not valid YAML of the expected shape: the first line of the parser's message
+/// (with its line and column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct YamlError(pub String);
 
 /// What an ignored config costs, said once in every problem report.
 const IGNORED: &str = "it is ignored, so sync events carry no project identity (and are never sent) until it is fixed";
@@ -335,10 +345,10 @@ mod tests {
     fn orchestration_mistakes_name_the_key_and_leave_other_commands_alone() {
         let text = "project:\n  slug: demo\norchestrator:\n  max_concurency: 3\n";
         let err = OrchestrationConfig::parse(text).unwrap_err();
-        assert!(err.starts_with("orchestrator: unknown field `max_concurency`"), "{err}");
+        assert!(err.0.starts_with("orchestrator: unknown field `max_concurency`"), "{err}");
         assert_eq!(ProjectConfig::parse(text).unwrap().project.slug.as_deref(), Some("demo"));
         let err = OrchestrationConfig::parse("agents:\n  settings:\n    x:\n      roles: [coding]\n").unwrap_err();
-        assert!(err.starts_with("agents: unknown variant `coding`"), "{err}");
+        assert!(err.0.starts_with("agents: unknown variant `coding`"), "{err}");
     }
 
     #[test]

@@ -283,37 +283,37 @@ impl SyncEvent {
 impl SyncEvent {
     /// Reads an event back from its type and payload (as queued or as received by a server), checking
     /// required keys, types and enum values; the payload rules themselves are [`SyncEvent::validate`].
-    pub fn from_payload(event_type: &str, payload: &Map<String, Value>) -> Result<SyncEvent, String> {
-        let text = |key: &str| -> Result<String, String> {
+    pub fn from_payload(event_type: &str, payload: &Map<String, Value>) -> Result<SyncEvent, ReadError> {
+        let missing = |key: &str| ReadError::Missing { event_type: event_type.to_owned(), key: key.to_owned() };
+        let invalid = |key: &str, value: String| ReadError::Invalid {
+            event_type: event_type.to_owned(),
+            key: key.to_owned(),
+            value,
+        };
+        let text = |key: &str| -> Result<String, ReadError> {
             match payload.get(key) {
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(format!("{event_type} payload field '{key}' has invalid value: {other}")),
-                None => Err(format!("{event_type} payload missing required field: {key}")),
+                Some(other) => Err(invalid(key, other.to_string())),
+                None => Err(missing(key)),
             }
         };
-        let opt_text = |key: &str| -> Result<Option<String>, String> {
+        let opt_text = |key: &str| -> Result<Option<String>, ReadError> {
             match payload.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(format!("{event_type} payload field '{key}' has invalid value: {other}")),
+                Some(other) => Err(invalid(key, other.to_string())),
             }
         };
-        let count = |key: &str, required: bool| -> Result<u64, String> {
+        let count = |key: &str, required: bool| -> Result<u64, ReadError> {
             match payload.get(key) {
                 None if !required => Ok(0),
-                None => Err(format!("{event_type} payload missing required field: {key}")),
-                Some(v) => {
-                    v.as_u64().ok_or_else(|| format!("{event_type} payload field '{key}' has invalid value: {v}"))
-                }
+                None => Err(missing(key)),
+                Some(v) => v.as_u64().ok_or_else(|| invalid(key, v.to_string())),
             }
         };
-        let choice = |key: &str, allowed: &[&'static str]| -> Result<&'static str, String> {
+        let choice = |key: &str, allowed: &[&'static str]| -> Result<&'static str, ReadError> {
             let value = text(key)?;
-            allowed
-                .iter()
-                .copied()
-                .find(|a| *a == value)
-                .ok_or_else(|| format!("{event_type} payload field '{key}' has invalid value: {value:?}"))
+            allowed.iter().copied().find(|a| *a == value).ok_or_else(|| invalid(key, format!("{value:?}")))
         };
         Ok(match event_type {
             "WPStatusChanged" => SyncEvent::WpStatusChanged {
@@ -332,14 +332,10 @@ impl SyncEvent {
                     None | Some(Value::Null) => Vec::new(),
                     Some(Value::Array(items)) => items
                         .iter()
-                        .map(|i| {
-                            i.as_str()
-                                .map(str::to_owned)
-                                .ok_or_else(|| format!("WPCreated payload field 'dependencies' has invalid value: {i}"))
-                        })
+                        .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| invalid("dependencies", i.to_string())))
                         .collect::<Result<_, _>>()?,
                     Some(other) => {
-                        return Err(format!("WPCreated payload field 'dependencies' has invalid value: {other}"));
+                        return Err(invalid("dependencies", other.to_string()));
                     }
                 },
             },
@@ -398,9 +394,20 @@ impl SyncEvent {
                     _ => ResolutionType::Merged,
                 },
             },
-            other => return Err(format!("Unknown event_type: {other}")),
+            other => return Err(ReadError::UnknownType(other.to_owned())),
         })
     }
+}
+
+/// Why a payload read back is not an event of its type (upstream's messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("{event_type} payload missing required field: {key}")]
+    Missing { event_type: String, key: String },
+    #[error("{event_type} payload field '{key}' has invalid value: {value}")]
+    Invalid { event_type: String, key: String, value: String },
+    #[error("Unknown event_type: {0}")]
+    UnknownType(String),
 }
 
 /// Checks a whole queued envelope as upstream's emitter and `sync diagnose` do: ids, type, aggregate
@@ -444,7 +451,7 @@ pub fn diagnose_envelope(envelope: &Value) -> Vec<String> {
                     errors.push(e.to_string());
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
         },
         (None, _) => errors.push("missing event_type".into()),
         (_, None) => errors.push("payload must be a JSON object".into()),
@@ -579,10 +586,10 @@ mod tests {
         let mut bad = status_changed("planned", "claimed").payload();
         bad.remove("to_lane");
         assert_eq!(
-            SyncEvent::from_payload("WPStatusChanged", &bad).unwrap_err(),
+            SyncEvent::from_payload("WPStatusChanged", &bad).unwrap_err().to_string(),
             "WPStatusChanged payload missing required field: to_lane"
         );
-        assert!(SyncEvent::from_payload("Nope", &bad).unwrap_err().contains("Unknown event_type"));
+        assert_eq!(SyncEvent::from_payload("Nope", &bad).unwrap_err().to_string(), "Unknown event_type: Nope");
     }
 
     #[test]
