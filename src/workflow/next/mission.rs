@@ -150,7 +150,7 @@ pub fn resolve(root: &Path, key: &str) -> Result<Resolved, MissionError> {
                 Ok(_) => continue,
                 // A v1 state-machine mission.yaml is not a runtime template; a broken runtime file is an error.
                 Err(_) if name == "mission.yaml" => continue,
-                Err(message) => return Err(MissionError::Invalid { path, message }),
+                Err(TemplateError(message)) => return Err(MissionError::Invalid { path, message }),
             }
         }
     }
@@ -164,7 +164,16 @@ pub fn resolve(root: &Path, key: &str) -> Result<Resolved, MissionError> {
 
 /// Reads a runtime template. `fallback_key` names the mission of the shorthand form (top-level `key`,
 /// `name`, `version`, `steps`) when it has neither key nor name, as upstream uses the directory name.
-pub fn parse(text: &str, fallback_key: &str) -> Result<MissionTemplate, String> {
+pub fn parse(text: &str, fallback_key: &str) -> Result<MissionTemplate, TemplateError> {
+    parse_template(text, fallback_key).map_err(TemplateError)
+}
+
+/// Why a mission template cannot be used: its shape, a missing field, a step graph that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+fn parse_template(text: &str, fallback_key: &str) -> Result<MissionTemplate, String> {
     let raw: Option<Value> = serde_saphyr::from_str(text).map_err(|e| first_line(&e.to_string()))?;
     let Some(Value::Object(raw)) = raw else { return Err("a mission template must be a mapping".to_owned()) };
     let (meta, steps) = match raw.get("mission") {
@@ -325,9 +334,10 @@ mod tests {
 
     #[test]
     fn rejects_templates_that_cannot_run() {
-        assert!(parse("mission:\n  key: k\n  name: n\n  version: '1'\n", "k").unwrap_err().contains("no steps"));
+        assert!(parse("mission:\n  key: k\n  name: n\n  version: '1'\n", "k").unwrap_err().0.contains("no steps"));
         assert!(parse("mission:\n  key: k\n  name: n\n  version: '1'\nsteps:\n  - id: a\n    title: A\n    depends_on: [zz]\n", "k")
             .unwrap_err()
+            .0
             .contains("depends on 'zz'"));
         assert!(parse("- a\n", "k").is_err());
         // A v1 state machine (upstream's research mission.yaml) has no steps.

@@ -217,7 +217,7 @@ fn load(dir: PathBuf) -> Result<Run, RunError> {
     let frozen = dir.join(FROZEN_TEMPLATE_FILE);
     let template = std::fs::read_to_string(&frozen)
         .map_err(|e| e.to_string())
-        .and_then(|text| mission::parse(&text, &state.mission_key))
+        .and_then(|text| mission::parse(&text, &state.mission_key).map_err(|e| e.0))
         .map_err(|message| RunError::FrozenTemplate { path: frozen, message })?;
     Ok(Run { dir, state, template, created: false, events: Vec::new(), dirty: false })
 }
