@@ -11,17 +11,15 @@ use super::common::{discover, publish, resolve_feature};
 use super::output;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::events::{Timestamp, pyjson};
+use crate::events::pyjson;
 use crate::git::Repo;
+use crate::orchestrator::control::{self, ControlError, Prepared};
 use crate::orchestrator::effects::Effects;
-use crate::orchestrator::engine::{self, Engine, RunOutcome};
-use crate::orchestrator::plan::Plan;
+use crate::orchestrator::engine::{Engine, RunOutcome};
 use crate::orchestrator::progress::{Observer, Progress, View};
-use crate::orchestrator::scheduler;
-use crate::orchestrator::settings::{self, Environment, Overrides, Settings};
-use crate::orchestrator::state::{RunLock, RunState, RunStatus, STATE_FILE, WpExecution};
+use crate::orchestrator::settings::{Overrides, Settings};
+use crate::orchestrator::state::{RunLock, RunState};
 use crate::orchestrator::summary;
-use crate::project::config::OrchestrationConfig;
 use crate::project::{Feature, Project};
 use crate::sync::Causation;
 use crate::workflow::wp::normalize_wp_id;
@@ -94,83 +92,33 @@ pub fn run(ctx: &Context, args: OrchestrateArgs) -> Result<(), CliError> {
 // start / resume
 
 fn start(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[String]) -> Result<(), CliError> {
-    let lock = RunLock::acquire(&project.root).map_err(state_error)?;
-    if let Some(existing) = RunState::load(&project.root).map_err(state_error)?
-        && existing.status.is_unfinished()
-    {
-        return Err(CliError::failure(format!(
-            "an unfinished run of {} exists ({}, started {})",
-            existing.feature_slug,
-            existing.status.as_str(),
-            existing.started_at
-        ))
-        .hint(
-            "continue it with `spec-kitty orchestrate --resume`, or discard it with `spec-kitty orchestrate --abort`",
-        ));
-    }
+    let lock = control::lock_new_run(project)?;
     let feature = resolve_feature(ctx, project, args.feature.as_deref())?;
     if args.feature.is_none() && !args.yes && !confirm(&feature)? {
         return Err(CliError::failure("not started").hint("pass --feature <slug> (or --yes) to start without asking"));
     }
-    let plan = Plan::load(&feature.dir).map_err(|e| CliError::failure(e.to_string()))?;
     let settings = resolve_settings(ctx, project, args)?;
-    let mut state = engine::fresh_state(ctx, &feature.slug, &plan, &settings);
-    apply_skips(ctx, project, &plan, &mut state, skips)?;
-    execute(ctx, project, &feature, (plan, settings, state, lock), skips, false, args.json)
+    let prepared = control::start(ctx, lock, feature, &settings, skips)?;
+    execute(ctx, project, prepared, settings, skips, false, args.json)
 }
 
 fn resume(ctx: &Context, project: &Project, args: &OrchestrateArgs, skips: &[String]) -> Result<(), CliError> {
-    let lock = RunLock::acquire(&project.root).map_err(state_error)?;
-    let Some(mut state) = RunState::load(&project.root).map_err(state_error)? else {
-        return Err(no_run("to resume"));
-    };
-    if matches!(state.status, RunStatus::Completed | RunStatus::Aborted) {
-        return Err(CliError::failure(format!(
-            "the run of {} is {}: there is nothing to resume",
-            state.feature_slug,
-            state.status.as_str()
-        ))
-        .hint(format!("start a new run with `spec-kitty orchestrate --feature {}`", state.feature_slug)));
-    }
-    let feature = Feature { slug: state.feature_slug.clone(), dir: project.feature_dir(&state.feature_slug) };
-    if !feature.dir.is_dir() {
-        return Err(CliError::failure(format!("the run's feature kitty-specs/{} no longer exists", feature.slug))
-            .hint("discard the run with `spec-kitty orchestrate --abort`"));
-    }
-    let plan = Plan::load(&feature.dir).map_err(|e| CliError::failure(e.to_string()))?;
     let settings = resolve_settings(ctx, project, args)?;
-    reconcile(&mut state, &plan);
-    scheduler::prepare_resume(&mut state, &plan.graph, &plan.current_lanes());
-    engine::select_agents(&mut state, &settings);
-    apply_skips(ctx, project, &plan, &mut state, skips)?;
-    execute(ctx, project, &feature, (plan, settings, state, lock), skips, true, args.json)
+    let prepared = control::resume(project, &settings, skips)?;
+    execute(ctx, project, prepared, settings, skips, true, args.json)
 }
-
-/// Work packages added to the feature since the run started join it; removed ones leave it.
-fn reconcile(state: &mut RunState, plan: &Plan) {
-    state.work_packages.retain(|id, _| plan.wps.contains_key(id));
-    for wp in plan.wps.values() {
-        state.work_packages.entry(wp.id.clone()).or_insert_with(|| WpExecution {
-            status: scheduler::status_from_lane(wp.lane),
-            ..WpExecution::new(&wp.id)
-        });
-    }
-    state.recount();
-}
-
-/// What a run needs, prepared by start or resume.
-type Prepared = (Plan, Settings, RunState, RunLock);
 
 fn execute(
     ctx: &Context,
     project: &Project,
-    feature: &Feature,
-    (plan, settings, state, lock): Prepared,
+    Prepared { feature, plan, state, lock, events }: Prepared,
+    settings: Settings,
     skipped: &[String],
     resumed: bool,
     json: bool,
 ) -> Result<(), CliError> {
-    let effects = Effects::new(ctx, project, feature, Repo::at(&project.root));
+    publish(ctx, Some(project), &events, Causation::None);
+    let effects = Effects::new(ctx, project, &feature, Repo::at(&project.root));
     let mut observer = observer(json);
     let running = BTreeMap::new();
     for wp_id in skipped {
@@ -183,7 +131,7 @@ fn execute(
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
     let engine = Engine::new(ctx, effects, plan, settings, state, lock, resumed, observer.as_mut());
-    let (outcome, state) = runtime.block_on(engine.run()).map_err(|e| CliError::failure(e.to_string()))?;
+    let (outcome, state) = runtime.block_on(engine.run())?;
     drop(observer);
     report(&state, outcome, json)
 }
@@ -237,47 +185,14 @@ fn report(state: &RunState, outcome: RunOutcome, json: bool) -> Result<(), CliEr
 }
 
 fn resolve_settings(ctx: &Context, project: &Project, args: &OrchestrateArgs) -> Result<Settings, CliError> {
-    let config = OrchestrationConfig::load(&project.root)
-        .map_err(|e| CliError::failure(e.to_string()).hint("the orchestrator's keys are described in the README"))?;
-    let path = std::env::var_os("PATH");
-    let is_installed = |program: &str| settings::find_program(program, path.as_deref()).is_some();
-    // Only `strategy: random` consumes randomness (and with it an id of the pinned sequence in tests).
-    let random = if config.agents.selection.strategy.as_deref() == Some("random") {
-        (ctx.new_ulid().random() & u128::from(u64::MAX)) as u64
-    } else {
-        0
-    };
     let overrides = Overrides {
         impl_agent: args.impl_agent.clone(),
         review_agent: args.review_agent.clone(),
         max_concurrency: args.max_concurrency.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
-    let env = Environment { project_root: &project.root, is_installed: &is_installed, random };
-    let resolved = settings::resolve(&config, &overrides, &env).map_err(|e| {
-        let error = match &e {
-            settings::SettingsError::UnknownOverride { .. } => CliError::usage(e.to_string()),
-            _ => CliError::failure(e.to_string()),
-        };
-        error.hint("agents are configured in .kittify/config.yaml (agents.available, agents.settings.<id>)")
-    })?;
+    let resolved = control::settings(ctx, project, &overrides)?;
     resolved.warnings.iter().for_each(|w| output::warn(w));
     Ok(resolved.settings)
-}
-
-/// Applies `--skip` to a run about to start or resume, queueing DependencyResolved "skipped".
-fn apply_skips(
-    ctx: &Context,
-    project: &Project,
-    plan: &Plan,
-    state: &mut RunState,
-    skips: &[String],
-) -> Result<(), CliError> {
-    for wp_id in skips {
-        let released = scheduler::skip(state, &plan.graph, wp_id).map_err(CliError::usage)?;
-        publish(ctx, Some(project), &engine::skip_events(wp_id, &released), Causation::None);
-    }
-    state.recount();
-    Ok(())
 }
 
 fn confirm(feature: &Feature) -> Result<bool, CliError> {
@@ -294,8 +209,8 @@ fn confirm(feature: &Feature) -> Result<bool, CliError> {
 // status / abort / skip
 
 fn show_status(project: &Project, json: bool) -> Result<(), CliError> {
-    let Some(state) = RunState::load(&project.root).map_err(state_error)? else {
-        return Err(no_run("in this project"));
+    let Some(state) = RunState::load(&project.root)? else {
+        return Err(ControlError::NoRun { purpose: "in this project" }.into());
     };
     if json {
         output::print(&state.to_json_text())?;
@@ -307,20 +222,7 @@ fn show_status(project: &Project, json: bool) -> Result<(), CliError> {
 }
 
 fn abort(ctx: &Context, project: &Project) -> Result<(), CliError> {
-    let _lock = RunLock::acquire(&project.root).map_err(state_error)?;
-    let Some(mut state) = RunState::load(&project.root).map_err(state_error)? else {
-        return Err(no_run("to abort"));
-    };
-    if matches!(state.status, RunStatus::Completed | RunStatus::Aborted) {
-        return Err(CliError::failure(format!(
-            "the run of {} is already {}",
-            state.feature_slug,
-            state.status.as_str()
-        )));
-    }
-    state.status = RunStatus::Aborted;
-    state.completed_at = Some(Timestamp::from_utc(ctx.now()).isoformat());
-    state.save(&project.root).map_err(state_error)?;
+    let state = control::abort(ctx, project)?;
     output::print(&format!(
         "Run {} of {} aborted; lanes and workspaces are left as they are.\nStart a new run with: spec-kitty orchestrate --feature {}\n",
         state.run_id, state.feature_slug, state.feature_slug
@@ -329,42 +231,15 @@ fn abort(ctx: &Context, project: &Project) -> Result<(), CliError> {
 }
 
 fn skip_in_saved_run(ctx: &Context, project: &Project, skips: &[String]) -> Result<(), CliError> {
-    let _lock = RunLock::acquire(&project.root).map_err(state_error)?;
-    let Some(mut state) = RunState::load(&project.root).map_err(state_error)? else {
-        return Err(
-            no_run("to change").hint("to start a run without it: spec-kitty orchestrate --feature <slug> --skip WPxx")
-        );
-    };
-    if matches!(state.status, RunStatus::Completed | RunStatus::Aborted) {
-        return Err(CliError::failure(format!(
-            "the run of {} is {}: nothing to skip",
-            state.feature_slug,
-            state.status.as_str()
-        )));
-    }
-    let feature_dir = project.feature_dir(&state.feature_slug);
-    let plan = Plan::load(&feature_dir).map_err(|e| CliError::failure(e.to_string()))?;
-    reconcile(&mut state, &plan);
+    let skipped = control::skip_in_saved_run(project, skips)?;
+    publish(ctx, Some(project), &skipped.events, Causation::None);
     let mut text = String::new();
-    for wp_id in skips {
-        let released = scheduler::skip(&mut state, &plan.graph, wp_id).map_err(CliError::usage)?;
-        publish(ctx, Some(project), &engine::skip_events(wp_id, &released), Causation::None);
+    for (wp_id, released) in &skipped.released {
         let proceed =
             if released.is_empty() { String::new() } else { format!("; {} may now proceed", released.join(", ")) };
         text.push_str(&format!("{wp_id} skipped{proceed}\n"));
     }
-    state.recount();
-    state.save(&project.root).map_err(state_error)?;
     text.push_str("Continue with: spec-kitty orchestrate --resume\n");
     output::print(&text)?;
     Ok(())
-}
-
-fn no_run(purpose: &str) -> CliError {
-    CliError::failure(format!("no orchestration run {purpose} ({STATE_FILE} not found)"))
-        .hint("start one with `spec-kitty orchestrate --feature <slug>`")
-}
-
-fn state_error(error: crate::orchestrator::state::StateError) -> CliError {
-    CliError::failure(error.to_string())
 }

@@ -54,6 +54,8 @@ pub enum EngineError {
     Signals(std::io::Error),
 }
 
+impl crate::error::Diagnose for EngineError {}
+
 /// A new run's state: every work package starts from its lane (done ones are completed, canceled ones
 /// skipped, those in for_review wait for review).
 pub fn fresh_state(ctx: &Context, feature_slug: &str, plan: &Plan, settings: &Settings) -> RunState {

@@ -12,6 +12,7 @@
 //! - [`progress`], [`summary`]: what the command shows (the core never prints).
 
 pub mod agents;
+pub mod control;
 pub mod effects;
 pub mod engine;
 pub mod invoke;

@@ -36,6 +36,8 @@ pub enum PlanError {
     Graph(#[from] GraphError),
 }
 
+impl crate::error::Diagnose for PlanError {}
+
 impl Plan {
     pub fn load(feature_dir: &Path) -> Result<Plan, PlanError> {
         let mut wps = BTreeMap::new();

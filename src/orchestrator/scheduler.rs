@@ -296,11 +296,10 @@ pub fn prepare_resume(state: &mut RunState, graph: &DependencyGraph, lanes: &BTr
 
 /// `--skip`: the work package is left out and its dependents may go ahead. Returns the direct dependents
 /// that were waiting on it (each gets a DependencyResolved "skipped").
-pub fn skip(state: &mut RunState, graph: &DependencyGraph, wp_id: &str) -> Result<Vec<String>, String> {
-    let exec =
-        state.work_packages.get_mut(wp_id).ok_or_else(|| format!("{wp_id} is not a work package of this run"))?;
+pub fn skip(state: &mut RunState, graph: &DependencyGraph, wp_id: &str) -> Result<Vec<String>, SkipError> {
+    let exec = state.work_packages.get_mut(wp_id).ok_or_else(|| SkipError::NotInRun(wp_id.to_owned()))?;
     match exec.status {
-        WpStatus::Completed => return Err(format!("{wp_id} is already completed")),
+        WpStatus::Completed => return Err(SkipError::Completed(wp_id.to_owned())),
         WpStatus::Skipped => return Ok(Vec::new()),
         _ => {}
     }
@@ -311,6 +310,15 @@ pub fn skip(state: &mut RunState, graph: &DependencyGraph, wp_id: &str) -> Resul
         .into_iter()
         .filter(|d| state.wp_status(d).is_some_and(|s| !s.satisfies_dependents()))
         .collect())
+}
+
+/// Why a work package cannot be skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkipError {
+    #[error("{0} is not a work package of this run")]
+    NotInRun(String),
+    #[error("{0} is already completed")]
+    Completed(String),
 }
 
 /// At the end of a run, anything that never became ready is blocked by the dependency it waited on.
@@ -498,7 +506,7 @@ mod tests {
         assert_eq!(released, ["WP02", "WP05"]);
         assert!(["WP02", "WP03", "WP05"].iter().all(|w| s.wp_status(w) == Some(WpStatus::Pending)));
         set(&mut s, "WP04", WpStatus::Completed);
-        assert_eq!(skip(&mut s, &g, "WP04").unwrap_err(), "WP04 is already completed");
+        assert_eq!(skip(&mut s, &g, "WP04").unwrap_err(), SkipError::Completed("WP04".into()));
         assert!(skip(&mut s, &g, "WP09").is_err());
     }
 

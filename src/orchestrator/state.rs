@@ -226,6 +226,8 @@ pub enum StateError {
     Lock { path: PathBuf, source: std::io::Error },
 }
 
+impl crate::error::Diagnose for StateError {}
+
 impl RunState {
     pub fn wp(&self, wp_id: &str) -> Option<&WpExecution> {
         self.work_packages.get(wp_id)
