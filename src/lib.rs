@@ -16,5 +16,6 @@ pub mod orchestrator;
 pub mod project;
 pub mod store;
 pub mod sync;
+pub mod table;
 pub mod telemetry;
 pub mod workflow;
