@@ -293,6 +293,11 @@ impl LockedStatus {
         fold_work_packages(&ordered_unique(&self.events)).get(wp_id).map(|state| state.lane)
     }
 
+    /// The latest instant any event of the work package carries, if the log mentions it.
+    pub fn latest_at(&self, wp_id: &str) -> Option<DateTime<Utc>> {
+        self.events.iter().filter(|e| e.wp_id == wp_id).map(|e| e.at.to_utc()).max()
+    }
+
     /// Appends `events` (one write per line) and remembers them for [`LockedStatus::snapshot`]. An event
     /// is remembered only once its line is written, so a failure leaves the two in agreement.
     pub fn append(&mut self, events: &[StatusEvent]) -> Result<(), StatusError> {

@@ -215,10 +215,15 @@ fn plan_events(
     // Each event gets its own instant (one microsecond apart), as upstream's successive `now()` calls do:
     // the reducer breaks ties between equal instants in favour of review rollbacks, which would otherwise
     // reorder the hops of one move.
+    // They also come after every event already logged for the WP: the reducer orders by time, and a
+    // process that read the clock before waiting for the lock would otherwise slip its move in before
+    // the one that held the lock, leaving the log's lane behind the frontmatter's.
+    let one = chrono::Duration::microseconds(1);
+    let start = locked.latest_at(&wp.id).map_or(request.now, |latest| request.now.max(latest + one));
     let mut sequence = 0i64;
     let mut next_at = || {
         sequence += 1;
-        Timestamp::from_utc(request.now + chrono::Duration::microseconds(sequence - 1))
+        Timestamp::from_utc(start + one * (sequence - 1) as i32)
     };
     let event = |from: Lane, to: Lane, force: bool, reason: String, id: EventId, at: Timestamp| StatusEvent {
         actor: actor.clone(),

@@ -1251,6 +1251,34 @@ fn move_task_syncs_a_log_that_lags_behind_the_frontmatter() {
 }
 
 #[test]
+fn a_move_whose_clock_lags_the_log_still_lands_after_its_last_event() {
+    // A process reads the clock, then waits for the feature lock while another moves the WP. Its events
+    // must still sort after the other's (the reducer orders by time), or the log's lane falls behind the
+    // frontmatter's. Here the lag is a clock set one hour back.
+    let env = TestEnv::new();
+    demo_with_wp01_in(&env, "in_progress");
+    let earlier = "2020-01-01T00:00:00Z";
+    let moved = env.run_with_env(
+        &["agent", "tasks", "move-task", "WP01", "--to", "blocked", "--note", "Waiting", "--feature", FEATURE],
+        &[("SPEC_KITTY_NOW", earlier)],
+    );
+    moved.ok();
+    let events = status_events(&env);
+    let at = |e: &Value| chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap();
+    let (setup, last) = (&events[events.len() - 2], &events[events.len() - 1]);
+    assert_eq!(hops(std::slice::from_ref(last)), [hop("in_progress", "blocked", false)]);
+    assert_eq!(at(last) - at(setup), chrono::Duration::microseconds(1), "one microsecond after the setup event");
+    let status: Value = serde_json::from_str(&env.read(&format!("kitty-specs/{FEATURE}/status.json"))).unwrap();
+    assert_eq!(status["work_packages"]["WP01"]["lane"], "blocked");
+    move_task(&env, "WP01", &["--to", "in_progress", "--note", "Unblocked"]).ok();
+    assert!(
+        status_events(&env)
+            .iter()
+            .all(|e| e["reason"] != "sync from frontmatter lane blocked before move-task transition")
+    );
+}
+
+#[test]
 fn rejected_review_goes_back_to_planned_through_in_progress_with_the_feedback() {
     let env = TestEnv::new();
     demo(&env);
