@@ -18,4 +18,5 @@ pub mod store;
 pub mod sync;
 pub mod table;
 pub mod telemetry;
+pub mod usage;
 pub mod workflow;

@@ -50,6 +50,42 @@ pub fn emit(
     ctx: &Context,
 ) -> Result<Emitted, EmitError> {
     record.validate()?;
+    let event = Event {
+        event_id: EventId::Ulid(ctx.new_ulid().0),
+        event_type: Cow::Borrowed(EVENT_TYPE),
+        aggregate_id: Cow::Owned(feature_slug.to_owned()),
+        payload: record.payload(),
+        timestamp: Timestamp::from_utc(ctx.now()),
+        node_id: Cow::Owned(record.node_id()),
+        lamport_clock: 0,
+        causation_id: None,
+    };
+    let mut batch = append_events(root, feature_dir, vec![event], ctx)?;
+    let event = batch.events.pop().expect("one event appended");
+    Ok(Emitted { event, log_path: batch.log_path, created_feature_dir: batch.created_feature_dir, warnings: batch.warnings })
+}
+
+/// Events appended by [`append_events`], with their Lamport values.
+#[derive(Debug)]
+pub struct Appended {
+    pub events: Vec<Event<'static>>,
+    pub log_path: PathBuf,
+    pub created_feature_dir: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Appends prepared events (ids, times, node ids and payloads given; e.g. usage imported from agents'
+/// logs, dated by the usage itself) under one hold of the log's lock, with the guarantees of [`emit`]:
+/// each gets one more than the feature's largest Lamport value so far, each line is one write (started on
+/// a fresh line after a torn tail, undone if it fails), and the clock is updated once at the end. The
+/// events' own `lamport_clock` values are ignored. On an error, the events before the failing one are
+/// stored.
+pub fn append_events(
+    root: &Path,
+    feature_dir: &Path,
+    mut events: Vec<Event<'static>>,
+    ctx: &Context,
+) -> Result<Appended, EmitError> {
     let log_path = feature_dir.join(LOG_FILE);
     let clock_path = feature_dir.join(CLOCK_FILE);
     crate::fsutil::ensure_within(root, &log_path)
@@ -65,29 +101,21 @@ pub fn emit(
 
     let mut log = LockedLog::open(&log_path, ctx.emit_lock_timeout).map_err(write_error)?;
     let mut counters = current_counters(&log, &clock_path, &mut warnings).map_err(write_error)?;
-    let latest =
+    let mut latest =
         counters.values().copied().max().unwrap_or(0).max(last_lamport(&log).map_err(write_error)?.unwrap_or(0));
 
-    let now = ctx.now();
-    let event = Event {
-        event_id: EventId::Ulid(ctx.new_ulid().0),
-        event_type: Cow::Borrowed(EVENT_TYPE),
-        aggregate_id: Cow::Owned(feature_slug.to_owned()),
-        payload: record.payload(),
-        timestamp: Timestamp::from_utc(now),
-        node_id: Cow::Owned(record.node_id()),
-        lamport_clock: latest + 1,
-        causation_id: None,
-    };
-    log.append_line(&event.to_line()).map_err(write_error)?;
-
-    counters.insert(record.node_id(), event.lamport_clock);
+    for event in &mut events {
+        latest += 1;
+        event.lamport_clock = latest;
+        log.append_line(&event.to_line()).map_err(write_error)?;
+        counters.insert(event.node_id.to_string(), latest);
+    }
     if let Err(e) = clock::write(&clock_path, &counters) {
-        // The event is stored; the clock is only a cache that the next emit re-derives from the log tail.
+        // The events are stored; the clock is only a cache that the next emit re-derives from the log tail.
         warnings.push(format!("event stored, but {} could not be updated: {e}", clock_path.display()));
     }
     drop(log);
-    Ok(Emitted { event, log_path, created_feature_dir, warnings })
+    Ok(Appended { events, log_path, created_feature_dir, warnings })
 }
 
 /// The clock's counters, rebuilt from the log when the file is missing (but the log is not) or corrupt.
