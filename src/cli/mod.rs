@@ -15,6 +15,7 @@ mod research;
 mod sync;
 mod tasks;
 mod telemetry;
+mod usage;
 mod validate_encoding;
 mod verify;
 mod workflow;

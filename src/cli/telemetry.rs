@@ -1,4 +1,5 @@
-//! `spec-kitty agent telemetry {emit,cost}`; bare `agent telemetry` runs `cost`.
+//! `spec-kitty agent telemetry {emit,cost}` (`import` and `hook` are in `usage.rs`); bare `agent telemetry`
+//! runs `cost`.
 
 use super::common::{discover, parse_cost, parse_count, parse_tokens};
 use super::output::{self, Align, Color, Column, Table, Term, csv_record, thousands};
@@ -30,12 +31,18 @@ enum TelemetryCommand {
     Emit(EmitArgs),
     /// Report spend grouped by agent, model, feature, role, work package or period.
     Cost(CostArgs),
+    /// Import token usage from the agents' own session logs (Claude Code, Codex, Gemini CLI).
+    Import(super::usage::ImportArgs),
+    /// Agent hooks that import a session's usage as it happens, and their installation.
+    Hook(super::usage::HookArgs),
 }
 
 pub fn run(ctx: &Context, args: TelemetryArgs) -> Result<(), CliError> {
     match args.command {
         Some(TelemetryCommand::Emit(emit)) => run_emit(ctx, emit),
         Some(TelemetryCommand::Cost(cost)) => run_cost(ctx, cost),
+        Some(TelemetryCommand::Import(import)) => super::usage::run_import(ctx, import),
+        Some(TelemetryCommand::Hook(hook)) => super::usage::run_hook(ctx, hook),
         None => run_cost(ctx, args.cost),
     }
 }

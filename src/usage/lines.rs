@@ -58,6 +58,7 @@ impl<R: Read> LineReader<R> {
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         let mut skipping = false;
         let mut scanned = 0usize;
+        let line_offset = self.offset;
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start + scanned..self.end]) {
                 let line_start = self.start;
@@ -92,6 +93,7 @@ impl<R: Read> LineReader<R> {
                     self.eof = true;
                     if skipping {
                         // An over-long line that never ended: leave it for the next import.
+                        self.offset = line_offset;
                         return Ok(None);
                     }
                 }

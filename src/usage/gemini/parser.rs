@@ -252,7 +252,7 @@ mod tests {
             r#"{"$rewindTo":"m-syn-2"}"#,
             r#"{"id":"m-syn-3","timestamp":"2026-01-02T11:01:00.000Z","type":"gemini","model":"gemini-x-pro","tokens":{"input":100,"output":10,"cached":40,"thoughts":0,"tool":5,"total":155}}"#,
             r#"{"id":"m-syn-3","timestamp":"2026-01-02T11:01:00.000Z","type":"gemini","model":"gemini-x-pro","tokens":{"input":100,"output":20,"cached":40,"thoughts":0,"tool":5,"total":165}}"#,
-            r#"not json"#,
+            r#"{"id":"m-syn-4","type":"gemini","tokens":{"input":1"#,
         ];
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         let read = read(&path, 0, None, Some("/home/dev/demo-app".into())).unwrap();
