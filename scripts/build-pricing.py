@@ -20,6 +20,7 @@ FIELDS = [
     ("output_per_1k", "output_cost_per_token"),
     ("cache_read_per_1k", "cache_read_input_token_cost"),
     ("cache_write_per_1k", "cache_creation_input_token_cost"),
+    ("cache_write_1h_per_1k", "cache_creation_input_token_cost_above_1hr"),
 ]
 GROUPS = [("Anthropic", ("anthropic",)), ("OpenAI", ("openai",)), ("Google", ("gemini", "vertex_ai-language-models"))]
 
@@ -68,7 +69,8 @@ def main():
     out.write(f"# Source: {source}.\n")
     out.write(f"# Generated on {datetime.date.today().isoformat()} by scripts/build-pricing.py; edit that script, not this file.\n")
     out.write("# Shape (upstream-compatible): models: {id: {input_per_1k, output_per_1k}} plus optional\n")
-    out.write("# cache_read_per_1k, cache_write_per_1k (default: the input rate) and aliases.\n")
+    out.write("# cache_read_per_1k, cache_write_per_1k (default: the input rate), cache_write_1h_per_1k (writes to\n")
+    out.write("# Anthropic's 1-hour cache; default: the cache_write rate) and aliases.\n")
     out.write("# Override entries in ~/.spec-kitty/pricing.yaml or .kittify/pricing.yaml (same shape).\n")
     out.write("models:\n")
     for title, providers in GROUPS:

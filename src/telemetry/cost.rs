@@ -339,6 +339,7 @@ impl<'r> Accumulator<'r> {
             output: p.output_tokens,
             cache_read: p.cache_read_tokens,
             cache_write: p.cache_write_tokens,
+            cache_write_1h: p.cache_write_1h_tokens,
         };
         let (cost, estimated, unpriced) = match p.cost_usd {
             Some(reported) => (reported, Money::ZERO, false),
@@ -439,6 +440,9 @@ struct CostPayload<'a> {
     cache_read_tokens: i64,
     #[serde(deserialize_with = "token_count")]
     cache_write_tokens: i64,
+    /// The part of `cache_write_tokens` written to Anthropic's 1-hour cache (imported usage).
+    #[serde(deserialize_with = "token_count")]
+    cache_write_1h_tokens: i64,
     #[serde(deserialize_with = "reported_cost")]
     cost_usd: Option<Money>,
 }

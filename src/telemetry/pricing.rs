@@ -20,26 +20,33 @@ pub struct Price {
     pub output: Money,
     pub cache_read: Money,
     pub cache_write: Money,
+    /// Writes to Anthropic's 1-hour cache (default: the `cache_write` rate).
+    pub cache_write_1h: Money,
 }
 
 impl Price {
     /// The estimated cost of a call with these token counts; `None` when it exceeds [`Money::MAX`].
     pub fn estimate(&self, tokens: &Tokens) -> Option<Money> {
+        // The 1-hour part of the cache writes (never more than all of them) at its own rate.
+        let one_hour = tokens.cache_write_1h.clamp(0, tokens.cache_write.max(0));
         self.input
             .checked_times(tokens.input)?
             .checked_add(self.output.checked_times(tokens.output)?)?
             .checked_add(self.cache_read.checked_times(tokens.cache_read)?)?
-            .checked_add(self.cache_write.checked_times(tokens.cache_write)?)
+            .checked_add(self.cache_write.checked_times(tokens.cache_write - one_hour)?)?
+            .checked_add(self.cache_write_1h.checked_times(one_hour)?)
     }
 }
 
-/// Token counts of one call; input excludes cache reads and writes.
+/// Token counts of one call; input excludes cache reads and writes; `cache_write_1h` is the part of
+/// `cache_write` written to Anthropic's 1-hour cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tokens {
     pub input: i64,
     pub output: i64,
     pub cache_read: i64,
     pub cache_write: i64,
+    pub cache_write_1h: i64,
 }
 
 impl Tokens {
@@ -101,7 +108,8 @@ impl PricingTable {
         }
     }
 
-    /// `models: {id: {input_per_1k, output_per_1k, cache_read_per_1k?, cache_write_per_1k?, aliases?}}`.
+    /// `models: {id: {input_per_1k, output_per_1k, cache_read_per_1k?, cache_write_per_1k?,
+    /// cache_write_1h_per_1k?, aliases?}}`.
     /// An empty document is an empty table.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, PricingError> {
         #[derive(Deserialize)]
@@ -117,6 +125,7 @@ impl PricingTable {
             output_per_1k: Option<f64>,
             cache_read_per_1k: Option<f64>,
             cache_write_per_1k: Option<f64>,
+            cache_write_1h_per_1k: Option<f64>,
             #[serde(default)]
             aliases: Vec<String>,
         }
@@ -136,11 +145,13 @@ impl PricingTable {
                     .transpose()
             };
             let input = per_1k("input_per_1k", e.input_per_1k)?.unwrap_or_default();
+            let cache_write = per_1k("cache_write_per_1k", e.cache_write_per_1k)?.unwrap_or(input);
             let price = Price {
                 input,
                 output: per_1k("output_per_1k", e.output_per_1k)?.unwrap_or_default(),
                 cache_read: per_1k("cache_read_per_1k", e.cache_read_per_1k)?.unwrap_or(input),
-                cache_write: per_1k("cache_write_per_1k", e.cache_write_per_1k)?.unwrap_or(input),
+                cache_write,
+                cache_write_1h: per_1k("cache_write_1h_per_1k", e.cache_write_1h_per_1k)?.unwrap_or(cache_write),
             };
             table.entries.push(Entry { id, price, aliases: e.aliases });
         }
@@ -168,11 +179,13 @@ impl PricingTable {
             };
             let input = per_token_from(input, 1)
                 .ok_or_else(|| invalid(format!("{id}.input_cost_per_token must be a non-negative number")))?;
+            let cache_write = rate("cache_creation_input_token_cost")?.unwrap_or(input);
             let price = Price {
                 input,
                 output: rate("output_cost_per_token")?.unwrap_or_default(),
                 cache_read: rate("cache_read_input_token_cost")?.unwrap_or(input),
-                cache_write: rate("cache_creation_input_token_cost")?.unwrap_or(input),
+                cache_write,
+                cache_write_1h: rate("cache_creation_input_token_cost_above_1hr")?.unwrap_or(cache_write),
             };
             table.entries.push(Entry { id: id.clone(), price, aliases: Vec::new() });
         }
@@ -363,9 +376,22 @@ mod tests {
     #[test]
     fn estimates_with_cache_rates_and_input_fallback() {
         let t = table();
-        let tokens = Tokens { input: 1000, output: 500, cache_read: 10_000, cache_write: 1000 };
+        let tokens = Tokens { input: 1000, output: 500, cache_read: 10_000, cache_write: 1000, cache_write_1h: 0 };
         // 1000×0.000003 + 500×0.000015 + 10000×0.0000003 + 1000×0.000003 (write falls back to input)
         assert_eq!(t.resolve("claude-sonnet-4-5").unwrap().estimate(&tokens).unwrap().to_fixed(6), "0.016500");
+    }
+
+    #[test]
+    fn one_hour_cache_writes_have_their_own_rate() {
+        let t = PricingTable::builtin();
+        let price = t.resolve("claude-sonnet-4-5").unwrap();
+        // 5-minute writes at 1.25 × input, 1-hour writes at 2 × input (LiteLLM's rates).
+        let five = price.estimate(&Tokens { cache_write: 1_000_000, ..Tokens::default() }).unwrap();
+        let mixed = price.estimate(&Tokens { cache_write: 1_000_000, cache_write_1h: 400_000, ..Tokens::default() }).unwrap();
+        assert_eq!((five.to_fixed(2), mixed.to_fixed(2)), ("3.75".to_owned(), "4.65".to_owned()));
+        let yaml = PricingTable::from_yaml("models:\n  m:\n    input_per_1k: 1\n    cache_write_per_1k: 2\n", "t").unwrap();
+        let all_1h = Tokens { cache_write: 1000, cache_write_1h: 5000, ..Tokens::default() };
+        assert_eq!(yaml.resolve("m").unwrap().estimate(&all_1h).unwrap().to_fixed(0), "2", "defaults to the write rate, capped");
     }
 
     #[test]
@@ -394,7 +420,7 @@ mod tests {
         let price = t.resolve("claude-haiku-4.5").unwrap();
         assert_eq!(
             price
-                .estimate(&Tokens { input: 1_000_000, output: 0, cache_read: 1_000_000, cache_write: 0 })
+                .estimate(&Tokens { input: 1_000_000, cache_read: 1_000_000, ..Tokens::default() })
                 .unwrap()
                 .to_fixed(2),
             "1.10"

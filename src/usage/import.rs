@@ -240,13 +240,14 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
             None => false,
         },
         seen: HashMap::new(),
-        once: HashSet::new(),
+        once: HashMap::new(),
         dirty: HashSet::new(),
     };
     let mut claims: Option<Claims> = None;
     let mut writer = Writer::default();
 
-    // Read in parallel; merge results as they arrive (the dedup rules do not depend on the order).
+    // Read in parallel; merge in the files' order (main transcripts before subagents), so the outcome
+    // does not depend on which worker finishes first.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
     let next = AtomicUsize::new(0);
     let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, std::io::Result<FileRead>)>(workers * 2);
@@ -273,7 +274,13 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
             });
         }
         drop(sender);
+        let mut waiting: BTreeMap<usize, std::io::Result<FileRead>> = BTreeMap::new();
+        let mut expected = 0usize;
         for (index, read) in receiver {
+            waiting.insert(index, read);
+            while let Some(read) = waiting.remove(&expected) {
+            let index = expected;
+            expected += 1;
             let job = &jobs[index];
             let read = match read {
                 Ok(read) => read,
@@ -308,8 +315,9 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                     continue;
                 }
                 let tokens = match merger.count(row, &mut report.skipped) {
-                    Ok(Some(tokens)) => tokens,
-                    Ok(None) => {
+                    Ok(Outcome::New(tokens)) => tokens,
+                    Ok(Outcome::Seen) => continue,
+                    Ok(Outcome::Imported) => {
                         report.already_imported += 1;
                         continue;
                     }
@@ -338,6 +346,7 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
             if !before_since {
                 file_updates.push((job.key.clone(), state));
             }
+        }
         }
     });
     if let Some(e) = merge_error {
@@ -442,37 +451,59 @@ fn recover(project: &Project, ledger: &mut Ledger, ctx: &Context, report: &mut I
     ledger.clear_pending(&done)
 }
 
+/// What part of a record is new.
+enum Outcome {
+    New(Tokens),
+    /// A copy of a record counted earlier in this run (counted in `skipped`).
+    Seen,
+    /// Counted by an earlier import.
+    Imported,
+}
+
+/// A copy of a record as this run knows it.
+#[derive(Clone, Copy)]
+struct Copy {
+    seen: Seen,
+    /// Counted by an earlier import and not grown since.
+    stored: bool,
+}
+
 /// Cross-file and cross-import dedup: what part of a record has not been counted yet.
 struct Merger<'l> {
     ledger: Option<&'l Ledger>,
     ledger_has_records: bool,
     /// Grow records looked up or counted in this run.
-    seen: HashMap<RecordKey, Vec<Seen>>,
-    /// Once records known in this run (counted now or found in the ledger).
-    once: HashSet<RecordKey>,
+    seen: HashMap<RecordKey, Vec<Copy>>,
+    /// Once records known in this run: whether an earlier import counted them.
+    once: HashMap<RecordKey, bool>,
     /// Keys whose entries changed in this run.
     dirty: HashSet<RecordKey>,
 }
 
 impl Merger<'_> {
-    /// The tokens of `row` not counted before (`None`: nothing new).
-    fn count(&mut self, row: &UsageRow, skipped: &mut Skipped) -> Result<Option<Tokens>, LedgerError> {
+    /// The tokens of `row` not counted before.
+    fn count(&mut self, row: &UsageRow, skipped: &mut Skipped) -> Result<Outcome, LedgerError> {
         match row.dedup {
-            Dedup::None => Ok(Some(row.tokens).filter(|t| !t.is_zero())),
+            Dedup::None => Ok(if row.tokens.is_zero() { Outcome::Seen } else { Outcome::New(row.tokens) }),
             Dedup::Once { key } => {
-                if self.once.contains(&key) {
+                if let Some(&stored) = self.once.get(&key) {
+                    if stored {
+                        return Ok(Outcome::Imported);
+                    }
                     skipped.duplicates += 1;
-                    return Ok(None);
+                    return Ok(Outcome::Seen);
                 }
-                self.once.insert(key);
-                if self.ledger_has_records
-                    && let Some(ledger) = self.ledger
-                    && !ledger.seen(&key)?.is_empty()
-                {
-                    return Ok(None);
+                let stored = self.ledger_has_records
+                    && match self.ledger {
+                        Some(ledger) => !ledger.seen(&key)?.is_empty(),
+                        None => false,
+                    };
+                self.once.insert(key, stored);
+                if stored {
+                    return Ok(Outcome::Imported);
                 }
                 self.dirty.insert(key);
-                Ok(Some(row.tokens))
+                Ok(Outcome::New(row.tokens))
             }
             Dedup::Grow { key, aux, sidechain } => {
                 if !self.seen.contains_key(&key) {
@@ -480,31 +511,36 @@ impl Merger<'_> {
                         Some(ledger) if self.ledger_has_records => ledger.seen(&key)?,
                         _ => Vec::new(),
                     };
-                    self.seen.insert(key, stored);
+                    self.seen.insert(key, stored.into_iter().map(|seen| Copy { seen, stored: true }).collect());
                 }
                 let copies = self.seen.get_mut(&key).expect("inserted");
-                let same = copies.iter_mut().find(|c| c.aux == aux || c.aux == 0 || aux == 0 || c.sidechain || sidechain);
-                match same {
-                    Some(copy) => {
-                        let new = row.tokens.beyond(&copy.tokens);
-                        let replay = sidechain && copy.aux != aux;
-                        copy.tokens = copy.tokens.max(&row.tokens);
-                        copy.sidechain &= sidechain;
-                        if new.is_zero() {
-                            if replay {
-                                skipped.sidechain_replays += 1;
-                            }
-                            return Ok(None);
-                        }
-                        self.dirty.insert(key);
-                        Ok(Some(new))
+                let same = copies.iter_mut().find(|c| {
+                    let c = &c.seen;
+                    c.aux == aux || c.aux == 0 || aux == 0 || c.sidechain || sidechain
+                });
+                let Some(copy) = same else {
+                    copies.push(Copy { seen: Seen { aux, sidechain, tokens: row.tokens }, stored: false });
+                    self.dirty.insert(key);
+                    return Ok(if row.tokens.is_zero() { Outcome::Seen } else { Outcome::New(row.tokens) });
+                };
+                let new = row.tokens.beyond(&copy.seen.tokens);
+                let replay = sidechain && copy.seen.aux != aux;
+                if new.is_zero() {
+                    if replay {
+                        skipped.sidechain_replays += 1;
+                        return Ok(Outcome::Seen);
                     }
-                    None => {
-                        copies.push(Seen { aux, sidechain, tokens: row.tokens });
-                        self.dirty.insert(key);
-                        Ok(Some(row.tokens).filter(|t| !t.is_zero()))
+                    if copy.stored {
+                        return Ok(Outcome::Imported);
                     }
+                    skipped.duplicates += 1;
+                    return Ok(Outcome::Seen);
                 }
+                copy.seen.tokens = copy.seen.tokens.max(&row.tokens);
+                copy.seen.sidechain &= sidechain;
+                copy.stored = false;
+                self.dirty.insert(key);
+                Ok(Outcome::New(new))
             }
         }
     }
@@ -513,7 +549,7 @@ impl Merger<'_> {
         let mut out = Vec::new();
         for key in &self.dirty {
             match self.seen.get(key) {
-                Some(copies) => out.extend(copies.iter().map(|c| (*key, *c))),
+                Some(copies) => out.extend(copies.iter().map(|c| (*key, c.seen))),
                 None => out.push((*key, Seen::default())),
             }
         }

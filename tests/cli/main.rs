@@ -30,6 +30,8 @@ mod telemetry_emit;
 mod template_commands;
 mod upstream_fixtures;
 mod upstream_templates;
+mod usage_fixtures;
+mod usage_import;
 mod workflow_concurrency;
 mod workflow_implement;
 mod workflow_lifecycle;

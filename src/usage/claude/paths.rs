@@ -76,7 +76,7 @@ fn collect_jsonl(dir: &Path, level: usize, out: &mut Vec<PathBuf>) {
             if entry.file_name() != "tool-results" {
                 collect_jsonl(&path, level + 1, out);
             }
-        } else if kind.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
+        } else if (kind.is_file() || kind.is_symlink()) && path.extension().is_some_and(|e| e == "jsonl") {
             out.push(path);
         }
     }
