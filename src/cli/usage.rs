@@ -16,11 +16,12 @@ use std::time::Duration;
 const HOOK_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
-#[command(after_help = "Reads the agents' own session logs (Claude Code ~/.claude/projects or $CLAUDE_CONFIG_DIR, Codex\n\
-$CODEX_HOME/sessions and archived_sessions, Gemini CLI ~/.gemini/tmp/*/chats), keeps this project's usage\n\
-and records it as ExecutionEvents of the feature, work package and role it was spent on (usage that cannot\n\
-be placed goes to kitty-specs/unattributed/ with the reason). Re-running adds only what is new; usage an\n\
-agent already reported through `emit` is not imported again. See README \"Importing usage\".")]
+#[command(after_help = "Reads the agents' own session logs (Claude Code: ~/.claude/projects or $CLAUDE_CONFIG_DIR;\n\
+Codex: $CODEX_HOME/sessions and archived_sessions; Gemini CLI: ~/.gemini/tmp/*/chats), keeps this\n\
+project's usage and records it as ExecutionEvents of the feature, work package and role it was\n\
+spent on; usage that cannot be placed goes to kitty-specs/unattributed/ with the reason.\n\
+Re-running adds only what is new; usage an agent already reported through `emit` is not imported\n\
+again. See README \"Importing usage from the agents' logs\".")]
 pub struct ImportArgs {
     /// Whose logs to read: claude, codex, gemini or all.
     #[arg(long, value_name = "AGENT", default_value = "all", value_parser = ["claude", "codex", "gemini", "all"])]

@@ -31,6 +31,7 @@ mod template_commands;
 mod upstream_fixtures;
 mod upstream_templates;
 mod usage_fixtures;
+mod usage_hooks;
 mod usage_import;
 mod workflow_concurrency;
 mod workflow_implement;
