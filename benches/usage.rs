@@ -286,7 +286,7 @@ impl Corpus {
         let mut per_agent = [0usize; 3];
         let mut bytes = 0;
         for (i, size) in sizes.iter().enumerate() {
-            let mut gen = Gen { seed: i as u64 * 0x9e37_79b9_7f4a_7c15 + 1, filler: &filler };
+            let mut g = Gen { seed: i as u64 * 0x9e37_79b9_7f4a_7c15 + 1, filler: &filler };
             let agent = match i % 20 {
                 0 | 1 => 1,  // codex: 10 %
                 2 => 2,      // gemini: 5 %
@@ -314,9 +314,9 @@ impl Corpus {
             fs::create_dir_all(path.parent().unwrap()).map_err(io)?;
             let mut out = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
             let written = match agent {
-                0 => gen.claude(&mut out, i, *size, &cwd, &branch, i % 4 == 3),
-                1 => gen.codex(&mut out, i, *size, &cwd, &branch),
-                _ => gen.gemini(&mut out, i, *size),
+                0 => g.claude(&mut out, i, *size, &cwd, &branch, i % 4 == 3),
+                1 => g.codex(&mut out, i, *size, &cwd, &branch),
+                _ => g.gemini(&mut out, i, *size),
             }
             .map_err(io)?;
             out.flush().map_err(io)?;
@@ -458,19 +458,20 @@ struct Gen<'f> {
     filler: &'f str,
 }
 
-impl Gen<'_> {
+impl<'f> Gen<'f> {
     fn next(&mut self) -> u64 {
         self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.seed >> 33
     }
 
     /// `len` bytes of filler (cut on a word boundary so escapes stay whole).
-    fn text(&mut self, len: usize) -> &str {
-        let len = len.min(self.filler.len() / 2);
-        let start = self.next() as usize % (self.filler.len() - len - 64);
-        let start = self.filler[start..].find(' ').map_or(start, |i| start + i + 1);
-        let end = self.filler[..start + len].rfind(' ').unwrap_or(start);
-        &self.filler[start..end.max(start)]
+    fn text(&mut self, len: usize) -> &'f str {
+        let filler = self.filler;
+        let len = len.min(filler.len() / 2);
+        let start = self.next() as usize % (filler.len() - len - 64);
+        let start = filler[start..].find(' ').map_or(start, |i| start + i + 1);
+        let end = filler[..start + len].rfind(' ').unwrap_or(start);
+        &filler[start..end.max(start)]
     }
 
     /// A skewed size: mostly small, sometimes large.

@@ -6,7 +6,7 @@ use super::attribution::{Attribution, Attributor};
 use super::claims::Claims;
 use super::ledger::{FileState, Ledger, LedgerError, PendingEvent, Seen};
 use super::scope::{Place, ProjectScope};
-use super::writer::{NewEvent, Writer};
+use super::writer::Writer;
 use super::{Agent, AgentHomes, Dedup, FileRead, RecordKey, Skipped, Tokens, UsageRow};
 use crate::context::Context;
 use crate::events::Event;
@@ -353,9 +353,9 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
         return Err(e.into());
     }
 
-    let events = writer.events(ctx);
-    report.events = events.len() as u64;
-    for event in &events {
+    let pending = writer.events(ctx);
+    report.events = pending.len() as u64;
+    for event in &pending {
         *report.events_by_feature.entry(event.feature.clone()).or_default() += 1;
     }
     if options.dry_run {
@@ -364,12 +364,8 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
     let records = merger.dirty_records();
     drop(merger);
     let ledger = ledger.as_mut().expect("opened for writing");
-    let pending: Vec<PendingEvent> = events
-        .iter()
-        .map(|e| PendingEvent { feature: e.feature.clone(), event_id: e.event.event_id.to_string(), line: e.event.to_line() })
-        .collect();
     ledger.commit(&file_updates, &records, &pending)?;
-    let written = write_events(project, events, ctx, &mut report.warnings);
+    let written = write_events(project, pending, ctx, &mut report.warnings);
     ledger.clear_pending(&written)?;
     Ok(report)
 }
@@ -385,14 +381,18 @@ fn count_row(report: &mut ImportReport, row: &UsageRow, attribution: &Attributio
     }
 }
 
-/// Appends the events feature by feature; returns the features whose events are all stored.
-fn write_events(project: &Project, events: Vec<NewEvent>, ctx: &Context, warnings: &mut Vec<String>) -> Vec<String> {
-    let mut by_feature: BTreeMap<String, Vec<Event<'static>>> = BTreeMap::new();
+/// Appends the journal's events feature by feature; returns the features whose events are all stored.
+fn write_events(project: &Project, events: Vec<PendingEvent>, ctx: &Context, warnings: &mut Vec<String>) -> Vec<String> {
+    let mut by_feature: BTreeMap<String, Vec<PendingEvent>> = BTreeMap::new();
     for event in events {
-        by_feature.entry(event.feature).or_default().push(event.event);
+        by_feature.entry(event.feature.clone()).or_default().push(event);
     }
     let mut written = Vec::new();
-    for (feature, events) in by_feature {
+    for (feature, pending) in by_feature {
+        let events: Vec<Event<'static>> = pending
+            .iter()
+            .filter_map(|e| Event::<crate::events::Payload>::from_line(e.line.as_bytes()).ok().map(Event::into_owned))
+            .collect();
         let dir = project.feature_dir(&feature);
         match crate::telemetry::emit::append_events(&project.root, &dir, events, ctx) {
             Ok(appended) => {

@@ -16,6 +16,7 @@
 //! with the reason.
 
 use super::attribution::Attribution;
+use super::ledger::PendingEvent;
 use super::{Agent, Tokens, UsageRow};
 use crate::context::Context;
 use crate::events::{Event, EventId, Payload, Timestamp};
@@ -55,12 +56,6 @@ pub struct Writer {
     buckets: BTreeMap<BucketKey, Bucket>,
 }
 
-/// One event to append to a feature's log.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub feature: String,
-    pub event: Event<'static>,
-}
 
 impl Writer {
     pub fn add(&mut self, row: &UsageRow, attribution: &Attribution, tokens: Tokens) {
@@ -86,8 +81,10 @@ impl Writer {
         self.buckets.is_empty()
     }
 
-    /// The events, in (feature, hour, …) order; ids from `ctx` dated by the usage.
-    pub fn events(self, ctx: &Context) -> Vec<NewEvent> {
+    /// The events as journal entries (their lines with Lamport value 0, assigned when appended), in
+    /// (feature, hour, …) order; ids from `ctx` dated by the usage. Lines rather than events keep the
+    /// memory of a large import small.
+    pub fn events(self, ctx: &Context) -> Vec<PendingEvent> {
         self.buckets
             .into_iter()
             .map(|(key, bucket)| {
@@ -132,7 +129,7 @@ impl Writer {
                     lamport_clock: 0,
                     causation_id: None,
                 };
-                NewEvent { feature: key.feature, event }
+                PendingEvent { feature: key.feature, event_id: event.event_id.to_string(), line: event.to_line() }
             })
             .collect()
     }
