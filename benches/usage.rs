@@ -32,7 +32,8 @@ const HOOK_BUDGET: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick") || std::env::var("BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+    let quick =
+        args.iter().any(|a| a == "--quick") || std::env::var("BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
     let keep = args.iter().any(|a| a == "--keep");
     match run(quick, keep) {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,7 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn binary() -> PathBuf {
-    std::env::var_os("SPEC_KITTY_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_spec-kitty")))
+    std::env::var_os("SPEC_KITTY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_spec-kitty")))
 }
 
 fn run(quick: bool, keep: bool) -> Result<(), String> {
@@ -54,7 +57,8 @@ fn run(quick: bool, keep: bool) -> Result<(), String> {
     let corpus = Corpus { root: dir.join("project"), home: dir.join("home") };
     println!("usage import benchmark: binary {}, data in {}", binary().display(), dir.display());
     let started = Instant::now();
-    let stats = corpus.generate(FILES / scale, TOTAL_BYTES / scale as u64, if quick { MAX_FILE / 10 } else { MAX_FILE })?;
+    let stats =
+        corpus.generate(FILES / scale, TOTAL_BYTES / scale as u64, if quick { MAX_FILE / 10 } else { MAX_FILE })?;
     println!(
         "corpus: {} files, {:.2} GiB (p50 {} KB, p95 {} KB, max {:.1} MB; claude {}, codex {}, gemini {}), generated in {:.1} s{}",
         stats.files,
@@ -272,7 +276,12 @@ impl Corpus {
 
     fn first_claude_transcript(&self) -> Option<PathBuf> {
         let dir = self.home.join(".claude/projects").join(encode(&self.root.to_string_lossy()));
-        let mut files: Vec<PathBuf> = fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect();
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
         files.sort();
         files.into_iter().next()
     }
@@ -288,9 +297,9 @@ impl Corpus {
         for (i, size) in sizes.iter().enumerate() {
             let mut g = Gen { seed: i as u64 * 0x9e37_79b9_7f4a_7c15 + 1, filler: &filler };
             let agent = match i % 20 {
-                0 | 1 => 1,  // codex: 10 %
-                2 => 2,      // gemini: 5 %
-                _ => 0,      // claude: 85 % (every fourth of them a subagent file)
+                0 | 1 => 1, // codex: 10 %
+                2 => 2,     // gemini: 5 %
+                _ => 0,     // claude: 85 % (every fourth of them a subagent file)
             };
             per_agent[agent] += 1;
             let (cwd, branch) = self.place(i);
@@ -303,7 +312,12 @@ impl Corpus {
                         dir.join(format!("{}.jsonl", uuid(i)))
                     }
                 }
-                1 => self.home.join(format!(".codex/sessions/2026/01/{:02}/rollout-2026-01-{:02}T10-00-00-{}.jsonl", 1 + i % 28, 1 + i % 28, uuid(i))),
+                1 => self.home.join(format!(
+                    ".codex/sessions/2026/01/{:02}/rollout-2026-01-{:02}T10-00-00-{}.jsonl",
+                    1 + i % 28,
+                    1 + i % 28,
+                    uuid(i)
+                )),
                 _ => {
                     let folder = self.home.join(".gemini/tmp/bench");
                     fs::create_dir_all(folder.join("chats")).map_err(io)?;
@@ -338,7 +352,7 @@ impl Corpus {
     /// timeline), else a work package's worktree.
     fn place(&self, i: usize) -> (String, String) {
         let root = self.root.to_string_lossy().into_owned();
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let feature = i % FEATURES;
             let wp = 1 + (i / FEATURES) % WPS;
             let name = format!("{:03}-bench-feature-WP{wp:02}", feature + 1);
@@ -358,7 +372,11 @@ impl Corpus {
             let dir = self.root.join("kitty-specs").join(&slug);
             fs::create_dir_all(&dir).map_err(io)?;
             let start = T0 + (f as i64) * SPAN / FEATURES as i64;
-            fs::write(dir.join("meta.json"), format!(r#"{{"feature_number": "{:03}", "slug": "{slug}", "created_at": "{}"}}"#, f + 1, iso(start))).map_err(io)?;
+            fs::write(
+                dir.join("meta.json"),
+                format!(r#"{{"feature_number": "{:03}", "slug": "{slug}", "created_at": "{}"}}"#, f + 1, iso(start)),
+            )
+            .map_err(io)?;
             fs::write(dir.join("spec.md"), "# spec\n").map_err(io)?;
             let mut lines = String::new();
             for w in 0..WPS {
@@ -393,7 +411,8 @@ fn iso(t: i64) -> String {
 }
 
 fn iso_ms(t: i64, ms: u64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%dT%H:%M:%S").to_string() + &format!(".{:03}Z", ms % 1000)
+    chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%dT%H:%M:%S").to_string()
+        + &format!(".{:03}Z", ms % 1000)
 }
 
 fn encode(path: &str) -> String {
@@ -408,7 +427,8 @@ fn uuid(i: usize) -> String {
 /// scaled to the total, the largest set to `max_file`.
 fn sizes(files: usize, total: u64, max_file: u64) -> Vec<u64> {
     let sigma = (P95 / P50).ln() / 1.644_853_6;
-    let mut sizes: Vec<f64> = (0..files).map(|i| P50 * (sigma * inverse_normal((i as f64 + 0.5) / files as f64)).exp()).collect();
+    let mut sizes: Vec<f64> =
+        (0..files).map(|i| P50 * (sigma * inverse_normal((i as f64 + 0.5) / files as f64)).exp()).collect();
     let largest = files - 1;
     sizes[largest] = max_file as f64;
     let rest: f64 = sizes[..largest].iter().map(|s| s.min(max_file as f64)).sum();
@@ -423,18 +443,35 @@ fn sizes(files: usize, total: u64, max_file: u64) -> Vec<u64> {
 
 /// Acklam's rational approximation of the standard normal quantile.
 fn inverse_normal(p: f64) -> f64 {
-    const A: [f64; 6] = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.383577518672690e2, -3.066479806614716e1, 2.506628277459239];
-    const B: [f64; 5] = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-    const C: [f64; 6] = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
     const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
     let low = 0.02425;
     if p < low {
         let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5]) / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     } else if p <= 1.0 - low {
         let q = p - 0.5;
         let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     } else {
         -inverse_normal(1.0 - p)
     }
@@ -442,7 +479,27 @@ fn inverse_normal(p: f64) -> f64 {
 
 /// Text for message bodies: words, escaped quotes and newlines, as transcripts hold (JSON-escaped).
 fn filler() -> String {
-    let words = ["fn", "let", "mut", "self", "impl", "match", "cargo", "test", "the", "file", "error", "src/lib.rs", "\\\"quoted\\\"", "\\n", "Result<(), Error>", "{}", "[0]", "->", "done"];
+    let words = [
+        "fn",
+        "let",
+        "mut",
+        "self",
+        "impl",
+        "match",
+        "cargo",
+        "test",
+        "the",
+        "file",
+        "error",
+        "src/lib.rs",
+        "\\\"quoted\\\"",
+        "\\n",
+        "Result<(), Error>",
+        "{}",
+        "[0]",
+        "->",
+        "done",
+    ];
     let mut text = String::with_capacity(4 << 20);
     let mut state = 12345u64;
     while text.len() < (4 << 20) {
@@ -477,11 +534,27 @@ impl<'f> Gen<'f> {
     /// A skewed size: mostly small, sometimes large.
     fn size(&mut self, typical: usize, cap: usize) -> usize {
         let r = self.next() % 1000;
-        let factor = if r < 700 { 1 } else if r < 950 { 4 } else if r < 995 { 20 } else { 100 };
+        let factor = if r < 700 {
+            1
+        } else if r < 950 {
+            4
+        } else if r < 995 {
+            20
+        } else {
+            100
+        };
         ((typical / 2 + self.next() as usize % typical) * factor).min(cap)
     }
 
-    fn claude(&mut self, out: &mut impl Write, i: usize, target: u64, cwd: &str, branch: &str, sidechain: bool) -> std::io::Result<u64> {
+    fn claude(
+        &mut self,
+        out: &mut impl Write,
+        i: usize,
+        target: u64,
+        cwd: &str,
+        branch: &str,
+        sidechain: bool,
+    ) -> std::io::Result<u64> {
         let session = uuid(if sidechain { i - 1 } else { i });
         let mut written = 0u64;
         let mut t = T0 + (self.next() as i64 % SPAN);
@@ -500,7 +573,10 @@ impl<'f> Gen<'f> {
             written += line.len() as u64 + 1;
             writeln!(out, "{line}")?;
             if turn % 40 == 0 {
-                let line = format!(r#"{{"type":"file-history-snapshot","messageId":"m{turn}","snapshot":{{"trackedFileBackups":{{"src/lib.rs":{{"backupFileName":"{}"}}}}}},"isSnapshotUpdate":false}}"#, self.text(2_000));
+                let line = format!(
+                    r#"{{"type":"file-history-snapshot","messageId":"m{turn}","snapshot":{{"trackedFileBackups":{{"src/lib.rs":{{"backupFileName":"{}"}}}}}},"isSnapshotUpdate":false}}"#,
+                    self.text(2_000)
+                );
                 written += line.len() as u64 + 1;
                 writeln!(out, "{line}")?;
             }
@@ -509,7 +585,7 @@ impl<'f> Gen<'f> {
             let input = 3 + self.next() % 50;
             let cache_read = 20_000 + self.next() % 100_000;
             let cache_write = self.next() % 5_000;
-            let one_hour = if self.next() % 2 == 0 { cache_write } else { 0 };
+            let one_hour = if self.next().is_multiple_of(2) { cache_write } else { 0 };
             let body = self.size(1_000, 50_000);
             for copy in 0..copies {
                 let output = (copy + 1) * (10 + self.next() % 400);
@@ -543,12 +619,19 @@ impl<'f> Gen<'f> {
             turn += 1;
             t += 30 + (self.next() % 200) as i64;
             if turn % 5 == 1 {
-                let line = format!(r#"{{"timestamp":"{}","type":"turn_context","payload":{{"turn_id":"t{turn}","cwd":"{cwd}","model":"gpt-5-codex","approval_policy":"on-request","sandbox_policy":{{"mode":"workspace-write"}}}}}}"#, iso_ms(t, 0));
+                let line = format!(
+                    r#"{{"timestamp":"{}","type":"turn_context","payload":{{"turn_id":"t{turn}","cwd":"{cwd}","model":"gpt-5-codex","approval_policy":"on-request","sandbox_policy":{{"mode":"workspace-write"}}}}}}"#,
+                    iso_ms(t, 0)
+                );
                 written += line.len() as u64 + 1;
                 writeln!(out, "{line}")?;
             }
             let len = self.size(6_000, cap);
-            let line = format!(r#"{{"timestamp":"{}","type":"response_item","payload":{{"type":"function_call_output","call_id":"c{turn}","output":"{}"}}}}"#, iso_ms(t, 1), self.text(len));
+            let line = format!(
+                r#"{{"timestamp":"{}","type":"response_item","payload":{{"type":"function_call_output","call_id":"c{turn}","output":"{}"}}}}"#,
+                iso_ms(t, 1),
+                self.text(len)
+            );
             written += line.len() as u64 + 1;
             writeln!(out, "{line}")?;
             let last = [8_000 + self.next() % 20_000, 0, 100 + self.next() % 2_000, 0];
@@ -556,9 +639,23 @@ impl<'f> Gen<'f> {
             for k in 0..4 {
                 total[k] += last[k];
             }
-            let usage = |u: [u64; 4]| format!(r#"{{"input_tokens":{},"cached_input_tokens":{},"output_tokens":{},"reasoning_output_tokens":{},"total_tokens":{}}}"#, u[0], u[1], u[2], u[3], u[0] + u[2]);
-            let count = format!(r#"{{"timestamp":"{}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{},"last_token_usage":{},"model_context_window":272000}},"rate_limits":{{"primary":{{"used_percent":12.0}}}}}}}}"#, iso_ms(t, 2), usage(total), usage(last));
-            let copies = if self.next() % 3 == 0 { 2 } else { 1 }; // re-emits
+            let usage = |u: [u64; 4]| {
+                format!(
+                    r#"{{"input_tokens":{},"cached_input_tokens":{},"output_tokens":{},"reasoning_output_tokens":{},"total_tokens":{}}}"#,
+                    u[0],
+                    u[1],
+                    u[2],
+                    u[3],
+                    u[0] + u[2]
+                )
+            };
+            let count = format!(
+                r#"{{"timestamp":"{}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{},"last_token_usage":{},"model_context_window":272000}},"rate_limits":{{"primary":{{"used_percent":12.0}}}}}}}}"#,
+                iso_ms(t, 2),
+                usage(total),
+                usage(last)
+            );
+            let copies = if self.next().is_multiple_of(3) { 2 } else { 1 }; // re-emits
             for _ in 0..copies {
                 written += count.len() as u64 + 1;
                 writeln!(out, "{count}")?;
@@ -570,7 +667,11 @@ impl<'f> Gen<'f> {
     fn gemini(&mut self, out: &mut impl Write, i: usize, target: u64) -> std::io::Result<u64> {
         let session = uuid(i);
         let mut t = T0 + (self.next() as i64 % SPAN);
-        let meta = format!(r#"{{"sessionId":"{session}","projectHash":"0","startTime":"{}","lastUpdated":"{}"}}"#, iso_ms(t, 0), iso_ms(t, 0));
+        let meta = format!(
+            r#"{{"sessionId":"{session}","projectHash":"0","startTime":"{}","lastUpdated":"{}"}}"#,
+            iso_ms(t, 0),
+            iso_ms(t, 0)
+        );
         let mut written = meta.len() as u64 + 1;
         writeln!(out, "{meta}")?;
         let mut turn = 0;
@@ -578,7 +679,11 @@ impl<'f> Gen<'f> {
             turn += 1;
             t += 30 + (self.next() % 200) as i64;
             let len = self.size(4_000, 200_000);
-            let user = format!(r#"{{"id":"u{turn}","timestamp":"{}","type":"user","content":[{{"text":"{}"}}]}}"#, iso_ms(t, 0), self.text(len));
+            let user = format!(
+                r#"{{"id":"u{turn}","timestamp":"{}","type":"user","content":[{{"text":"{}"}}]}}"#,
+                iso_ms(t, 0),
+                self.text(len)
+            );
             written += user.len() as u64 + 1;
             writeln!(out, "{user}")?;
             let input = 10_000 + self.next() % 50_000;
@@ -588,11 +693,17 @@ impl<'f> Gen<'f> {
             let text = self.text(body).to_owned();
             for tokens in [false, true] {
                 let tokens = if tokens {
-                    format!(r#","tokens":{{"input":{input},"output":{output},"cached":{cached},"thoughts":{thoughts},"tool":0,"total":{}}}"#, input + output + thoughts)
+                    format!(
+                        r#","tokens":{{"input":{input},"output":{output},"cached":{cached},"thoughts":{thoughts},"tool":0,"total":{}}}"#,
+                        input + output + thoughts
+                    )
                 } else {
                     String::new()
                 };
-                let line = format!(r#"{{"id":"g{turn}","timestamp":"{}","type":"gemini","content":[{{"text":"{text}"}}],"model":"gemini-2.5-pro"{tokens}}}"#, iso_ms(t, 5));
+                let line = format!(
+                    r#"{{"id":"g{turn}","timestamp":"{}","type":"gemini","content":[{{"text":"{text}"}}],"model":"gemini-2.5-pro"{tokens}}}"#,
+                    iso_ms(t, 5)
+                );
                 written += line.len() as u64 + 1;
                 writeln!(out, "{line}")?;
             }

@@ -103,7 +103,8 @@ pub fn run_import(ctx: &Context, args: ImportArgs) -> Result<(), CliError> {
     for warning in &report.warnings {
         output::warn(warning);
     }
-    let text = if args.json { pyjson::to_string(&report_json(&report), pyjson::PRETTY) + "\n" } else { report_text(&report) };
+    let text =
+        if args.json { pyjson::to_string(&report_json(&report), pyjson::PRETTY) + "\n" } else { report_text(&report) };
     output::print(&text)?;
     Ok(())
 }
@@ -129,7 +130,8 @@ fn report_json(report: &ImportReport) -> Value {
             (agent.as_str().to_owned(), entry)
         })
         .collect();
-    let skipped: Map<String, Value> = report.skipped.entries().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+    let skipped: Map<String, Value> =
+        report.skipped.entries().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
     json!({
         "result": "success",
         "dry_run": report.dry_run,
@@ -165,7 +167,7 @@ fn report_text(report: &ImportReport) -> String {
     let verb = if report.dry_run { "Would import" } else { "Imported" };
     let features: Vec<String> = report.events_by_feature.iter().map(|(f, c)| format!("{f} ({c})")).collect();
     if report.records == 0 {
-        out.push_str(if report.dry_run { "Nothing new to import.\n" } else { "Nothing new to import.\n" });
+        out.push_str("Nothing new to import.\n");
     } else {
         out.push_str(&format!(
             "{verb} {} into {}: {}\n",
@@ -206,7 +208,8 @@ fn report_text(report: &ImportReport) -> String {
         (report.other_projects, "from other projects"),
         (report.before_since, "before --since"),
     ];
-    let parts: Vec<String> = not_imported.iter().filter(|(c, _)| *c > 0).map(|(c, what)| format!("{} {what}", n(*c))).collect();
+    let parts: Vec<String> =
+        not_imported.iter().filter(|(c, _)| *c > 0).map(|(c, what)| format!("{} {what}", n(*c))).collect();
     if !parts.is_empty() {
         out.push_str(&format!("Not imported: {}\n", parts.join(", ")));
     }
@@ -216,7 +219,10 @@ fn report_text(report: &ImportReport) -> String {
         out.push_str(&format!("Skipped: {}\n", skipped.join(", ")));
     }
     if report.recovered > 0 {
-        out.push_str(&format!("Recovered {} from an interrupted import\n", plural(report.recovered, "event", "events")));
+        out.push_str(&format!(
+            "Recovered {} from an interrupted import\n",
+            plural(report.recovered, "event", "events")
+        ));
     }
     out
 }
@@ -295,8 +301,10 @@ fn install(ctx: &Context, args: HookInstallArgs, add: bool) -> Result<(), CliErr
                 })
             })
             .collect();
-        pyjson::to_string(&json!({"result": "success", "action": if add { "install" } else { "uninstall" }, "hooks": items}), pyjson::PRETTY)
-            + "\n"
+        pyjson::to_string(
+            &json!({"result": "success", "action": if add { "install" } else { "uninstall" }, "hooks": items}),
+            pyjson::PRETTY,
+        ) + "\n"
     } else {
         let mut out = String::new();
         for (agent, change) in &results {

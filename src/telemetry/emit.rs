@@ -62,7 +62,12 @@ pub fn emit(
     };
     let mut batch = append_events(root, feature_dir, vec![event], ctx)?;
     let event = batch.events.pop().expect("one event appended");
-    Ok(Emitted { event, log_path: batch.log_path, created_feature_dir: batch.created_feature_dir, warnings: batch.warnings })
+    Ok(Emitted {
+        event,
+        log_path: batch.log_path,
+        created_feature_dir: batch.created_feature_dir,
+        warnings: batch.warnings,
+    })
 }
 
 /// Events appended by [`append_events`], with their Lamport values.

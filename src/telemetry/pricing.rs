@@ -387,11 +387,17 @@ mod tests {
         let price = t.resolve("claude-sonnet-4-5").unwrap();
         // 5-minute writes at 1.25 × input, 1-hour writes at 2 × input (LiteLLM's rates).
         let five = price.estimate(&Tokens { cache_write: 1_000_000, ..Tokens::default() }).unwrap();
-        let mixed = price.estimate(&Tokens { cache_write: 1_000_000, cache_write_1h: 400_000, ..Tokens::default() }).unwrap();
+        let mixed =
+            price.estimate(&Tokens { cache_write: 1_000_000, cache_write_1h: 400_000, ..Tokens::default() }).unwrap();
         assert_eq!((five.to_fixed(2), mixed.to_fixed(2)), ("3.75".to_owned(), "4.65".to_owned()));
-        let yaml = PricingTable::from_yaml("models:\n  m:\n    input_per_1k: 1\n    cache_write_per_1k: 2\n", "t").unwrap();
+        let yaml =
+            PricingTable::from_yaml("models:\n  m:\n    input_per_1k: 1\n    cache_write_per_1k: 2\n", "t").unwrap();
         let all_1h = Tokens { cache_write: 1000, cache_write_1h: 5000, ..Tokens::default() };
-        assert_eq!(yaml.resolve("m").unwrap().estimate(&all_1h).unwrap().to_fixed(0), "2", "defaults to the write rate, capped");
+        assert_eq!(
+            yaml.resolve("m").unwrap().estimate(&all_1h).unwrap().to_fixed(0),
+            "2",
+            "defaults to the write rate, capped"
+        );
     }
 
     #[test]

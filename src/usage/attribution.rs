@@ -166,7 +166,13 @@ impl Attributor {
         self.features.iter().flat_map(|(slug, t)| t.wps.keys().map(move |wp| (slug.as_str(), wp.as_str())))
     }
 
-    pub fn attribute(&mut self, agent: Agent, at: DateTime<Utc>, place: &Place<'_>, branch: Option<&str>) -> Attribution {
+    pub fn attribute(
+        &mut self,
+        agent: Agent,
+        at: DateTime<Utc>,
+        place: &Place<'_>,
+        branch: Option<&str>,
+    ) -> Attribution {
         let key = CacheKey {
             agent,
             place: match place {
@@ -196,9 +202,9 @@ impl Attributor {
             return match self.parse_name(name) {
                 Named::Wp(slug, wp) => self.for_wp(slug, wp, at, format!("worktree .worktrees/{name}")),
                 Named::Feature(slug) => self.for_feature(slug, agent, at, format!("worktree .worktrees/{name}")),
-                Named::Unknown => Attribution::unattributed(format!(
-                    "worktree .worktrees/{name} names no feature of this project"
-                )),
+                Named::Unknown => {
+                    Attribution::unattributed(format!("worktree .worktrees/{name} names no feature of this project"))
+                }
             };
         }
         if let Some(slug) = key.place.strip_prefix("kitty-specs/")
@@ -216,7 +222,7 @@ impl Attributor {
                 Named::Unknown => {}
             }
         }
-        self.from_timeline(agent, at)
+        self.by_timeline(agent, at)
     }
 
     fn parse_name<'n>(&self, name: &'n str) -> Named<'n> {
@@ -235,7 +241,12 @@ impl Attributor {
             Some(t) => (role_for_lane(t.lane), t.lane.as_str().to_owned()),
             None => (Role::Implementer, "no lane change yet".to_owned()),
         };
-        Attribution { feature: Some(slug.to_owned()), wp_id: wp.to_owned(), role: Some(role), reason: format!("{why}; {wp} {lane}") }
+        Attribution {
+            feature: Some(slug.to_owned()),
+            wp_id: wp.to_owned(),
+            role: Some(role),
+            reason: format!("{why}; {wp} {lane}"),
+        }
     }
 
     fn for_feature(&self, slug: &str, agent: Agent, at: DateTime<Utc>, why: String) -> Attribution {
@@ -273,7 +284,7 @@ impl Attributor {
         feature(na, Role::Implementer, "work packages started, none active".into())
     }
 
-    fn from_timeline(&self, agent: Agent, at: DateTime<Utc>) -> Attribution {
+    fn by_timeline(&self, agent: Agent, at: DateTime<Utc>) -> Attribution {
         let na = crate::telemetry::record::NO_WP;
         let mut active: Vec<(&str, &str, &Transition)> = Vec::new();
         for (slug, timeline) in &self.features {

@@ -117,7 +117,11 @@ impl Claims {
                     .into_iter()
                     .map(|(at, duration)| {
                         let after = if duration > 0 {
-                            Some(at - Duration::milliseconds(i64::try_from(duration).unwrap_or(i64::MAX / 2).min(1 << 50)) - Duration::nanoseconds(1))
+                            Some(
+                                at - Duration::milliseconds(
+                                    i64::try_from(duration).unwrap_or(i64::MAX / 2).min(1 << 50),
+                                ) - Duration::nanoseconds(1),
+                            )
                         } else {
                             previous
                         };
@@ -146,7 +150,12 @@ impl Claims {
             return false;
         }
         [agent.as_str(), "*"].into_iter().any(|family| {
-            let scope = Scope { feature: feature.to_owned(), wp: wp.to_owned(), role: role.to_owned(), agent: family.to_owned() };
+            let scope = Scope {
+                feature: feature.to_owned(),
+                wp: wp.to_owned(),
+                role: role.to_owned(),
+                agent: family.to_owned(),
+            };
             self.windows
                 .get(&scope)
                 .is_some_and(|windows| windows.iter().any(|w| w.after.is_none_or(|a| at > a) && at <= w.until))
@@ -187,6 +196,9 @@ mod tests {
         assert!(!covers("implementer", Agent::Codex, "2026-01-02T11:49:59Z"));
         assert!(covers("implementer", Agent::Codex, "2026-01-02T11:50:00Z"));
         assert!(covers("reviewer", Agent::Gemini, "2026-01-02T12:59:00Z"), "unknown matches any agent");
-        assert!(!claims.covers("001-x", "N/A", "merger", Agent::Claude, t("2026-01-02T13:00:00Z")), "a zero cost claims nothing");
+        assert!(
+            !claims.covers("001-x", "N/A", "merger", Agent::Claude, t("2026-01-02T13:00:00Z")),
+            "a zero cost claims nothing"
+        );
     }
 }

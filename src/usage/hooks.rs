@@ -43,14 +43,15 @@ pub fn claude_call(input: &[u8]) -> Option<HookCall> {
 /// Codex: a lifecycle hook's stdin (`transcript_path`, else the session id) or `notify`'s argument
 /// (`thread-id`); the rollout is looked up by thread id when no path is given.
 pub fn codex_call(argument: Option<&str>, input: &[u8], homes: &AgentHomes) -> Option<HookCall> {
-    let value: Value = argument
-        .and_then(|a| serde_json::from_str(a).ok())
-        .or_else(|| serde_json::from_slice(input).ok())?;
+    let value: Value =
+        argument.and_then(|a| serde_json::from_str(a).ok()).or_else(|| serde_json::from_slice(input).ok())?;
     let cwd = PathBuf::from(text(&value, "cwd")?);
     let path = match text(&value, "transcript_path") {
         Some(path) => PathBuf::from(path),
         None => {
-            let thread = text(&value, "thread-id").or_else(|| text(&value, "thread_id")).or_else(|| text(&value, "session_id"))?;
+            let thread = text(&value, "thread-id")
+                .or_else(|| text(&value, "thread_id"))
+                .or_else(|| text(&value, "session_id"))?;
             super::codex::paths::find_thread(homes, thread)?
         }
     };
@@ -106,7 +107,9 @@ fn hook_events(agent: Agent) -> &'static [&'static str] {
 fn our_entry(agent: Agent) -> Value {
     let command = format!("{HOOK_COMMAND} {agent}");
     match agent {
-        Agent::Gemini => json!({"matcher": "*", "hooks": [{"name": "spec-kitty-usage", "type": "command", "command": command}]}),
+        Agent::Gemini => {
+            json!({"matcher": "*", "hooks": [{"name": "spec-kitty-usage", "type": "command", "command": command}]})
+        }
         _ => json!({"hooks": [{"type": "command", "command": command, "timeout": 30}]}),
     }
 }
@@ -270,7 +273,9 @@ mod tests {
         assert_eq!(call.files[0].1, PathBuf::from("/t/s.jsonl"));
         assert!(claude_call(b"garbage").is_none());
         assert!(gemini_call(br#"{"cwd":"/p"}"#).is_none());
-        let call = codex_call(None, br#"{"session_id":"s","transcript_path":"/r.jsonl","cwd":"/p"}"#, &AgentHomes::default()).unwrap();
+        let call =
+            codex_call(None, br#"{"session_id":"s","transcript_path":"/r.jsonl","cwd":"/p"}"#, &AgentHomes::default())
+                .unwrap();
         assert_eq!(call.files, [(Agent::Codex, PathBuf::from("/r.jsonl"))]);
     }
 }

@@ -132,47 +132,52 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
     // The hook's fast path: one file, unchanged since it was read.
     let full = matches!(options.source, ImportSource::Agents(_));
     let mut attributor: Option<Attributor> = None;
-    let candidates: Vec<Candidate> = match &options.source {
-        ImportSource::Agents(agents) => {
-            let loaded = Attributor::load(project);
-            for (slug, wp) in loaded.work_packages() {
-                scope.add_gemini_candidate(&project.root.join(".worktrees").join(format!("{slug}-{wp}")));
-            }
-            attributor = Some(loaded);
-            let mut list = Vec::new();
-            for agent in agents {
-                match agent {
-                    Agent::Claude => list.extend(
-                        super::claude::paths::files(&options.homes, &scope)
-                            .into_iter()
-                            .map(|path| Candidate { agent: *agent, path, cwd: None }),
-                    ),
-                    Agent::Codex => list.extend(
-                        super::codex::paths::files(&options.homes)
-                            .into_iter()
-                            .map(|path| Candidate { agent: *agent, path, cwd: None }),
-                    ),
-                    Agent::Gemini => list.extend(
-                        super::gemini::paths::files(&options.homes, &scope)
-                            .into_iter()
-                            .map(|(path, cwd)| Candidate { agent: *agent, path, cwd: Some(cwd) }),
-                    ),
+    let candidates: Vec<Candidate> =
+        match &options.source {
+            ImportSource::Agents(agents) => {
+                let loaded = Attributor::load(project);
+                for (slug, wp) in loaded.work_packages() {
+                    scope.add_gemini_candidate(&project.root.join(".worktrees").join(format!("{slug}-{wp}")));
                 }
+                attributor = Some(loaded);
+                let mut list = Vec::new();
+                for agent in agents {
+                    match agent {
+                        Agent::Claude => list.extend(
+                            super::claude::paths::files(&options.homes, &scope).into_iter().map(|path| Candidate {
+                                agent: *agent,
+                                path,
+                                cwd: None,
+                            }),
+                        ),
+                        Agent::Codex => {
+                            list.extend(super::codex::paths::files(&options.homes).into_iter().map(|path| Candidate {
+                                agent: *agent,
+                                path,
+                                cwd: None,
+                            }))
+                        }
+                        Agent::Gemini => list.extend(
+                            super::gemini::paths::files(&options.homes, &scope)
+                                .into_iter()
+                                .map(|(path, cwd)| Candidate { agent: *agent, path, cwd: Some(cwd) }),
+                        ),
+                    }
+                }
+                list
             }
-            list
-        }
-        ImportSource::Files(files) => files
-            .iter()
-            .map(|(agent, path)| Candidate {
-                agent: *agent,
-                path: path.clone(),
-                cwd: match agent {
-                    Agent::Gemini => super::gemini::paths::cwd_of_chat(&options.homes, &scope, path).map(Arc::from),
-                    _ => None,
-                },
-            })
-            .collect(),
-    };
+            ImportSource::Files(files) => files
+                .iter()
+                .map(|(agent, path)| Candidate {
+                    agent: *agent,
+                    path: path.clone(),
+                    cwd: match agent {
+                        Agent::Gemini => super::gemini::paths::cwd_of_chat(&options.homes, &scope, path).map(Arc::from),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        };
 
     let known: HashMap<String, FileState> = match (&ledger, full) {
         (Some(ledger), true) => ledger.files()?,
@@ -212,7 +217,10 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                 report.files_unchanged += 1;
                 if !known.contains_key(&key) {
                     // Moved (e.g. archived by Codex): remember it under its new name.
-                    file_updates.push((key, FileState { offset: prev.offset, state: prev.state.clone(), foreign: prev.foreign, ..now }));
+                    file_updates.push((
+                        key,
+                        FileState { offset: prev.offset, state: prev.state.clone(), foreign: prev.foreign, ..now },
+                    ));
                 }
                 continue;
             }
@@ -232,7 +240,7 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
     }
 
     let attributor = attributor.get_or_insert_with(|| Attributor::load(project));
-    report.warnings.extend(attributor.warnings.drain(..));
+    report.warnings.append(&mut attributor.warnings);
     let mut merger = Merger {
         ledger: ledger.as_ref(),
         ledger_has_records: match &ledger {
@@ -264,8 +272,12 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                     let Some(job) = jobs_ref.get(index) else { break };
                     let read = match job.agent {
                         Agent::Claude => super::claude::parser::read(&job.path, job.offset),
-                        Agent::Codex => super::codex::parser::read(&job.path, job.offset, job.state.as_deref(), scope_ref),
-                        Agent::Gemini => super::gemini::parser::read(&job.path, job.offset, job.state.as_deref(), job.cwd.clone()),
+                        Agent::Codex => {
+                            super::codex::parser::read(&job.path, job.offset, job.state.as_deref(), scope_ref)
+                        }
+                        Agent::Gemini => {
+                            super::gemini::parser::read(&job.path, job.offset, job.state.as_deref(), job.cwd.clone())
+                        }
                     };
                     if sender.send((index, read)).is_err() {
                         break;
@@ -279,74 +291,74 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
         for (index, read) in receiver {
             waiting.insert(index, read);
             while let Some(read) = waiting.remove(&expected) {
-            let index = expected;
-            expected += 1;
-            let job = &jobs[index];
-            let read = match read {
-                Ok(read) => read,
-                Err(e) => {
-                    tracing::debug!(path = %job.path.display(), error = %e, "usage log unreadable");
-                    report.skipped.unreadable_files += 1;
-                    continue;
-                }
-            };
-            let summary = report.agents.entry(job.agent).or_default();
-            summary.files_read += 1;
-            report.bytes_read += read.consumed.saturating_sub(job.offset);
-            report.skipped.add(&read.skipped);
-            let mut before_since = false;
-            for row in &read.rows {
-                if merge_error.is_some() {
-                    break;
-                }
-                let place = match row.cwd.as_deref() {
-                    Some(cwd) => match scope.place(cwd) {
-                        Some(place) => place,
-                        None => {
-                            report.other_projects += 1;
-                            continue;
-                        }
-                    },
-                    None => Place::Root(""),
-                };
-                if options.since.is_some_and(|since| row.at < since) {
-                    report.before_since += 1;
-                    before_since = true;
-                    continue;
-                }
-                let tokens = match merger.count(row, &mut report.skipped) {
-                    Ok(Outcome::New(tokens)) => tokens,
-                    Ok(Outcome::Seen) => continue,
-                    Ok(Outcome::Imported) => {
-                        report.already_imported += 1;
+                let index = expected;
+                expected += 1;
+                let job = &jobs[index];
+                let read = match read {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::debug!(path = %job.path.display(), error = %e, "usage log unreadable");
+                        report.skipped.unreadable_files += 1;
                         continue;
                     }
-                    Err(e) => {
-                        merge_error = Some(e);
+                };
+                let summary = report.agents.entry(job.agent).or_default();
+                summary.files_read += 1;
+                report.bytes_read += read.consumed.saturating_sub(job.offset);
+                report.skipped.add(&read.skipped);
+                let mut before_since = false;
+                for row in &read.rows {
+                    if merge_error.is_some() {
                         break;
                     }
-                };
-                let attribution = attributor.attribute(row.agent, row.at, &place, row.branch.as_deref());
-                if let (Some(feature), Some(role)) = (&attribution.feature, attribution.role) {
-                    let claims = claims.get_or_insert_with(|| Claims::load(project, attributor.feature_slugs()));
-                    if claims.covers(feature, &attribution.wp_id, role.as_str(), row.agent, row.at) {
-                        report.claimed += 1;
+                    let place = match row.cwd.as_deref() {
+                        Some(cwd) => match scope.place(cwd) {
+                            Some(place) => place,
+                            None => {
+                                report.other_projects += 1;
+                                continue;
+                            }
+                        },
+                        None => Place::Root(""),
+                    };
+                    if options.since.is_some_and(|since| row.at < since) {
+                        report.before_since += 1;
+                        before_since = true;
                         continue;
                     }
+                    let tokens = match merger.count(row, &mut report.skipped) {
+                        Ok(Outcome::New(tokens)) => tokens,
+                        Ok(Outcome::Seen) => continue,
+                        Ok(Outcome::Imported) => {
+                            report.already_imported += 1;
+                            continue;
+                        }
+                        Err(e) => {
+                            merge_error = Some(e);
+                            break;
+                        }
+                    };
+                    let attribution = attributor.attribute(row.agent, row.at, &place, row.branch.as_deref());
+                    if let (Some(feature), Some(role)) = (&attribution.feature, attribution.role) {
+                        let claims = claims.get_or_insert_with(|| Claims::load(project, attributor.feature_slugs()));
+                        if claims.covers(feature, &attribution.wp_id, role.as_str(), row.agent, row.at) {
+                            report.claimed += 1;
+                            continue;
+                        }
+                    }
+                    count_row(&mut report, row, &attribution, &tokens);
+                    writer.add(row, &attribution, tokens);
                 }
-                count_row(&mut report, row, &attribution, &tokens);
-                writer.add(row, &attribution, tokens);
+                let state = FileState {
+                    offset: if read.foreign { job.now.size } else { read.consumed },
+                    state: read.state,
+                    foreign: read.foreign,
+                    ..job.now.clone()
+                };
+                if !before_since {
+                    file_updates.push((job.key.clone(), state));
+                }
             }
-            let state = FileState {
-                offset: if read.foreign { job.now.size } else { read.consumed },
-                state: read.state,
-                foreign: read.foreign,
-                ..job.now.clone()
-            };
-            if !before_since {
-                file_updates.push((job.key.clone(), state));
-            }
-        }
         }
     });
     if let Some(e) = merge_error {
@@ -382,7 +394,12 @@ fn count_row(report: &mut ImportReport, row: &UsageRow, attribution: &Attributio
 }
 
 /// Appends the journal's events feature by feature; returns the features whose events are all stored.
-fn write_events(project: &Project, events: Vec<PendingEvent>, ctx: &Context, warnings: &mut Vec<String>) -> Vec<String> {
+fn write_events(
+    project: &Project,
+    events: Vec<PendingEvent>,
+    ctx: &Context,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
     let mut by_feature: BTreeMap<String, Vec<PendingEvent>> = BTreeMap::new();
     for event in events {
         by_feature.entry(event.feature.clone()).or_default().push(event);
@@ -408,7 +425,12 @@ fn write_events(project: &Project, events: Vec<PendingEvent>, ctx: &Context, war
 }
 
 /// Appends the journal's events that an interrupted import did not get to write.
-fn recover(project: &Project, ledger: &mut Ledger, ctx: &Context, report: &mut ImportReport) -> Result<(), LedgerError> {
+fn recover(
+    project: &Project,
+    ledger: &mut Ledger,
+    ctx: &Context,
+    report: &mut ImportReport,
+) -> Result<(), LedgerError> {
     let pending = ledger.pending()?;
     if pending.is_empty() {
         return Ok(());

@@ -356,7 +356,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = Ledger::open(dir.path(), "/p", Duration::from_secs(1)).unwrap();
         assert!(!ledger.has_records().unwrap());
-        let state = FileState { dev: 1, ino: 2, size: 30, mtime_ns: 4, offset: 30, state: Some("{}".into()), foreign: false };
+        let state =
+            FileState { dev: 1, ino: 2, size: 30, mtime_ns: 4, offset: 30, state: Some("{}".into()), foreign: false };
         let key = RecordKey::of(&[b"k"]);
         let seen = Seen { aux: u64::MAX, sidechain: true, tokens: Tokens { output: 5, ..Tokens::default() } };
         let event = PendingEvent { feature: "001-x".into(), event_id: "E".into(), line: "{}".into() };

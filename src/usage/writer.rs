@@ -56,7 +56,6 @@ pub struct Writer {
     buckets: BTreeMap<BucketKey, Bucket>,
 }
 
-
 impl Writer {
     pub fn add(&mut self, row: &UsageRow, attribution: &Attribution, tokens: Tokens) {
         let key = BucketKey {
@@ -69,8 +68,12 @@ impl Writer {
             session: row.session.clone(),
             reason: attribution.reason.clone(),
         };
-        let bucket =
-            self.buckets.entry(key).or_insert(Bucket { tokens: Tokens::default(), first: row.at, last: row.at, records: 0 });
+        let bucket = self.buckets.entry(key).or_insert(Bucket {
+            tokens: Tokens::default(),
+            first: row.at,
+            last: row.at,
+            records: 0,
+        });
         bucket.tokens.add(&tokens);
         bucket.first = bucket.first.min(row.at);
         bucket.last = bucket.last.max(row.at);

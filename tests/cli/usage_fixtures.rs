@@ -178,7 +178,9 @@ pub fn codex_meta(thread: &str, cwd: &str, branch: &str, source: &str) -> String
 }
 
 pub fn codex_turn(ts: &str, cwd: &str, model: &str) -> String {
-    format!(r#"{{"timestamp":"{ts}","type":"turn_context","payload":{{"turn_id":"t","cwd":"{cwd}","model":"{model}","approval_policy":"on-request"}}}}"#)
+    format!(
+        r#"{{"timestamp":"{ts}","type":"turn_context","payload":{{"turn_id":"t","cwd":"{cwd}","model":"{model}","approval_policy":"on-request"}}}}"#
+    )
 }
 
 /// A token_count with cumulative `total` and per-request `last`: [input incl. cached, cached, output incl. reasoning, reasoning].
@@ -201,7 +203,9 @@ pub fn codex_count(ts: &str, total: [u64; 4], last: [u64; 4]) -> String {
 }
 
 pub fn codex_rate_limit_only(ts: &str) -> String {
-    format!(r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"token_count","info":null,"rate_limits":{{"primary":{{"used_percent":1.0}}}}}}}}"#)
+    format!(
+        r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"token_count","info":null,"rate_limits":{{"primary":{{"used_percent":1.0}}}}}}}}"#
+    )
 }
 
 pub fn codex_path(env: &TestEnv, folder: &str, thread: &str) -> PathBuf {
@@ -224,7 +228,9 @@ pub fn gemini_project(env: &TestEnv, slug: &str, dir: &str) -> PathBuf {
 }
 
 pub fn gemini_meta(session: &str) -> String {
-    format!(r#"{{"sessionId":"{session}","projectHash":"0000","startTime":"2026-01-05T13:00:00.000Z","lastUpdated":"2026-01-05T13:00:00.000Z"}}"#)
+    format!(
+        r#"{{"sessionId":"{session}","projectHash":"0000","startTime":"2026-01-05T13:00:00.000Z","lastUpdated":"2026-01-05T13:00:00.000Z"}}"#
+    )
 }
 
 /// A gemini message; `tokens` = [input (incl. cached), output, cached, thoughts, tool]; total = input + output + thoughts + tool.
@@ -242,7 +248,9 @@ pub fn gemini_msg(id: &str, ts: &str, model: &str, tokens: Option<[u64; 5]>) -> 
             )
         })
         .unwrap_or_default();
-    format!(r#"{{"id":"{id}","timestamp":"{ts}","type":"gemini","content":[{{"text":"…"}}],"model":"{model}"{tokens}}}"#)
+    format!(
+        r#"{{"id":"{id}","timestamp":"{ts}","type":"gemini","content":[{{"text":"…"}}],"model":"{model}"{tokens}}}"#
+    )
 }
 
 pub fn write_gemini(folder: &Path, name: &str, lines: &[String]) -> PathBuf {

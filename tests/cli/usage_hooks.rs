@@ -31,7 +31,8 @@ fn claude_stop_hook_imports_the_transcript_named_on_stdin() {
     let env = project();
     let cwd = worktree(&env, "001-alpha-WP01");
     std::fs::create_dir_all(&cwd).unwrap();
-    let transcript = write_claude(&env, &cwd, "s1.jsonl", &[claude_line("s1", &cwd, "001-alpha-WP01", &ClaudeMsg::default())]);
+    let transcript =
+        write_claude(&env, &cwd, "s1.jsonl", &[claude_line("s1", &cwd, "001-alpha-WP01", &ClaudeMsg::default())]);
     let payload = serde_json::json!({
         "session_id": "s1",
         "transcript_path": transcript,
@@ -50,7 +51,13 @@ fn claude_stop_hook_imports_the_transcript_named_on_stdin() {
     // Nothing new: nothing written. Then the transcript grows and the next Stop imports only that.
     silent(hook(&env, &["claude"], &payload));
     assert_eq!(crate::usage_fixtures::events(&env, ALPHA).len(), 1);
-    let next = ClaudeMsg { ts: "2026-01-05T11:05:00.000Z", id: "msg_2", request: Some("req_2"), output: 5, ..ClaudeMsg::default() };
+    let next = ClaudeMsg {
+        ts: "2026-01-05T11:05:00.000Z",
+        id: "msg_2",
+        request: Some("req_2"),
+        output: 5,
+        ..ClaudeMsg::default()
+    };
     write_claude(&env, &cwd, "s1.jsonl", &[claude_line("s1", &cwd, "001-alpha-WP01", &next)]);
     silent(hook(&env, &["claude"], &payload));
     let events = crate::usage_fixtures::events(&env, ALPHA);
@@ -67,7 +74,14 @@ fn subagent_stop_reads_the_parent_first_and_session_end_is_harmless() {
     std::fs::create_dir_all(&cwd).unwrap();
     let parent = write_claude(&env, &cwd, "s2.jsonl", &[claude_line("s2", &cwd, "b", &ClaudeMsg::default())]);
     let replay = ClaudeMsg { request: Some("req_replayed"), sidechain: true, ..ClaudeMsg::default() };
-    let own = ClaudeMsg { ts: "2026-01-05T10:40:00.000Z", id: "msg_9", request: Some("req_9"), sidechain: true, output: 9, ..ClaudeMsg::default() };
+    let own = ClaudeMsg {
+        ts: "2026-01-05T10:40:00.000Z",
+        id: "msg_9",
+        request: Some("req_9"),
+        sidechain: true,
+        output: 9,
+        ..ClaudeMsg::default()
+    };
     let agent = write_claude(
         &env,
         &cwd,
@@ -93,7 +107,11 @@ fn hooks_never_fail_or_speak() {
     silent(hook(&env, &["claude"], ""));
     silent(hook(&env, &["claude"], r#"{"cwd": "/nonexistent/dir", "transcript_path": "/nonexistent/t.jsonl"}"#));
     let outside = env.home().to_string_lossy().into_owned();
-    silent(hook(&env, &["claude"], &serde_json::json!({"cwd": outside, "transcript_path": "/nonexistent/t.jsonl"}).to_string()));
+    silent(hook(
+        &env,
+        &["claude"],
+        &serde_json::json!({"cwd": outside, "transcript_path": "/nonexistent/t.jsonl"}).to_string(),
+    ));
     silent(hook(&env, &["codex"], "{}"));
     let run = hook(&env, &["gemini"], "{");
     assert_eq!((run.code, run.stdout.as_str()), (0, "{}\n"), "Gemini reads a JSON object from a hook's stdout");
@@ -119,7 +137,10 @@ fn codex_notify_finds_the_rollout_by_thread_id() {
     silent(hook(&env, &["codex", &notify.to_string()], ""));
     let events = events(&env, ALPHA);
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0]["payload"]["wp_id"].as_str(), events[0]["payload"]["input_tokens"].as_u64()), (Some("WP02"), Some(300)));
+    assert_eq!(
+        (events[0]["payload"]["wp_id"].as_str(), events[0]["payload"]["input_tokens"].as_u64()),
+        (Some("WP02"), Some(300))
+    );
 }
 
 #[test]
@@ -129,7 +150,10 @@ fn gemini_after_agent_hook_imports_the_chat() {
     let chat = write_gemini(
         &folder,
         "session-2026-01-05T13-00-aaaa1111.jsonl",
-        &[gemini_meta("aaaa1111"), gemini_msg("m1", "2026-01-05T13:30:00.000Z", "gemini-2.5-pro", Some([100, 10, 0, 0, 0]))],
+        &[
+            gemini_meta("aaaa1111"),
+            gemini_msg("m1", "2026-01-05T13:30:00.000Z", "gemini-2.5-pro", Some([100, 10, 0, 0, 0])),
+        ],
     );
     let payload = serde_json::json!({"session_id": "aaaa1111", "transcript_path": chat, "cwd": root(&env), "hook_event_name": "AfterAgent", "timestamp": "2026-01-05T13:30:01Z"});
     let run = hook(&env, &["gemini"], &payload.to_string());

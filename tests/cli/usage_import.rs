@@ -71,7 +71,10 @@ fn claude_streaming_copies_subagents_and_cache_writes() {
     assert_eq!(events.len(), 3, "sonnet 10h, sonnet 11h, haiku 11h");
     for event in &events {
         let p = &event["payload"];
-        assert_eq!((p["wp_id"].as_str(), p["role"].as_str(), p["agent"].as_str()), (Some("WP01"), Some("implementer"), Some("claude")));
+        assert_eq!(
+            (p["wp_id"].as_str(), p["role"].as_str(), p["agent"].as_str()),
+            (Some("WP01"), Some("implementer"), Some("claude"))
+        );
         assert_eq!(p["attribution"], "worktree .worktrees/001-alpha-WP01; WP01 in_progress");
         assert_eq!((p["source"].as_str(), p["session_id"].as_str()), (Some("import:claude"), Some("s1")));
         assert_eq!(event["node_id"], "cli:WP01");
@@ -104,7 +107,8 @@ fn codex_cumulative_totals_reemits_forks_and_compressed_rollouts() {
     // A fork of that thread copies its history (same lines) before going on: only the new turn counts.
     let fork = "0190aaaa-0000-7000-8000-000000000002";
     let mut forked = lines.clone();
-    forked[0] = codex_meta(fork, &root, "001-alpha-WP02", r#""cli""#).replace(r#""git""#, r#""forked_from_id":"x","git""#);
+    forked[0] =
+        codex_meta(fork, &root, "001-alpha-WP02", r#""cli""#).replace(r#""git""#, r#""forked_from_id":"x","git""#);
     forked.push(codex_count("2026-01-05T12:40:00.000Z", [21000, 15500, 1100, 350], [1000, 500, 100, 0]));
     write_codex(&codex_path(&env, "archived_sessions", fork), &forked);
     // A compressed rollout on main at 12:45: WP01 is in review by codex, WP02 in progress by gemini.
@@ -169,7 +173,11 @@ fn gemini_last_copy_per_message_and_planning_phase() {
     assert_eq!((p["wp_id"].as_str(), p["role"].as_str()), (Some("WP02"), Some("implementer")));
     assert_eq!(p["attribution"], "status log: WP02 in_progress, the only active work package");
     assert_eq!((p["input_tokens"].as_u64(), p["cache_read_tokens"].as_u64()), (Some(3000), Some(12000)));
-    assert_eq!((p["output_tokens"].as_u64(), p["reasoning_tokens"].as_u64()), (Some(850), Some(250)), "thoughts are output");
+    assert_eq!(
+        (p["output_tokens"].as_u64(), p["reasoning_tokens"].as_u64()),
+        (Some(850), Some(250)),
+        "thoughts are output"
+    );
     let beta = events(&env, BETA);
     assert_eq!(beta.len(), 1);
     let p = &beta[0]["payload"];
@@ -197,8 +205,10 @@ fn planning_merging_and_the_unattributed_bucket() {
     let run = import(&env, &[]);
     insta::assert_snapshot!("usage_import_text", run.render());
     let alpha = events(&env, ALPHA);
-    let roles: Vec<(&str, &str)> =
-        alpha.iter().map(|e| (e["payload"]["role"].as_str().unwrap(), e["payload"]["attribution"].as_str().unwrap())).collect();
+    let roles: Vec<(&str, &str)> = alpha
+        .iter()
+        .map(|e| (e["payload"]["role"].as_str().unwrap(), e["payload"]["attribution"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         roles,
         [
@@ -237,12 +247,22 @@ fn reimport_adds_nothing_and_reads_only_what_grew() {
 
     // The transcript grows: a later streaming copy of msg_1 (more output) and a new message.
     let grown = ClaudeMsg { ts: "2026-01-05T10:30:09.000Z", output: 90, ..m1 };
-    let m2 = ClaudeMsg { ts: "2026-01-05T10:45:00.000Z", id: "msg_2", request: Some("req_2"), output: 7, ..ClaudeMsg::default() };
+    let m2 = ClaudeMsg {
+        ts: "2026-01-05T10:45:00.000Z",
+        id: "msg_2",
+        request: Some("req_2"),
+        output: 7,
+        ..ClaudeMsg::default()
+    };
     let size = std::fs::metadata(&path).unwrap().len();
     write_claude(&env, &cwd, "s3.jsonl", &[claude_line("s3", &cwd, "x", &grown), claude_line("s3", &cwd, "x", &m2)]);
     let third = import_json(&env);
     assert_eq!(third["records"], 2, "{third:#}");
-    assert_eq!(third["bytes_read"].as_u64().unwrap(), std::fs::metadata(&path).unwrap().len() - size, "only the new lines");
+    assert_eq!(
+        third["bytes_read"].as_u64().unwrap(),
+        std::fs::metadata(&path).unwrap().len() - size,
+        "only the new lines"
+    );
     let events = events(&env, ALPHA);
     assert_eq!(events.len(), 2);
     assert_eq!(sum(&events, "output_tokens", |_| true), 90 + 7, "the grown copy adds only its growth");
@@ -265,19 +285,43 @@ fn usage_reported_through_emit_is_not_imported_again() {
     // The agent reported its implementation of WP01 itself: 10 minutes ending 10:35.
     let emitted = env.run_with_env(
         &[
-            "agent", "telemetry", "emit", "-f", ALPHA, "-r", "implementer", "--wp-id", "WP01", "--agent", "claude",
-            "--model", "claude-sonnet-4.5", "--input-tokens", "5000", "--output-tokens", "700", "--duration-ms", "600000",
+            "agent",
+            "telemetry",
+            "emit",
+            "-f",
+            ALPHA,
+            "-r",
+            "implementer",
+            "--wp-id",
+            "WP01",
+            "--agent",
+            "claude",
+            "--model",
+            "claude-sonnet-4.5",
+            "--input-tokens",
+            "5000",
+            "--output-tokens",
+            "700",
+            "--duration-ms",
+            "600000",
         ],
         &[("SPEC_KITTY_NOW", "2026-01-05T10:35:00Z")],
     );
     emitted.ok();
     let inside = ClaudeMsg { ts: "2026-01-05T10:30:00.000Z", ..ClaudeMsg::default() };
-    let outside = ClaudeMsg { ts: "2026-01-05T11:00:00.000Z", id: "msg_2", request: Some("req_2"), ..ClaudeMsg::default() };
-    write_claude(&env, &cwd, "s4.jsonl", &[claude_line("s4", &cwd, "x", &inside), claude_line("s4", &cwd, "x", &outside)]);
+    let outside =
+        ClaudeMsg { ts: "2026-01-05T11:00:00.000Z", id: "msg_2", request: Some("req_2"), ..ClaudeMsg::default() };
+    write_claude(
+        &env,
+        &cwd,
+        "s4.jsonl",
+        &[claude_line("s4", &cwd, "x", &inside), claude_line("s4", &cwd, "x", &outside)],
+    );
     let report = import_json(&env);
     assert_eq!(report["not_imported"]["reported_through_emit"], 1, "{report:#}");
     assert_eq!(report["records"], 1);
-    let imported: Vec<Value> = events(&env, ALPHA).into_iter().filter(|e| e["payload"]["source"] == "import:claude").collect();
+    let imported: Vec<Value> =
+        events(&env, ALPHA).into_iter().filter(|e| e["payload"]["source"] == "import:claude").collect();
     assert_eq!(imported.len(), 1);
     assert_eq!(imported[0]["timestamp"], "2026-01-05T11:00:00+00:00");
     // The claimed record is remembered as read: a later import does not bring it back.
@@ -319,7 +363,11 @@ fn bad_input_is_skipped_and_counted() {
         .open(dir.join("s5.jsonl"))
         .and_then(|mut f| std::io::Write::write_all(&mut f, &good.as_bytes()[good.len() / 2..]))
         .unwrap();
-    std::fs::OpenOptions::new().append(true).open(dir.join("s5.jsonl")).and_then(|mut f| std::io::Write::write_all(&mut f, b"\n")).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("s5.jsonl"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"\n"))
+        .unwrap();
     let again = import_json(&env);
     assert_eq!(again["records"], 0, "{again:#}");
     assert_eq!(again["not_imported"]["already_imported"], 1, "the completed line was a copy of a counted one");
@@ -334,16 +382,56 @@ fn cost_reports_after_an_import() {
         &env,
         &cwd,
         "s6.jsonl",
-        &[claude_line("s6", &cwd, "001-alpha-WP01", &ClaudeMsg { output: 2000, input: 3000, cache_read: 40000, cache_5m: 2000, cache_1h: 1000, ..ClaudeMsg::default() })],
+        &[claude_line(
+            "s6",
+            &cwd,
+            "001-alpha-WP01",
+            &ClaudeMsg {
+                output: 2000,
+                input: 3000,
+                cache_read: 40000,
+                cache_5m: 2000,
+                cache_1h: 1000,
+                ..ClaudeMsg::default()
+            },
+        )],
     );
     write_claude(
         &env,
         &root,
         "s7.jsonl",
         &[
-            claude_line("s7", &root, "main", &ClaudeMsg { ts: "2026-01-05T08:40:00.000Z", id: "p1", model: "claude-opus-4-6", input: 2000, output: 900, ..ClaudeMsg::default() }),
-            claude_line("s7", &root, "main", &ClaudeMsg { ts: "2026-01-05T16:30:00.000Z", id: "p2", input: 400, output: 100, ..ClaudeMsg::default() }),
-            claude_line("s7", &root, "main", &ClaudeMsg { ts: "2026-01-07T10:00:00.000Z", id: "p3", input: 100, output: 10, ..ClaudeMsg::default() }),
+            claude_line(
+                "s7",
+                &root,
+                "main",
+                &ClaudeMsg {
+                    ts: "2026-01-05T08:40:00.000Z",
+                    id: "p1",
+                    model: "claude-opus-4-6",
+                    input: 2000,
+                    output: 900,
+                    ..ClaudeMsg::default()
+                },
+            ),
+            claude_line(
+                "s7",
+                &root,
+                "main",
+                &ClaudeMsg {
+                    ts: "2026-01-05T16:30:00.000Z",
+                    id: "p2",
+                    input: 400,
+                    output: 100,
+                    ..ClaudeMsg::default()
+                },
+            ),
+            claude_line(
+                "s7",
+                &root,
+                "main",
+                &ClaudeMsg { ts: "2026-01-07T10:00:00.000Z", id: "p3", input: 100, output: 10, ..ClaudeMsg::default() },
+            ),
         ],
     );
     let thread = "0190aaaa-0000-7000-8000-00000000000a";

@@ -74,9 +74,10 @@ struct RawCacheCreation {
 
 impl RawUsage {
     fn tokens(&self) -> Tokens {
-        let breakdown = self.cache_creation.as_ref().filter(|c| {
-            c.ephemeral_5m_input_tokens.is_some() || c.ephemeral_1h_input_tokens.is_some()
-        });
+        let breakdown = self
+            .cache_creation
+            .as_ref()
+            .filter(|c| c.ephemeral_5m_input_tokens.is_some() || c.ephemeral_1h_input_tokens.is_some());
         let (cache_write, cache_write_1h) = match breakdown {
             Some(c) => {
                 let one_hour = c.ephemeral_1h_input_tokens.unwrap_or(0);
@@ -183,7 +184,11 @@ pub fn read(path: &Path, offset: u64) -> io::Result<FileRead> {
         let row = UsageRow {
             agent: Agent::Claude,
             at,
-            session: raw.session_id.as_deref().filter(|s| !s.is_empty()).map_or_else(|| fallback_session.clone(), &mut intern),
+            session: raw
+                .session_id
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| fallback_session.clone(), &mut intern),
             cwd: raw.cwd.as_deref().filter(|c| !c.is_empty()).map(&mut intern),
             branch: raw.git_branch.as_deref().filter(|b| !b.is_empty() && *b != "HEAD").map(&mut intern),
             model: message.model.as_deref().filter(|m| !m.is_empty()).map(&mut intern),

@@ -400,7 +400,8 @@ mod tests {
     fn subagent_replay_burst_only_seeds_the_total() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rollout-sub.jsonl");
-        let meta = META.replace(r#""source":"cli""#, r#""source":{"subagent":{"thread_spawn":{"parent_thread_id":"p"}}}"#);
+        let meta =
+            META.replace(r#""source":"cli""#, r#""source":{"subagent":{"thread_spawn":{"parent_thread_id":"p"}}}"#);
         let lines = [
             meta,
             tc("2026-01-02T10:05:00.100Z", [1000, 0, 100, 0], [1000, 0, 100, 0]),
@@ -419,7 +420,10 @@ mod tests {
     fn foreign_threads_stop_after_the_first_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rollout-x.jsonl");
-        let lines = [META.replace("/home/dev/demo-app", "/elsewhere"), tc("2026-01-02T10:00:30.000Z", [1, 0, 1, 0], [1, 0, 1, 0])];
+        let lines = [
+            META.replace("/home/dev/demo-app", "/elsewhere"),
+            tc("2026-01-02T10:00:30.000Z", [1, 0, 1, 0], [1, 0, 1, 0]),
+        ];
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         let read = read(&path, 0, None, &scope()).unwrap();
         assert!(read.foreign && read.rows.is_empty());
@@ -428,9 +432,7 @@ mod tests {
     #[test]
     fn thread_ids_from_file_names() {
         assert_eq!(
-            thread_of_path(Path::new(
-                "/x/rollout-2026-01-02T10-00-00-0190aaaa-0000-7000-8000-000000000001.jsonl.zst"
-            )),
+            thread_of_path(Path::new("/x/rollout-2026-01-02T10-00-00-0190aaaa-0000-7000-8000-000000000001.jsonl.zst")),
             "0190aaaa-0000-7000-8000-000000000001"
         );
     }

@@ -70,8 +70,7 @@ impl RawTokens {
         let thoughts = self.thoughts.unwrap_or(0);
         let tool = self.tool.unwrap_or(0);
         let exclusive_total = input + cached + output + thoughts;
-        let exclusive =
-            cached > 0 && self.total.is_some_and(|t| t == exclusive_total || t == exclusive_total + tool);
+        let exclusive = cached > 0 && self.total.is_some_and(|t| t == exclusive_total || t == exclusive_total + tool);
         let uncached = if exclusive { input } else { input.saturating_sub(cached) };
         Tokens {
             input: uncached.saturating_add(tool),
@@ -116,9 +115,11 @@ impl Builder {
             self.out.skipped.no_timestamp += 1;
             return;
         };
-        let model = raw.model.as_deref().filter(|m| !m.is_empty()).map(|m| {
-            self.models.entry(m.to_owned()).or_insert_with(|| Arc::from(m)).clone()
-        });
+        let model = raw
+            .model
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(|m| self.models.entry(m.to_owned()).or_insert_with(|| Arc::from(m)).clone());
         let dedup = match raw.id.as_deref().filter(|id| !id.is_empty()) {
             Some(id) => Dedup::Grow {
                 key: RecordKey::of(&[b"gemini", self.session.as_bytes(), id.as_bytes()]),
@@ -259,7 +260,10 @@ mod tests {
         assert_eq!(read.rows.len(), 2);
         assert_eq!(&*read.rows[0].session, "22222222-synt-4hex-8abc-000000000002");
         // total 15850 = input + output + thoughts: input includes cached.
-        assert_eq!(read.rows[0].tokens, Tokens { input: 3000, output: 850, cache_read: 12000, reasoning: 250, ..Tokens::default() });
+        assert_eq!(
+            read.rows[0].tokens,
+            Tokens { input: 3000, output: 850, cache_read: 12000, reasoning: 250, ..Tokens::default() }
+        );
         // total 165 = input + cached + output + tool: input already excluded cached.
         assert_eq!(read.rows[1].tokens, Tokens { input: 105, output: 20, cache_read: 40, ..Tokens::default() });
         assert_eq!((read.skipped.duplicates, read.skipped.malformed), (1, 1));

@@ -23,7 +23,8 @@ pub fn files(homes: &AgentHomes, scope: &ProjectScope) -> Vec<(PathBuf, Arc<str>
     let registry = read_registry(&home);
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(home.join("tmp")) else { return out };
-    let mut dirs: Vec<PathBuf> = entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> =
+        entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
     dirs.sort();
     for dir in dirs {
         let chats = dir.join("chats");
@@ -53,7 +54,12 @@ pub fn cwd_of_chat(homes: &AgentHomes, scope: &ProjectScope, chat: &Path) -> Opt
 }
 
 /// The directory a project folder stands for.
-fn project_dir_of(dir: &Path, registry: &[(String, String)], scope: &ProjectScope, first_chat: Option<&Path>) -> Option<String> {
+fn project_dir_of(
+    dir: &Path,
+    registry: &[(String, String)],
+    scope: &ProjectScope,
+    first_chat: Option<&Path>,
+) -> Option<String> {
     if let Ok(text) = crate::fsutil::read_small_string(&dir.join(".project_root"), 64 << 10) {
         let root = text.trim();
         if !root.is_empty() {
@@ -84,10 +90,7 @@ fn read_registry(home: &Path) -> Vec<(String, String)> {
     };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
     let map = value.get("projects").and_then(|p| p.as_object()).or(value.as_object());
-    map.into_iter()
-        .flatten()
-        .filter_map(|(path, slug)| Some((path.clone(), slug.as_str()?.to_owned())))
-        .collect()
+    map.into_iter().flatten().filter_map(|(path, slug)| Some((path.clone(), slug.as_str()?.to_owned()))).collect()
 }
 
 fn collect(dir: &Path, level: usize, out: &mut Vec<PathBuf>) {
