@@ -153,7 +153,7 @@ pub fn resolve_feature(
     project: &Project,
     explicit: Option<&str>,
 ) -> Result<crate::project::Feature, CliError> {
-    use crate::project::{DetectError, DetectOptions, Detected, detect_feature};
+    use crate::project::{DetectOptions, Detected, detect_feature};
     let branch = crate::git::branch_at(&ctx.cwd);
     let options = DetectOptions {
         explicit,
@@ -173,23 +173,7 @@ pub fn resolve_feature(
             }
             Ok(feature)
         }
-        Err(error) => {
-            let candidates = error.candidates().to_vec();
-            let hint = match &error {
-                DetectError::NoFeatures => {
-                    "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
-                }
-                DetectError::BadSlug(_) => "feature slugs look like 001-my-feature".to_owned(),
-                _ if candidates.is_empty() => {
-                    "create one with `spec-kitty agent feature create-feature <slug>`".to_owned()
-                }
-                _ => format!("pass --feature (or set SPECIFY_FEATURE) to one of: {}", candidates.join(", ")),
-            };
-            Err(CliError::failure(error.to_string())
-                .hint(hint)
-                .with_code("FEATURE_CONTEXT_UNRESOLVED")
-                .detail("candidate_features", serde_json::json!(candidates)))
-        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -65,6 +65,28 @@ impl DetectError {
     }
 }
 
+impl crate::error::Diagnose for DetectError {
+    fn hints(&self) -> Vec<String> {
+        let candidates = self.candidates();
+        vec![match self {
+            DetectError::BadSlug(_) => "feature slugs look like 001-my-feature".to_owned(),
+            _ if candidates.is_empty() => "create one with `spec-kitty agent feature create-feature <slug>`".to_owned(),
+            _ => format!("pass --feature (or set SPECIFY_FEATURE) to one of: {}", candidates.join(", ")),
+        }]
+    }
+
+    fn error_code(&self) -> Option<&'static str> {
+        Some("FEATURE_CONTEXT_UNRESOLVED")
+    }
+
+    /// Upstream's `candidate_features` key of the `--json` error object.
+    fn details(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let mut details = serde_json::Map::new();
+        details.insert("candidate_features".to_owned(), serde_json::json!(self.candidates()));
+        Some(details)
+    }
+}
+
 /// Inputs to detection besides the project itself.
 #[derive(Debug, Clone, Default)]
 pub struct DetectOptions<'a> {

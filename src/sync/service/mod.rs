@@ -29,6 +29,7 @@
 //! to be `Send`, and it never competes with the host command's own runtime.
 
 mod embedded;
+mod log_line;
 mod schedule;
 mod standalone;
 #[cfg(test)]
