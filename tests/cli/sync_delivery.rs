@@ -432,7 +432,7 @@ fn sync_now_exit_codes_are_pinned() {
     let run =
         env.run_with_env(&["sync", "now"], &[("SPEC_KITTY_SAAS_URL", &format!("http://127.0.0.1:{}", dead_port()))]);
     assert!(
-        run.code == 4 && run.stderr.contains("not logged in"),
+        run.code == 4 && run.stderr.contains(", but the sync server is http://127.0.0.1:"),
         "tokens are never sent to another server: {}",
         run.render()
     );

@@ -98,8 +98,11 @@ impl StopReason {
         match self {
             StopReason::Drained => "all queued events were offered to the server".into(),
             StopReason::NotConfigured => "no sync server is configured".into(),
-            StopReason::NotLoggedIn { detail } => format!("not logged in ({detail})"),
-            StopReason::LoginRequired { detail } => format!("login required ({detail})"),
+            // The detail is the login's own message ("not logged in", "logged in to X, but …").
+            StopReason::NotLoggedIn { detail } if !detail.is_empty() => detail.clone(),
+            StopReason::NotLoggedIn { .. } => "not logged in".into(),
+            StopReason::LoginRequired { detail } if !detail.is_empty() => detail.clone(),
+            StopReason::LoginRequired { .. } => "login required".into(),
             StopReason::Offline { detail } => format!("the server is unreachable ({detail})"),
             StopReason::Refused { status, detail } => format!("the server refused the request (HTTP {status}{detail})"),
             StopReason::Deadline => "the time allowed for this sync ran out".into(),
