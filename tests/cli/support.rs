@@ -69,6 +69,7 @@ impl TestEnv {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("project")).unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         TestEnv { dir, commands: Cell::new(0) }
     }
 
@@ -106,6 +107,8 @@ impl TestEnv {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home())
             .env("SPEC_KITTY_HOME", self.home().join(".spec-kitty"))
+            // Prompt files and other temporaries stay inside the test's directory, never in /tmp.
+            .env("TMPDIR", self.dir.path().join("tmp"))
             .env("SPEC_KITTY_NOW", now)
             .env("SPEC_KITTY_ID_SEED", n.to_string())
             .env("COLUMNS", "100");
