@@ -15,7 +15,7 @@ use crate::project::{Feature, Project};
 use crate::sync::Causation;
 use crate::workflow::board::{self, Board, Neighbours, TaskList, Validation};
 use crate::workflow::lanes::Lane;
-use crate::workflow::transition::Feedback;
+use crate::workflow::transition::{Feedback, MoveRequest};
 use crate::workflow::wp::{WorkPackage, normalize_wp_id};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
@@ -140,7 +140,7 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
     let to = Lane::parse(&args.to).map_err(|e| CliError::usage(e.to_string()))?;
     let (project, feature) = feature_of(ctx, args.feature.slug.as_deref())?;
     let feedback = args.review_feedback_file.as_deref().map(|path| Feedback::read(&ctx.cwd.join(path))).transpose()?;
-    let request = MoveTask {
+    let lane_move = MoveRequest {
         wp_id: wp_id.clone(),
         to,
         agent: args.telemetry.agent.clone(),
@@ -151,10 +151,9 @@ fn move_task(ctx: &Context, args: MoveArgs) -> Result<(), CliError> {
         approval_ref: args.approval_ref.clone(),
         reviewer: args.reviewer.clone(),
         force: args.force,
-        commit: !args.no_auto_commit,
-        usage: args.telemetry.usage(),
         at: ctx.now(),
     };
+    let request = MoveTask { lane_move, commit: !args.no_auto_commit, usage: args.telemetry.usage() };
     let outcome = ops::move_task::move_task(&Scope::new(ctx, &project, &feature), &request)?;
     outcome.warnings.iter().for_each(|w| output::warn(w));
     publish(ctx, Some(&project), &outcome.events, Causation::None);

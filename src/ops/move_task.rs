@@ -9,33 +9,18 @@ use crate::sync::SyncEvent;
 use crate::telemetry::{Role, Usage};
 use crate::workflow::lanes::Lane;
 use crate::workflow::lock::LockError;
-use crate::workflow::transition::{self, Feedback, MoveError, MoveOutcome, MoveRequest};
+use crate::workflow::transition::{self, MoveError, MoveOutcome, MoveRequest, MoveSite};
 use crate::workflow::workspace;
 use crate::workflow::wp::WorkPackage;
-use chrono::{DateTime, Utc};
 
-/// A lane move as a command or the orchestrator asks for it.
+/// A lane move as a command or the orchestrator asks for it, and what to do around it.
 #[derive(Debug, Clone)]
 pub struct MoveTask {
-    pub wp_id: String,
-    pub to: Lane,
-    /// Who moves it: the status events' actor and the WP's `agent` (default: the WP's agent, "user").
-    pub agent: Option<String>,
-    pub assignee: Option<String>,
-    pub shell_pid: Option<String>,
-    pub note: Option<String>,
-    /// The reviewer's feedback when a review sends the work back.
-    pub feedback: Option<Feedback>,
-    pub approval_ref: Option<String>,
-    /// Recorded in done evidence (default: git's `user.name`, else "unknown").
-    pub reviewer: Option<String>,
-    /// Move directly, bypassing the transition rules and the pre-review checks (needs a note).
-    pub force: bool,
+    pub lane_move: MoveRequest,
     /// Commit the moved WP file (with git).
     pub commit: bool,
     /// What the agent spent in the phase the move ends; recorded on the transitions that end a phase.
     pub usage: Usage,
-    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -81,7 +66,8 @@ impl Diagnose for MoveTaskError {
 
 /// Moves `request.wp_id` under the feature lock and, when asked, commits the WP file (plus tasks.md when
 /// its generated status block was its only change).
-pub fn move_task(scope: &Scope<'_>, request: &MoveTask) -> Result<MoveTaskOutcome, MoveTaskError> {
+pub fn move_task(scope: &Scope<'_>, task: &MoveTask) -> Result<MoveTaskOutcome, MoveTaskError> {
+    let request = &task.lane_move;
     let lock = scope.lock()?;
     if request.to == Lane::ForReview && !request.force {
         check_ready_for_review(scope, &request.wp_id)?;
@@ -98,28 +84,18 @@ pub fn move_task(scope: &Scope<'_>, request: &MoveTask) -> Result<MoveTaskOutcom
         .or_else(|| scope.repo.as_ref().and_then(|r| r.run(&["config", "user.name"]).ok()))
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
-    let move_request = MoveRequest {
-        feature_slug: scope.feature.slug.clone(),
-        wp_id: request.wp_id.clone(),
-        to: request.to,
-        agent: request.agent.clone(),
-        assignee: request.assignee.clone(),
-        shell_pid: request.shell_pid.clone(),
-        note: request.note.clone(),
-        feedback: request.feedback.clone(),
-        approval_ref: request.approval_ref.clone(),
-        reviewer,
-        force: request.force,
-        execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" }.to_owned(),
-        now: request.at,
+    let site = MoveSite {
+        feature_slug: &scope.feature.slug,
+        reviewer: &reviewer,
+        execution_mode: if workspace_dir.is_dir() { "worktree" } else { "direct_repo" },
     };
     let tasks_md = scope.feature_file("tasks.md");
     let tasks_md_was_clean =
         scope.repo.as_ref().is_some_and(|r| r.status_porcelain(&[&tasks_md]).is_ok_and(|s| s.is_empty()));
-    let moved = transition::move_task(&lock, &move_request, || crate::events::EventId::Ulid(scope.ctx.new_ulid().0))?;
+    let moved = transition::move_task(&lock, request, site, || crate::events::EventId::Ulid(scope.ctx.new_ulid().0))?;
 
     let mut warnings = Vec::new();
-    if let Some(repo) = scope.repo.as_ref().filter(|_| request.commit) {
+    if let Some(repo) = scope.repo.as_ref().filter(|_| task.commit) {
         // Upstream commits only the WP file and leaves the regenerated status block of tasks.md dirty,
         // which then blocks the next move to for_review; we include tasks.md when our block update was
         // its only change.
@@ -137,7 +113,7 @@ pub fn move_task(scope: &Scope<'_>, request: &MoveTask) -> Result<MoveTaskOutcom
     }
     drop(lock);
 
-    warnings.extend(scope.record_usage(phase_record(&request.usage, &moved, before.doc.scalar("agent"))));
+    warnings.extend(scope.record_usage(phase_record(&task.usage, &moved, before.doc.scalar("agent"))));
     Ok(MoveTaskOutcome {
         events: moved.events.iter().map(SyncEvent::from).collect(),
         waiting_dependents: waiting_dependents(scope, &moved.wp_id),

@@ -12,7 +12,7 @@ use crate::sync::{Causation, SyncEvent};
 use crate::telemetry::ExecutionRecord;
 use crate::telemetry::Usage;
 use crate::workflow::lanes::Lane;
-use crate::workflow::transition::{Feedback, MoveError};
+use crate::workflow::transition::{Feedback, MoveError, MoveRequest};
 use crate::workflow::workspace::Workspace;
 use crate::workflow::wp::WorkPackage;
 use chrono::{DateTime, Utc};
@@ -85,7 +85,7 @@ impl<'a> Effects<'a> {
         }
         // Forcing is for rules an unattended run cannot satisfy, never for reopening finished work.
         let may_force = !current.is_some_and(Lane::is_terminal);
-        let request = MoveTask {
+        let lane_move = MoveRequest {
             wp_id: movement.wp_id.to_owned(),
             to: movement.to,
             agent: Some(movement.actor.to_owned()),
@@ -96,17 +96,17 @@ impl<'a> Effects<'a> {
             approval_ref: movement.approval_ref.clone(),
             reviewer: Some(movement.reviewer.unwrap_or(movement.actor).to_owned()),
             force: false,
-            commit: true,
-            // The run records each invocation's real usage itself.
-            usage: Usage::default(),
             at: self.move_instant(),
         };
+        // The run records each invocation's real usage itself.
+        let request = MoveTask { lane_move, commit: true, usage: Usage::default() };
         let scope = self.scope();
         let outcome = match move_task(&scope, &request) {
             Ok(outcome) => outcome,
             Err(refusal) if may_force && is_rule_refusal(&refusal) => {
                 let note = format!("{} (forced: {})", movement.note, short_reason(&refusal));
-                move_task(&scope, &MoveTask { force: true, note: Some(note), ..request })?
+                let lane_move = MoveRequest { force: true, note: Some(note), ..request.lane_move };
+                move_task(&scope, &MoveTask { lane_move, ..request })?
             }
             Err(other) => return Err(other),
         };

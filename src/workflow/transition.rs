@@ -53,24 +53,34 @@ impl Feedback {
     }
 }
 
+/// A lane move as a command or the orchestrator asks for it.
 #[derive(Debug, Clone)]
 pub struct MoveRequest {
-    pub feature_slug: String,
     pub wp_id: String,
     pub to: Lane,
-    /// `--agent`; also the actor of the status events (default "user").
+    /// Who moves it: the status events' actor (default "user") and the WP's `agent`.
     pub agent: Option<String>,
     pub assignee: Option<String>,
     pub shell_pid: Option<String>,
     pub note: Option<String>,
+    /// The reviewer's feedback when a review sends the work back.
     pub feedback: Option<Feedback>,
     pub approval_ref: Option<String>,
-    /// Reviewer recorded in done evidence (caller resolves the default: git user.name, else "unknown").
-    pub reviewer: String,
+    /// Recorded in done evidence (default: git's `user.name`, else "unknown"; see [`MoveSite`]).
+    pub reviewer: Option<String>,
+    /// Move directly, bypassing the transition rules and the pre-review checks (needs a note).
     pub force: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// What the caller resolved about where the move happens.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveSite<'a> {
+    pub feature_slug: &'a str,
+    /// The request's reviewer, else the default the caller chose.
+    pub reviewer: &'a str,
     /// `worktree` when the WP has a workspace, else `direct_repo`.
-    pub execution_mode: String,
-    pub now: DateTime<Utc>,
+    pub execution_mode: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +137,7 @@ impl crate::error::Diagnose for MoveError {
 pub fn move_task(
     lock: &FeatureLock,
     request: &MoveRequest,
+    site: MoveSite<'_>,
     new_id: impl FnMut() -> EventId,
 ) -> Result<MoveOutcome, MoveError> {
     let feature_dir = lock.feature_dir();
@@ -136,7 +147,7 @@ pub fn move_task(
 
     let log_existed = status::events_path(feature_dir).exists();
     let mut locked = status::lock(lock)?;
-    let events = match plan_events(feature_dir, request, &wp, old_lane, &locked, new_id) {
+    let events = match plan_events(request, site, feature_dir, &wp, old_lane, &locked, new_id) {
         Ok(events) => events,
         Err(error) => {
             drop(locked);
@@ -144,11 +155,11 @@ pub fn move_task(
             return Err(error);
         }
     };
-    let now = Timestamp::from_utc(request.now);
+    let now = Timestamp::from_utc(request.at);
     locked.append(&events)?;
     let snapshot = locked.materialize_and_write(now)?;
 
-    update_wp_file(request, &mut wp, old_lane);
+    update_wp_file(request, site, &mut wp, old_lane);
     wp.save(lock)?;
     refresh_status_block(lock, &snapshot)?;
     let agent = wp.doc.scalar("agent");
@@ -202,8 +213,9 @@ fn check_request(feature_dir: &Path, request: &MoveRequest, wp: &WorkPackage, ol
 /// The events to append: a forced bootstrap/sync event when the frontmatter lane is ahead of the log,
 /// then one event per hop (all validated against the matrix and guards).
 fn plan_events(
-    feature_dir: &Path,
     request: &MoveRequest,
+    site: MoveSite<'_>,
+    feature_dir: &Path,
     wp: &WorkPackage,
     old_lane: Lane,
     locked: &status::LockedStatus,
@@ -219,7 +231,7 @@ fn plan_events(
     // process that read the clock before waiting for the lock would otherwise slip its move in before
     // the one that held the lock, leaving the log's lane behind the frontmatter's.
     let one = chrono::Duration::microseconds(1);
-    let start = locked.latest_at(&wp.id).map_or(request.now, |latest| request.now.max(latest + one));
+    let start = locked.latest_at(&wp.id).map_or(request.at, |latest| request.at.max(latest + one));
     let mut sequence = 0i64;
     let mut next_at = || {
         sequence += 1;
@@ -230,8 +242,8 @@ fn plan_events(
         at,
         event_id: id,
         evidence: None,
-        execution_mode: request.execution_mode.clone(),
-        feature_slug: request.feature_slug.clone(),
+        execution_mode: site.execution_mode.to_owned(),
+        feature_slug: site.feature_slug.to_owned(),
         force,
         from_lane: from,
         policy_metadata: None,
@@ -264,13 +276,13 @@ fn plan_events(
         (false, from, to) => forward_chain(from, to),
     };
     let tasks = crate::fsutil::read_small_string(&feature_dir.join("tasks.md"), crate::fsutil::LARGE_FILE_CAP).ok();
-    let workspace_context = format!("{}-{}", request.feature_slug, wp.id);
+    let workspace_context = format!("{}-{}", site.feature_slug, wp.id);
     let mut from = old_lane;
     for to in hops {
         let mut next = event(from, to, request.force, reason.clone(), new_id(), next_at());
         next.review_ref = review_ref(request, from, to);
         if matches!(to, Lane::Done | Lane::Approved) {
-            next.evidence = Some(review_evidence(request, &wp.id));
+            next.evidence = Some(review_evidence(request, site, &wp.id));
         }
         let subtasks_complete = tasks.as_deref().is_none_or(|t| tasks_md::subtasks_complete(t, &wp.id));
         let context = TransitionContext {
@@ -319,18 +331,18 @@ fn is_under_review(lane: Lane) -> bool {
     matches!(lane, Lane::ForReview | Lane::InReview | Lane::Approved)
 }
 
-fn review_evidence(request: &MoveRequest, wp_id: &str) -> Value {
+fn review_evidence(request: &MoveRequest, site: MoveSite<'_>, wp_id: &str) -> Value {
     let reference = request
         .approval_ref
         .clone()
         .or_else(|| request.note.clone())
         .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| format!("auto-approval:{wp_id}:{}", request.now.format("%Y%m%d")));
-    json!({"review": {"reviewer": request.reviewer, "verdict": "approved", "reference": reference}})
+        .unwrap_or_else(|| format!("auto-approval:{wp_id}:{}", request.at.format("%Y%m%d")));
+    json!({"review": {"reviewer": site.reviewer, "verdict": "approved", "reference": reference}})
 }
 
 /// The legacy view of the moved WP: lane, ownership, review fields and an Activity Log entry.
-fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
+fn update_wp_file(request: &MoveRequest, site: MoveSite<'_>, wp: &mut WorkPackage, old_lane: Lane) {
     let doc = &mut wp.doc;
     doc.set_scalar("lane", request.to.as_str());
     for (key, value) in [("assignee", &request.assignee), ("agent", &request.agent), ("shell_pid", &request.shell_pid)]
@@ -344,22 +356,22 @@ fn update_wp_file(request: &MoveRequest, wp: &mut WorkPackage, old_lane: Lane) {
         let path = feedback.path.display().to_string();
         let body = activity::upsert_review_feedback(
             doc.body(),
-            &request.reviewer,
-            &request.now.format("%Y-%m-%d").to_string(),
+            site.reviewer,
+            &request.at.format("%Y-%m-%d").to_string(),
             &path,
             &feedback.content,
         );
         doc.set_body(body);
         doc.set_scalar("review_status", "has_feedback");
-        doc.set_scalar("reviewed_by", &request.reviewer);
+        doc.set_scalar("reviewed_by", site.reviewer);
         doc.set_scalar("review_feedback_file", &path);
     }
     if matches!(request.to, Lane::Done | Lane::Approved) && doc.scalar("reviewed_by").is_none() {
-        doc.set_scalar("reviewed_by", &request.reviewer);
+        doc.set_scalar("reviewed_by", site.reviewer);
         doc.set_scalar("review_status", "approved");
     }
     let entry = ActivityEntry {
-        timestamp: ActivityEntry::timestamp_at(request.now),
+        timestamp: ActivityEntry::timestamp_at(request.at),
         agent: doc.scalar("agent").filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "unknown".to_owned()),
         shell_pid: doc.scalar("shell_pid"),
         lane: request.to.as_str().to_owned(),
