@@ -1,14 +1,14 @@
 //! `spec-kitty agent telemetry import` and `agent telemetry hook {claude,codex,gemini,install,uninstall}`:
 //! the agents' own session logs as ExecutionEvents.
 
-use super::common::discover;
+use super::common::{discover, print_json};
 use super::output::{self, thousands};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::events::{Timestamp, pyjson};
-use crate::usage::{self, Agent, AgentHomes, ImportOptions, ImportReport, ImportSource, Tokens};
+use crate::usage::{self, Agent, AgentHomes, ImportOptions, ImportReport, ImportSource};
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
@@ -103,55 +103,19 @@ pub fn run_import(ctx: &Context, args: ImportArgs) -> Result<(), CliError> {
     for warning in &report.warnings {
         output::warn(warning);
     }
-    let text =
-        if args.json { pyjson::to_string(&report_json(&report), pyjson::PRETTY) + "\n" } else { report_text(&report) };
-    output::print(&text)?;
+    if args.json {
+        return print_json(&ImportOutput { result: "success", report: &report }, pyjson::PRETTY);
+    }
+    output::print(&report_text(&report))?;
     Ok(())
 }
 
-fn tokens_json(tokens: &Tokens) -> Value {
-    json!({
-        "input_tokens": tokens.input,
-        "output_tokens": tokens.output,
-        "cache_read_tokens": tokens.cache_read,
-        "cache_write_tokens": tokens.cache_write,
-        "cache_write_1h_tokens": tokens.cache_write_1h,
-        "reasoning_tokens": tokens.reasoning,
-    })
-}
-
-fn report_json(report: &ImportReport) -> Value {
-    let agents: Map<String, Value> = report
-        .agents
-        .iter()
-        .map(|(agent, s)| {
-            let mut entry = json!({"files": s.files, "files_read": s.files_read, "records": s.records});
-            entry["tokens"] = tokens_json(&s.tokens);
-            (agent.as_str().to_owned(), entry)
-        })
-        .collect();
-    let skipped: Map<String, Value> =
-        report.skipped.entries().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
-    json!({
-        "result": "success",
-        "dry_run": report.dry_run,
-        "records": report.records,
-        "events": report.events,
-        "events_by_feature": report.events_by_feature,
-        "tokens": tokens_json(&report.tokens),
-        "agents": agents,
-        "unattributed": report.unattributed,
-        "not_imported": {
-            "already_imported": report.already_imported,
-            "reported_through_emit": report.claimed,
-            "other_projects": report.other_projects,
-            "before_since": report.before_since,
-        },
-        "skipped": skipped,
-        "files_unchanged": report.files_unchanged,
-        "bytes_read": report.bytes_read,
-        "recovered_events": report.recovered,
-    })
+/// `import --json`'s output: the report, marked a success as every command's JSON is.
+#[derive(Serialize)]
+struct ImportOutput<'a> {
+    result: &'static str,
+    #[serde(flatten)]
+    report: &'a ImportReport,
 }
 
 fn n(value: u64) -> String {
@@ -202,11 +166,12 @@ fn report_text(report: &ImportReport) -> String {
             out.push_str(&format!("  {:>6}  {reason}\n", n(*count)));
         }
     }
+    let skipped_records = &report.not_imported;
     let not_imported = [
-        (report.already_imported, "already imported"),
-        (report.claimed, "already reported through emit"),
-        (report.other_projects, "from other projects"),
-        (report.before_since, "before --since"),
+        (skipped_records.already_imported, "already imported"),
+        (skipped_records.claimed, "already reported through emit"),
+        (skipped_records.other_projects, "from other projects"),
+        (skipped_records.before_since, "before --since"),
     ];
     let parts: Vec<String> =
         not_imported.iter().filter(|(c, _)| *c > 0).map(|(c, what)| format!("{} {what}", n(*c))).collect();
@@ -242,7 +207,7 @@ fn hook(agent: Agent, args: HookRunArgs) -> Result<(), CliError> {
     let outcome = std::panic::catch_unwind(|| hook_import(agent, args));
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(message)) => tracing::debug!(%agent, %message, "usage hook imported nothing"),
+        Ok(Err(error)) => tracing::debug!(%agent, %error, "usage hook imported nothing"),
         Err(_) => tracing::debug!(%agent, "usage hook panicked"),
     }
     if agent == Agent::Gemini {
@@ -251,21 +216,36 @@ fn hook(agent: Agent, args: HookRunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn hook_import(agent: Agent, args: HookRunArgs) -> Result<(), String> {
+/// Why a hook imported nothing (logged at debug level, never shown to the agent).
+#[derive(Debug, thiserror::Error)]
+enum HookRunError {
+    #[error("cannot read the hook's input: {0}")]
+    Input(#[source] std::io::Error),
+    #[error("no transcript in the hook's input")]
+    NoTranscript,
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+    #[error(transparent)]
+    Project(#[from] crate::project::DiscoveryError),
+    #[error(transparent)]
+    Import(#[from] usage::ImportError),
+}
+
+fn hook_import(agent: Agent, args: HookRunArgs) -> Result<(), HookRunError> {
     let homes = AgentHomes::from_process();
     let argument = args.payload.last().map(String::as_str);
     let mut input = Vec::new();
     if argument.is_none() && !std::io::stdin().is_terminal() {
-        std::io::stdin().take(1 << 20).read_to_end(&mut input).map_err(|e| e.to_string())?;
+        std::io::stdin().take(1 << 20).read_to_end(&mut input).map_err(HookRunError::Input)?;
     }
     let call = match agent {
         Agent::Claude => usage::hooks::claude_call(&input),
         Agent::Codex => usage::hooks::codex_call(argument, &input, &homes),
         Agent::Gemini => usage::hooks::gemini_call(&input),
     }
-    .ok_or("no transcript in the hook's input")?;
-    let ctx = Context::from_env(Some(&call.cwd)).map_err(|e| e.to_string())?;
-    let project = crate::project::Project::discover(&ctx).map_err(|e| e.to_string())?;
+    .ok_or(HookRunError::NoTranscript)?;
+    let ctx = Context::from_env(Some(&call.cwd))?;
+    let project = crate::project::Project::discover(&ctx)?;
     let options = ImportOptions {
         source: ImportSource::Files(call.files),
         since: None,
@@ -273,9 +253,25 @@ fn hook_import(agent: Agent, args: HookRunArgs) -> Result<(), String> {
         homes,
         lock_timeout: HOOK_LOCK_TIMEOUT,
     };
-    let report = usage::import(&project, &options, &ctx).map_err(|e| e.to_string())?;
+    let report = usage::import(&project, &options, &ctx)?;
     tracing::debug!(records = report.records, events = report.events, "usage hook imported");
     Ok(())
+}
+
+/// `hook install --json` / `hook uninstall --json`.
+#[derive(Serialize)]
+struct InstallOutput<'a> {
+    result: &'static str,
+    action: &'static str,
+    hooks: Vec<HookOutput<'a>>,
+}
+
+#[derive(Serialize)]
+struct HookOutput<'a> {
+    agent: Agent,
+    file: std::borrow::Cow<'a, str>,
+    events: &'a [String],
+    changed: bool,
 }
 
 fn install(ctx: &Context, args: HookInstallArgs, add: bool) -> Result<(), CliError> {
@@ -289,37 +285,31 @@ fn install(ctx: &Context, args: HookInstallArgs, add: bool) -> Result<(), CliErr
         };
         results.push((agent, change));
     }
-    let text = if args.json {
-        let items: Vec<Value> = results
+    if args.json {
+        let hooks = results
             .iter()
-            .map(|(agent, change)| {
-                json!({
-                    "agent": agent.as_str(),
-                    "file": project.display_path(&change.path),
-                    "events": change.events,
-                    "changed": !change.events.is_empty(),
-                })
+            .map(|(agent, change)| HookOutput {
+                agent: *agent,
+                file: project.display_path(&change.path),
+                events: &change.events,
+                changed: !change.events.is_empty(),
             })
             .collect();
-        pyjson::to_string(
-            &json!({"result": "success", "action": if add { "install" } else { "uninstall" }, "hooks": items}),
-            pyjson::PRETTY,
-        ) + "\n"
-    } else {
-        let mut out = String::new();
-        for (agent, change) in &results {
-            let file = project.display_path(&change.path);
-            let line = match (add, change.events.is_empty()) {
-                (true, false) => format!("✓ {agent}: hook added to {file} ({})", change.events.join(", ")),
-                (true, true) => format!("✓ {agent}: hook already in {file}"),
-                (false, false) => format!("✓ {agent}: hook removed from {file} ({})", change.events.join(", ")),
-                (false, true) => format!("✓ {agent}: no hook of ours in {file}"),
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
-    };
-    output::print(&text)?;
+        let action = if add { "install" } else { "uninstall" };
+        return print_json(&InstallOutput { result: "success", action, hooks }, pyjson::PRETTY);
+    }
+    let mut out = String::new();
+    for (agent, change) in &results {
+        let file = project.display_path(&change.path);
+        let line = match (add, change.events.is_empty()) {
+            (true, false) => format!("✓ {agent}: hook added to {file} ({})", change.events.join(", ")),
+            (true, true) => format!("✓ {agent}: hook already in {file}"),
+            (false, false) => format!("✓ {agent}: hook removed from {file} ({})", change.events.join(", ")),
+            (false, true) => format!("✓ {agent}: no hook of ours in {file}"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    output::print(&out)?;
     Ok(())
 }

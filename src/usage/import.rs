@@ -41,7 +41,7 @@ pub struct ImportOptions {
 }
 
 /// Per-agent figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AgentSummary {
     pub files: u64,
     pub files_read: u64,
@@ -49,32 +49,42 @@ pub struct AgentSummary {
     pub tokens: Tokens,
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default)]
-pub struct ImportReport {
-    pub dry_run: bool,
-    pub agents: BTreeMap<Agent, AgentSummary>,
-    pub files_unchanged: u64,
-    pub bytes_read: u64,
-    /// New usage records imported (including unattributed ones).
-    pub records: u64,
-    pub tokens: Tokens,
-    pub events: u64,
-    /// Events per feature directory (`unattributed` included).
-    pub events_by_feature: BTreeMap<String, u64>,
-    /// Records that could not be attributed, by reason.
-    pub unattributed: BTreeMap<String, u64>,
-    /// Records whose working directory is outside this project.
-    pub other_projects: u64,
+/// Usage records found but not imported, by why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NotImported {
     /// Records already imported by an earlier run.
     pub already_imported: u64,
     /// Records already reported through `emit` (see [`super::claims`]).
+    #[serde(rename = "reported_through_emit")]
     pub claimed: u64,
+    /// Records whose working directory is outside this project.
+    pub other_projects: u64,
     /// Records before `--since`.
     pub before_since: u64,
+}
+
+/// What an import did (its JSON form is `agent telemetry import --json`'s output).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    /// New usage records imported (including unattributed ones).
+    pub records: u64,
+    pub events: u64,
+    /// Events per feature directory (`unattributed` included).
+    pub events_by_feature: BTreeMap<String, u64>,
+    pub tokens: Tokens,
+    pub agents: BTreeMap<Agent, AgentSummary>,
+    /// Records that could not be attributed, by reason.
+    pub unattributed: BTreeMap<String, u64>,
+    pub not_imported: NotImported,
     pub skipped: Skipped,
+    pub files_unchanged: u64,
+    pub bytes_read: u64,
     /// Events of an interrupted import written now from the ledger's journal.
+    #[serde(rename = "recovered_events")]
     pub recovered: u64,
+    /// Printed on stderr, not part of the JSON.
+    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
@@ -315,14 +325,14 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                         Some(cwd) => match scope.place(cwd) {
                             Some(place) => place,
                             None => {
-                                report.other_projects += 1;
+                                report.not_imported.other_projects += 1;
                                 continue;
                             }
                         },
                         None => Place::Root(""),
                     };
                     if options.since.is_some_and(|since| row.at < since) {
-                        report.before_since += 1;
+                        report.not_imported.before_since += 1;
                         before_since = true;
                         continue;
                     }
@@ -330,7 +340,7 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                         Ok(Outcome::New(tokens)) => tokens,
                         Ok(Outcome::Seen) => continue,
                         Ok(Outcome::Imported) => {
-                            report.already_imported += 1;
+                            report.not_imported.already_imported += 1;
                             continue;
                         }
                         Err(e) => {
@@ -342,7 +352,7 @@ pub fn import(project: &Project, options: &ImportOptions, ctx: &Context) -> Resu
                     if let (Some(feature), Some(role)) = (&attribution.feature, attribution.role) {
                         let claims = claims.get_or_insert_with(|| Claims::load(project, attributor.feature_slugs()));
                         if claims.covers(feature, &attribution.wp_id, role.as_str(), row.agent, row.at) {
-                            report.claimed += 1;
+                            report.not_imported.claimed += 1;
                             continue;
                         }
                     }

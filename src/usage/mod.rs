@@ -38,8 +38,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-/// The agents whose logs are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The agents whose logs are read (serialised as their name: `claude`, `codex`, `gemini`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Agent {
     Claude,
     Codex,
@@ -87,13 +88,20 @@ impl FromStr for Agent {
 /// Token counts in our convention: `input` excludes cache reads and writes; `output` includes reasoning
 /// (thinking) tokens, which are priced as output; `cache_write_1h` is the part of `cache_write` written
 /// to Anthropic's 1-hour cache; `reasoning` is the part of `output` that was reasoning (informational).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// Serialised with the event payload's key names (`input_tokens`, …).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Tokens {
+    #[serde(rename = "input_tokens")]
     pub input: u64,
+    #[serde(rename = "output_tokens")]
     pub output: u64,
+    #[serde(rename = "cache_read_tokens")]
     pub cache_read: u64,
+    #[serde(rename = "cache_write_tokens")]
     pub cache_write: u64,
+    #[serde(rename = "cache_write_1h_tokens")]
     pub cache_write_1h: u64,
+    #[serde(rename = "reasoning_tokens")]
     pub reasoning: u64,
 }
 
@@ -249,6 +257,13 @@ impl Skipped {
         .into_iter()
         .filter(|(_, n)| *n > 0)
         .collect()
+    }
+}
+
+/// Serialised as an object of the non-zero [`Skipped::entries`].
+impl serde::Serialize for Skipped {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.entries())
     }
 }
 
