@@ -90,7 +90,7 @@ pub fn worktree(env: &TestEnv, name: &str) -> String {
     format!("{}/.worktrees/{name}", root(env))
 }
 
-fn append(path: &Path, lines: &[String]) {
+pub fn append(path: &Path, lines: &[String]) {
     use std::io::Write;
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -105,8 +105,13 @@ fn append(path: &Path, lines: &[String]) {
 
 /// `~/.claude/projects/<encoded cwd>/`.
 pub fn claude_dir(env: &TestEnv, cwd: &str) -> PathBuf {
+    claude_dir_in(&env.home().join(".claude"), cwd)
+}
+
+/// `<config>/projects/<encoded cwd>/` for a Claude configuration directory (`CLAUDE_CONFIG_DIR`).
+pub fn claude_dir_in(config: &Path, cwd: &str) -> PathBuf {
     let encoded: String = cwd.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    env.home().join(".claude/projects").join(encoded)
+    config.join("projects").join(encoded)
 }
 
 pub struct ClaudeMsg<'a> {
@@ -209,11 +214,26 @@ pub fn codex_rate_limit_only(ts: &str) -> String {
 }
 
 pub fn codex_path(env: &TestEnv, folder: &str, thread: &str) -> PathBuf {
-    env.home().join(".codex").join(folder).join(format!("rollout-2026-01-05T12-00-00-{thread}.jsonl"))
+    codex_path_in(&env.home().join(".codex"), folder, thread)
+}
+
+/// A rollout's path under a Codex home (`CODEX_HOME`).
+pub fn codex_path_in(codex_home: &Path, folder: &str, thread: &str) -> PathBuf {
+    codex_home.join(folder).join(format!("rollout-2026-01-05T12-00-00-{thread}.jsonl"))
 }
 
 pub fn write_codex(path: &Path, lines: &[String]) {
     append(path, lines);
+}
+
+/// Writes `lines` zstd-compressed to `path`.
+pub fn write_codex_zst(path: &Path, lines: &[String]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let compressed = ruzstd::encoding::compress_to_vec(
+        (lines.join("\n") + "\n").as_bytes(),
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    std::fs::write(path, compressed).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -283,6 +303,13 @@ pub fn import(env: &TestEnv, extra: &[&str]) -> crate::support::Run {
 }
 
 pub fn import_json(env: &TestEnv) -> serde_json::Value {
-    let run = import(env, &["--json"]);
+    import_json_with(env, &[], &[])
+}
+
+/// `import --json` with extra arguments and environment variables.
+pub fn import_json_with(env: &TestEnv, extra: &[&str], vars: &[(&str, &str)]) -> serde_json::Value {
+    let mut args = vec!["agent", "telemetry", "import", "--json"];
+    args.extend_from_slice(extra);
+    let run = env.run_with_env(&args, vars).ok();
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.render()))
 }

@@ -141,6 +141,16 @@ fn codex_notify_finds_the_rollout_by_thread_id() {
         (events[0]["payload"]["wp_id"].as_str(), events[0]["payload"]["input_tokens"].as_u64()),
         (Some("WP02"), Some(300))
     );
+
+    // Codex's Stop hook passes the rollout's path on stdin: the next turn is imported from it.
+    let rollout = codex_path(&env, "sessions/2026/01/05", thread);
+    write_codex(&rollout, &[codex_count("2026-01-05T12:09:00.000Z", [1700, 1300, 100, 30], [500, 400, 20, 0])]);
+    let stop = serde_json::json!({
+        "session_id": thread, "transcript_path": rollout, "cwd": root, "hook_event_name": "Stop", "model": "gpt-5-codex",
+    });
+    silent(hook(&env, &["codex"], &stop.to_string()));
+    let events = crate::usage_fixtures::events(&env, ALPHA);
+    assert_eq!(sum(&events, "input_tokens", |_| true), 300 + 100, "{events:#?}");
 }
 
 #[test]

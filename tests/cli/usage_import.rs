@@ -118,12 +118,7 @@ fn codex_cumulative_totals_reemits_forks_and_compressed_rollouts() {
         codex_turn("2026-01-05T12:44:00.000Z", &root, "gpt-5-codex"),
         codex_count("2026-01-05T12:45:00.000Z", [4000, 1000, 400, 100], [4000, 1000, 400, 100]),
     ];
-    let compressed = ruzstd::encoding::compress_to_vec(
-        (zlines.join("\n") + "\n").as_bytes(),
-        ruzstd::encoding::CompressionLevel::Fastest,
-    );
-    let zpath = codex_path(&env, "sessions/2026/01/05", zthread).with_extension("jsonl.zst");
-    std::fs::write(&zpath, compressed).unwrap();
+    write_codex_zst(&codex_path(&env, "sessions/2026/01/05", zthread).with_extension("jsonl.zst"), &zlines);
 
     let report = import_json(&env);
     assert_eq!(report["agents"]["codex"]["files"], 3, "{report:#}");
@@ -147,6 +142,134 @@ fn codex_cumulative_totals_reemits_forks_and_compressed_rollouts() {
         wp01[0]["payload"]["attribution"],
         "status log: WP01 in_review, the active work package last moved by this agent"
     );
+}
+
+#[test]
+fn codex_subagent_replays_archived_copies_and_compressed_twins() {
+    let env = project();
+    let root = root(&env);
+    let parent = "0190aaaa-0000-7000-8000-0000000000d1";
+    let parent_lines = vec![
+        codex_meta(parent, &root, "001-alpha-WP02", r#""cli""#),
+        codex_turn("2026-01-05T12:04:00.000Z", &root, "gpt-5-codex"),
+        codex_count("2026-01-05T12:05:00.000Z", [12000, 9000, 800, 300], [12000, 9000, 800, 300]),
+    ];
+    let sessions = codex_path(&env, "sessions/2026/01/05", parent);
+    write_codex(&sessions, &parent_lines);
+    // An archived copy under the same name (the sessions/ one is read) and a compressed twin (the plain
+    // file is read): both hold one more turn, which must not be counted.
+    let mut longer = parent_lines.clone();
+    longer.push(codex_count("2026-01-05T12:30:00.000Z", [30000, 9000, 2000, 300], [18000, 0, 1200, 0]));
+    write_codex(&codex_path(&env, "archived_sessions", parent), &longer);
+    write_codex_zst(&sessions.with_extension("jsonl.zst"), &longer);
+    // A spawned subagent: its rollout opens with the parent's totals replayed within one second, which
+    // only seed its running total; then its own turn counts.
+    let sub = "0190aaaa-0000-7000-8000-0000000000d2";
+    let spawned = format!(r#"{{"subagent":{{"thread_spawn":{{"parent_thread_id":"{parent}"}}}}}}"#);
+    write_codex(
+        &codex_path(&env, "sessions/2026/01/05", sub),
+        &[
+            codex_meta(sub, &root, "001-alpha-WP02", &spawned),
+            codex_count("2026-01-05T12:06:00.100Z", [12000, 9000, 800, 300], [12000, 9000, 800, 300]),
+            codex_count("2026-01-05T12:06:00.200Z", [12500, 9000, 850, 300], [500, 0, 50, 0]),
+            codex_turn("2026-01-05T12:06:05.000Z", &root, "gpt-5-mini"),
+            codex_count("2026-01-05T12:07:00.000Z", [13500, 9500, 950, 320], [1000, 500, 100, 20]),
+        ],
+    );
+    let report = import_json(&env);
+    assert_eq!(report["agents"]["codex"]["files"], 2, "one file per thread: {report:#}");
+    assert_eq!(report["skipped"]["replayed_parent_totals"], 2, "{report:#}");
+    assert_eq!(report["records"], 2, "{report:#}");
+    let events = events(&env, ALPHA);
+    let all = |_: &Value| true;
+    assert_eq!(sum(&events, "input_tokens", all), 3000 + 500);
+    assert_eq!(sum(&events, "cache_read_tokens", all), 9000 + 500);
+    assert_eq!(sum(&events, "output_tokens", all), 800 + 100);
+    assert_eq!(sum(&events, "reasoning_tokens", all), 300 + 20);
+    let models: Vec<&str> = events.iter().map(|e| e["payload"]["model"].as_str().unwrap()).collect();
+    assert_eq!(models, ["gpt-5-codex", "gpt-5-mini"]);
+}
+
+#[test]
+fn agent_homes_from_the_environment_agent_filter_and_since() {
+    let env = project();
+    let root = root(&env);
+    let cwd = worktree(&env, "001-alpha-WP01");
+    let config = env.home().join("claude-config");
+    let codex_home = env.home().join("codex-home");
+    let vars = [("CLAUDE_CONFIG_DIR", config.to_str().unwrap()), ("CODEX_HOME", codex_home.to_str().unwrap())];
+    // In the homes the variables name: read. 10:30 WP01 is in progress, 12:10 it is waiting for review.
+    let review =
+        ClaudeMsg { ts: "2026-01-05T12:10:00.000Z", id: "msg_r", request: Some("req_r"), ..ClaudeMsg::default() };
+    append(
+        &claude_dir_in(&config, &cwd).join("s8.jsonl"),
+        &[claude_line("s8", &cwd, "x", &ClaudeMsg::default()), claude_line("s8", &cwd, "x", &review)],
+    );
+    let thread = "0190aaaa-0000-7000-8000-0000000000c1";
+    write_codex(
+        &codex_path_in(&codex_home, "sessions/2026/01/05", thread),
+        &[
+            codex_meta(thread, &root, "001-alpha-WP02", r#""cli""#),
+            codex_turn("2026-01-05T12:04:00.000Z", &root, "gpt-5-codex"),
+            codex_count("2026-01-05T12:05:00.000Z", [1200, 900, 80, 30], [1200, 900, 80, 30]),
+        ],
+    );
+    // In the default homes: not read while the variables point elsewhere.
+    let ignored = ClaudeMsg { id: "msg_ignored", request: Some("req_ignored"), ..ClaudeMsg::default() };
+    write_claude(&env, &cwd, "ignored.jsonl", &[claude_line("ignored", &cwd, "x", &ignored)]);
+    let other = "0190aaaa-0000-7000-8000-0000000000c2";
+    write_codex(
+        &codex_path(&env, "sessions/2026/01/05", other),
+        &[
+            codex_meta(other, &root, "001-alpha-WP02", r#""cli""#),
+            codex_count("2026-01-05T12:05:00.000Z", [5, 0, 5, 0], [5, 0, 5, 0]),
+        ],
+    );
+
+    let codex = import_json_with(&env, &["--agent", "codex"], &vars);
+    let keys: Vec<&String> = codex.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "result",
+            "dry_run",
+            "records",
+            "events",
+            "events_by_feature",
+            "tokens",
+            "agents",
+            "unattributed",
+            "not_imported",
+            "skipped",
+            "files_unchanged",
+            "bytes_read",
+            "recovered_events"
+        ]
+    );
+    assert_eq!(codex["records"], 1, "{codex:#}");
+    assert_eq!(codex["agents"].as_object().unwrap().keys().collect::<Vec<_>>(), ["codex"], "{codex:#}");
+    assert_eq!(codex["agents"]["codex"]["files"], 1, "CODEX_HOME only: {codex:#}");
+    assert_eq!(codex["tokens"]["input_tokens"], 300);
+
+    let since = import_json_with(&env, &["--agent", "claude", "--since", "2026-01-05T12:00:00Z"], &vars);
+    assert_eq!(since["agents"]["claude"]["files"], 1, "CLAUDE_CONFIG_DIR only: {since:#}");
+    assert_eq!((since["records"].as_u64(), since["agents"].get("codex")), (Some(1), None), "{since:#}");
+    assert_eq!(since["not_imported"]["before_since"], 1, "{since:#}");
+    let claude = payload_is("source", "import:claude");
+    let reviewed: Vec<Value> = events(&env, ALPHA).into_iter().filter(|e| claude(&e["payload"])).collect();
+    assert_eq!(reviewed.len(), 1);
+    assert_eq!(
+        (reviewed[0]["payload"]["role"].as_str(), reviewed[0]["payload"]["attribution"].as_str()),
+        (Some("reviewer"), Some("worktree .worktrees/001-alpha-WP01; WP01 for_review"))
+    );
+
+    // Without --since the earlier record is still there to import; nothing else is new.
+    let rest = import_json_with(&env, &[], &vars);
+    assert_eq!(rest["records"], 1, "{rest:#}");
+    let events = events(&env, ALPHA);
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e["payload"]["session_id"] != "ignored"));
+    assert_eq!(sum(&events, "output_tokens", claude), 200);
 }
 
 #[test]
@@ -344,6 +467,11 @@ fn bad_input_is_skipped_and_counted() {
     bytes.push(b'\n');
     bytes.extend(br#"{"type":"assistant","timestamp":"2026-01-05T10:31:00Z","message":{"id":"m8","model":"<synthetic>","usage":{"input_tokens":0,"output_tokens":0}}}"#);
     bytes.push(b'\n');
+    let huge =
+        claude_line("s5", &cwd, "x", &ClaudeMsg { id: "msg_huge", request: Some("req_huge"), ..ClaudeMsg::default() });
+    let huge = huge.replace("\"text\":\"…\"", &format!("\"text\":\"{}\"", "x".repeat(17 << 20)));
+    bytes.extend(huge.as_bytes()); // over 16 MiB: skipped without being buffered
+    bytes.push(b'\n');
     bytes.extend(good.as_bytes());
     bytes.push(b'\n');
     bytes.extend(&good.as_bytes()[..good.len() / 2]); // a line still being written
@@ -357,6 +485,7 @@ fn bad_input_is_skipped_and_counted() {
     assert_eq!(skipped["records_without_timestamp"], 1);
     assert_eq!(skipped["synthetic_records"], 1);
     assert_eq!(skipped["unreadable_files"], 1, "the vanished file");
+    assert_eq!(skipped["lines_over_16_mib"], 1);
     // The torn tail is read once it is complete.
     std::fs::OpenOptions::new()
         .append(true)
