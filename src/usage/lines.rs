@@ -5,6 +5,8 @@
 //! Lines longer than [`MAX_LINE_BYTES`] are skipped without being buffered and reported as such, so an
 //! 87 MB transcript or a 16 MB Codex line never costs more than that cap in memory.
 
+use super::Skipped;
+use serde::Deserialize;
 use std::io::{self, Read};
 
 /// The longest line parsed. Longer lines (huge tool outputs pasted into one JSON line) are skipped and
@@ -52,6 +54,22 @@ impl<R: Read> LineReader<R> {
     /// Bytes after the last complete line (a line still being written, or a torn last line).
     pub fn pending_tail(&self) -> usize {
         self.end - self.start
+    }
+
+    /// The next complete line within the cap, or `None` at the end of the stream; lines over the cap
+    /// are passed over and counted in `skipped`.
+    pub fn next_parsable(&mut self, skipped: &mut Skipped) -> io::Result<Option<&[u8]>> {
+        let len = loop {
+            match self.next_line()? {
+                None => return Ok(None),
+                Some(Line::TooLong { .. }) => skipped.too_long += 1,
+                Some(Line::Complete { bytes, .. }) => break bytes.len(),
+            }
+        };
+        // The line just handed out ends before `start` (its `\n`); lent again outside the loop, which the
+        // borrow checker cannot see through.
+        let end = self.start - 1;
+        Ok(Some(&self.buf[end - len..end]))
     }
 
     /// The next complete line, or `None` at the end of the stream (an unterminated tail stays unread).
@@ -114,6 +132,16 @@ impl<R: Read> LineReader<R> {
             self.buf.shrink_to_fit();
         }
     }
+}
+
+/// A line as a JSON record of type `T`; a line that is not UTF-8 or not such a record is counted as
+/// malformed in `skipped`.
+pub fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], skipped: &mut Skipped) -> Option<T> {
+    let parsed = std::str::from_utf8(bytes.trim_ascii()).ok().and_then(|text| serde_json::from_str(text).ok());
+    if parsed.is_none() {
+        skipped.malformed += 1;
+    }
+    parsed
 }
 
 #[cfg(test)]

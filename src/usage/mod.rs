@@ -29,6 +29,7 @@ mod import;
 pub mod ledger;
 pub mod lines;
 pub mod scope;
+mod walk;
 pub mod writer;
 
 pub use import::{ImportError, ImportOptions, ImportReport, ImportSource, import};

@@ -11,7 +11,7 @@
 //! Cache writes are the 5-minute plus 1-hour `cache_creation` breakdown when present, else
 //! `cache_creation_input_tokens`; the 1-hour part is kept apart because it is priced higher.
 
-use crate::usage::lines::{Line, LineReader};
+use crate::usage::lines::{self, LineReader};
 use crate::usage::{Agent, Dedup, FileRead, RecordKey, Tokens, UsageRow, de, open_at, parse_time};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -127,28 +127,11 @@ pub fn read(path: &Path, offset: u64) -> io::Result<FileRead> {
     };
     // Streaming copies within this file: (key, aux, sidechain) → index in `out.rows`.
     let mut copies: HashMap<(RecordKey, u64, bool), usize> = HashMap::new();
-    while let Some(line) = reader.next_line()? {
-        let bytes = match line {
-            Line::Complete { bytes, .. } => bytes,
-            Line::TooLong { .. } => {
-                out.skipped.too_long += 1;
-                continue;
-            }
-        };
+    while let Some(bytes) = reader.next_parsable(&mut out.skipped)? {
         if finder.find(bytes).is_none() {
             continue;
         }
-        let Ok(text) = std::str::from_utf8(bytes.trim_ascii()) else {
-            out.skipped.malformed += 1;
-            continue;
-        };
-        let raw: RawLine<'_> = match serde_json::from_str(text) {
-            Ok(raw) => raw,
-            Err(_) => {
-                out.skipped.malformed += 1;
-                continue;
-            }
-        };
+        let Some(raw) = lines::parse::<RawLine<'_>>(bytes, &mut out.skipped) else { continue };
         if raw.kind.as_deref() != Some("assistant") {
             continue;
         }

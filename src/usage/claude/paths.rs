@@ -2,8 +2,8 @@
 //! separated by commas are accepted), else `~/.claude/projects` and `$XDG_CONFIG_HOME/claude/projects`
 //! (default `~/.config/claude/projects`).
 
-use crate::usage::AgentHomes;
 use crate::usage::scope::{ClaudeDirMatch, ProjectScope};
+use crate::usage::{AgentHomes, walk};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub fn files(homes: &AgentHomes, scope: &ProjectScope) -> Vec<PathBuf> {
                 ClaudeDirMatch::Unknown => peek_cwd_matches(&path, scope),
             };
             if wanted {
-                collect_jsonl(&path, 0, &mut files);
+                collect_jsonl(&path, 4, &mut files);
             }
         }
     }
@@ -64,28 +64,20 @@ fn depth(path: &Path) -> usize {
     path.components().count()
 }
 
-fn collect_jsonl(dir: &Path, level: usize, out: &mut Vec<PathBuf>) {
-    if level > 4 {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
-        let path = entry.path();
-        if kind.is_dir() {
-            if entry.file_name() != "tool-results" {
-                collect_jsonl(&path, level + 1, out);
-            }
-        } else if (kind.is_file() || kind.is_symlink()) && path.extension().is_some_and(|e| e == "jsonl") {
-            out.push(path);
-        }
-    }
+/// The `*.jsonl` files below a project folder (`<session>/subagents/` included, `tool-results/` not),
+/// `depth` folders down.
+fn collect_jsonl(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let keep = |path: &Path, kind: std::fs::FileType| {
+        // A link is listed too: if it leads nowhere, the import counts it as an unreadable file.
+        (kind.is_file() || kind.is_symlink()) && path.extension().is_some_and(|e| e == "jsonl")
+    };
+    walk::files(dir, depth, &|name| name != "tool-results", &keep, out);
 }
 
 /// Whether the first transcript in a custom-named folder ran in this project (its first `"cwd"`).
 fn peek_cwd_matches(dir: &Path, scope: &ProjectScope) -> bool {
     let mut files = Vec::new();
-    collect_jsonl(dir, 3, &mut files);
+    collect_jsonl(dir, 1, &mut files);
     files.sort();
     let Some(first) = files.first() else { return false };
     let Ok(file) = std::fs::File::open(first) else { return false };

@@ -12,7 +12,7 @@
 //! and the cached part is a cache read (Codex reports no cache writes). `output_tokens` include
 //! `reasoning_output_tokens`, which are priced as output; the reasoning part is kept for information.
 
-use crate::usage::lines::{Line, LineReader};
+use crate::usage::lines::{self, LineReader};
 use crate::usage::scope::ProjectScope;
 use crate::usage::{Agent, Dedup, FileRead, RecordKey, Tokens, UsageRow, de, open_at, parse_time};
 use serde::{Deserialize, Serialize};
@@ -159,14 +159,7 @@ fn read_lines(
     let mut cwd: Option<Arc<str>> = state.cwd.as_deref().map(Arc::from);
     let mut branch: Option<Arc<str>> = state.branch.as_deref().map(Arc::from);
     let mut model: Option<Arc<str>> = state.model.as_deref().map(Arc::from);
-    while let Some(line) = reader.next_line()? {
-        let bytes = match line {
-            Line::Complete { bytes, .. } => bytes,
-            Line::TooLong { .. } => {
-                out.skipped.too_long += 1;
-                continue;
-            }
-        };
+    while let Some(bytes) = reader.next_parsable(&mut out.skipped)? {
         // The record type is the second key of every line; look only near the start for it.
         let head = &bytes[..bytes.len().min(96)];
         let wanted = memchr::memmem::find(head, b"\"session_meta\"").is_some()
@@ -175,17 +168,7 @@ fn read_lines(
         if !wanted {
             continue;
         }
-        let Ok(text) = std::str::from_utf8(bytes.trim_ascii()) else {
-            out.skipped.malformed += 1;
-            continue;
-        };
-        let raw: RawLine<'_> = match serde_json::from_str(text) {
-            Ok(raw) => raw,
-            Err(_) => {
-                out.skipped.malformed += 1;
-                continue;
-            }
-        };
+        let Some(raw) = lines::parse::<RawLine<'_>>(bytes, &mut out.skipped) else { continue };
         let Some(payload) = raw.payload else { continue };
         match raw.kind.as_deref() {
             Some("session_meta") => {

@@ -2,7 +2,7 @@
 //! `archived_sessions/` (flat). A rollout present in both is read from `sessions/`; a plain `.jsonl`
 //! is preferred to its `.jsonl.zst` twin, as Codex itself does.
 
-use crate::usage::AgentHomes;
+use crate::usage::{AgentHomes, walk};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ pub fn files(homes: &AgentHomes) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for folder in ["sessions", "archived_sessions"] {
         let mut found = Vec::new();
-        collect(&home.join(folder), 0, &mut found);
+        collect(&home.join(folder), &mut found);
         found.sort();
         let plain: HashSet<PathBuf> =
             found.iter().filter(|p| p.extension().is_some_and(|e| e == "jsonl")).cloned().collect();
@@ -34,24 +34,13 @@ pub fn files(homes: &AgentHomes) -> Vec<PathBuf> {
     out
 }
 
-fn collect(dir: &Path, level: usize, out: &mut Vec<PathBuf>) {
-    if level > 5 {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
-        let path = entry.path();
-        if kind.is_dir() {
-            collect(&path, level + 1, out);
-        } else if kind.is_file() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("rollout-") && (name.ends_with(".jsonl") || name.ends_with(".jsonl.zst")) {
-                out.push(path);
-            }
-        }
-    }
+/// The rollouts below `dir` (`sessions/YYYY/MM/DD/` or the flat `archived_sessions/`).
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let keep = |path: &Path, kind: std::fs::FileType| {
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        kind.is_file() && name.starts_with("rollout-") && (name.ends_with(".jsonl") || name.ends_with(".jsonl.zst"))
+    };
+    walk::files(dir, 5, &walk::any_folder, &keep, out);
 }
 
 /// The rollout of one thread (for the notify hook, whose payload names the thread but not the file):
@@ -79,6 +68,6 @@ pub fn find_thread(homes: &AgentHomes, thread: &str) -> Option<PathBuf> {
         stack.extend(dirs); // popped newest first
     }
     let mut archived = Vec::new();
-    collect(&home.join("archived_sessions"), 0, &mut archived);
+    collect(&home.join("archived_sessions"), &mut archived);
     archived.into_iter().find(|p| matches(p))
 }

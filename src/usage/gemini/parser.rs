@@ -12,7 +12,7 @@
 //! plus `tool` (tool-use prompt tokens) and `cached` is a cache read; when `total` shows the input was
 //! already exclusive of `cached`, input is taken as is. `thoughts` are priced as output.
 
-use crate::usage::lines::{Line, LineReader};
+use crate::usage::lines::{self, LineReader};
 use crate::usage::{Agent, Dedup, FileRead, RecordKey, Tokens, UsageRow, de, open_at, parse_time};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -171,14 +171,7 @@ pub fn read(path: &Path, offset: u64, state: Option<&str>, cwd: Option<Arc<str>>
         read_legacy(path, &mut builder)?;
     } else {
         let mut reader = LineReader::new(open_at(path, offset)?, offset);
-        while let Some(line) = reader.next_line()? {
-            let bytes = match line {
-                Line::Complete { bytes, .. } => bytes,
-                Line::TooLong { .. } => {
-                    builder.out.skipped.too_long += 1;
-                    continue;
-                }
-            };
+        while let Some(bytes) = reader.next_parsable(&mut builder.out.skipped)? {
             let bytes = bytes.trim_ascii();
             if bytes.is_empty() || bytes.starts_with(b"{\"$") {
                 continue; // `$set` / `$rewindTo` control lines
@@ -188,10 +181,8 @@ pub fn read(path: &Path, offset: u64, state: Option<&str>, cwd: Option<Arc<str>>
             if !wanted {
                 continue;
             }
-            let parsed = std::str::from_utf8(bytes).ok().and_then(|t| serde_json::from_str::<RawRecord<'_>>(t).ok());
-            match parsed {
-                Some(raw) => builder.record(raw),
-                None => builder.out.skipped.malformed += 1,
+            if let Some(raw) = lines::parse::<RawRecord<'_>>(bytes, &mut builder.out.skipped) {
+                builder.record(raw);
             }
         }
         builder.out.consumed = reader.consumed();
@@ -219,9 +210,7 @@ fn read_legacy(path: &Path, builder: &mut Builder) -> io::Result<()> {
     }
     let mut text = Vec::with_capacity(len as usize);
     file.take(MAX_JSON_FILE).read_to_end(&mut text)?;
-    let parsed = std::str::from_utf8(&text).ok().and_then(|t| serde_json::from_str::<Conversation<'_>>(t).ok());
-    let Some(conversation) = parsed else {
-        builder.out.skipped.malformed += 1;
+    let Some(conversation) = lines::parse::<Conversation<'_>>(&text, &mut builder.out.skipped) else {
         return Ok(());
     };
     if let Some(session) = conversation.session_id.as_deref().filter(|s| !s.is_empty())

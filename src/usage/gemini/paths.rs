@@ -4,8 +4,8 @@
 //! also carries `projectHash`, the sha256 of the directory. Only the folders of this project's root and
 //! worktrees are read.
 
-use crate::usage::AgentHomes;
 use crate::usage::scope::ProjectScope;
+use crate::usage::{AgentHomes, walk};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ pub fn files(homes: &AgentHomes, scope: &ProjectScope) -> Vec<(PathBuf, Arc<str>
             continue;
         }
         let mut files = Vec::new();
-        collect(&chats, 0, &mut files);
+        collect(&chats, &mut files);
         files.sort_by(|a, b| (a.components().count(), a).cmp(&(b.components().count(), b)));
         let Some(project_dir) = project_dir_of(&dir, &registry, scope, files.first().map(PathBuf::as_path)) else {
             continue;
@@ -93,18 +93,10 @@ fn read_registry(home: &Path) -> Vec<(String, String)> {
     map.into_iter().flatten().filter_map(|(path, slug)| Some((path.clone(), slug.as_str()?.to_owned()))).collect()
 }
 
-fn collect(dir: &Path, level: usize, out: &mut Vec<PathBuf>) {
-    if level > 2 {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
-        let path = entry.path();
-        if kind.is_dir() {
-            collect(&path, level + 1, out);
-        } else if kind.is_file() && path.extension().is_some_and(|e| e == "jsonl" || e == "json") {
-            out.push(path);
-        }
-    }
+/// The chat files below `chats/` (subagents' chats one folder down, in `<parent session>/`).
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let keep = |path: &Path, kind: std::fs::FileType| {
+        kind.is_file() && path.extension().is_some_and(|e| e == "jsonl" || e == "json")
+    };
+    walk::files(dir, 2, &walk::any_folder, &keep, out);
 }
