@@ -12,6 +12,9 @@
 //! skipped as another project's. Figures are printed with PASS/FAIL against the budgets; nothing is
 //! asserted.
 
+#[path = "../tests/cli/usage_lines.rs"]
+mod usage_lines;
+
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -639,22 +642,8 @@ impl<'f> Gen<'f> {
             for k in 0..4 {
                 total[k] += last[k];
             }
-            let usage = |u: [u64; 4]| {
-                format!(
-                    r#"{{"input_tokens":{},"cached_input_tokens":{},"output_tokens":{},"reasoning_output_tokens":{},"total_tokens":{}}}"#,
-                    u[0],
-                    u[1],
-                    u[2],
-                    u[3],
-                    u[0] + u[2]
-                )
-            };
-            let count = format!(
-                r#"{{"timestamp":"{}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{},"last_token_usage":{},"model_context_window":272000}},"rate_limits":{{"primary":{{"used_percent":12.0}}}}}}}}"#,
-                iso_ms(t, 2),
-                usage(total),
-                usage(last)
-            );
+            let count =
+                usage_lines::codex_token_count(&iso_ms(t, 2), total, last, r#"{"primary":{"used_percent":12.0}}"#);
             let copies = if self.next().is_multiple_of(3) { 2 } else { 1 }; // re-emits
             for _ in 0..copies {
                 written += count.len() as u64 + 1;

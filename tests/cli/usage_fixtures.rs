@@ -16,6 +16,9 @@
 
 #![allow(dead_code)]
 
+#[path = "usage_lines.rs"]
+mod lines;
+
 use crate::support::TestEnv;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -190,21 +193,7 @@ pub fn codex_turn(ts: &str, cwd: &str, model: &str) -> String {
 
 /// A token_count with cumulative `total` and per-request `last`: [input incl. cached, cached, output incl. reasoning, reasoning].
 pub fn codex_count(ts: &str, total: [u64; 4], last: [u64; 4]) -> String {
-    let usage = |u: [u64; 4]| {
-        format!(
-            r#"{{"input_tokens":{},"cached_input_tokens":{},"output_tokens":{},"reasoning_output_tokens":{},"total_tokens":{}}}"#,
-            u[0],
-            u[1],
-            u[2],
-            u[3],
-            u[0] + u[2]
-        )
-    };
-    format!(
-        r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"token_count","info":{{"total_token_usage":{},"last_token_usage":{},"model_context_window":272000}},"rate_limits":null}}}}"#,
-        usage(total),
-        usage(last)
-    )
+    lines::codex_token_count(ts, total, last, "null")
 }
 
 pub fn codex_rate_limit_only(ts: &str) -> String {
