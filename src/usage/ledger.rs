@@ -179,7 +179,7 @@ impl Ledger {
             .prepare_cached(
                 "SELECT dev, ino, size, mtime_ns, offset, state, foreign_log FROM files WHERE project = ?1 AND path = ?2",
             )
-            .and_then(|mut stmt| stmt.query_row(params![self.project, path], row_to_state).optional())
+            .and_then(|mut stmt| stmt.query_row(params![self.project, path], |r| row_to_state(r, 0)).optional())
             .map_err(self.sql())
     }
 
@@ -190,20 +190,7 @@ impl Ledger {
             .prepare("SELECT path, dev, ino, size, mtime_ns, offset, state, foreign_log FROM files WHERE project = ?1")
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(params![self.project], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    FileState {
-                        dev: r.get::<_, i64>(1)? as u64,
-                        ino: r.get::<_, i64>(2)? as u64,
-                        size: r.get::<_, i64>(3)? as u64,
-                        mtime_ns: r.get(4)?,
-                        offset: r.get::<_, i64>(5)? as u64,
-                        state: r.get(6)?,
-                        foreign: r.get::<_, i64>(7)? != 0,
-                    },
-                ))
-            })
+            .query_map(params![self.project], |r| Ok((r.get::<_, String>(0)?, row_to_state(r, 1)?)))
             .map_err(self.sql())?;
         rows.collect::<Result<HashMap<_, _>, _>>().map_err(self.sql())
     }
@@ -335,15 +322,17 @@ impl Ledger {
     }
 }
 
-fn row_to_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileState> {
+/// A file's state from the columns `dev, ino, size, mtime_ns, offset, state, foreign_log`, the first at
+/// index `first`.
+fn row_to_state(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<FileState> {
     Ok(FileState {
-        dev: r.get::<_, i64>(0)? as u64,
-        ino: r.get::<_, i64>(1)? as u64,
-        size: r.get::<_, i64>(2)? as u64,
-        mtime_ns: r.get(3)?,
-        offset: r.get::<_, i64>(4)? as u64,
-        state: r.get(5)?,
-        foreign: r.get::<_, i64>(6)? != 0,
+        dev: r.get::<_, i64>(first)? as u64,
+        ino: r.get::<_, i64>(first + 1)? as u64,
+        size: r.get::<_, i64>(first + 2)? as u64,
+        mtime_ns: r.get(first + 3)?,
+        offset: r.get::<_, i64>(first + 4)? as u64,
+        state: r.get(first + 5)?,
+        foreign: r.get::<_, i64>(first + 6)? != 0,
     })
 }
 
