@@ -12,8 +12,8 @@
 //! skipped as another project's. Figures are printed with PASS/FAIL against the budgets; nothing is
 //! asserted.
 
-#[path = "../tests/cli/usage_lines.rs"]
-mod usage_lines;
+#[path = "../tests/cli/usage_fixtures/codex_lines.rs"]
+mod codex_lines;
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -643,7 +643,7 @@ impl<'f> Gen<'f> {
                 total[k] += last[k];
             }
             let count =
-                usage_lines::codex_token_count(&iso_ms(t, 2), total, last, r#"{"primary":{"used_percent":12.0}}"#);
+                codex_lines::codex_token_count(&iso_ms(t, 2), total, last, r#"{"primary":{"used_percent":12.0}}"#);
             let copies = if self.next().is_multiple_of(3) { 2 } else { 1 }; // re-emits
             for _ in 0..copies {
                 written += count.len() as u64 + 1;

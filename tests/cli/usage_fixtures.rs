@@ -16,8 +16,7 @@
 
 #![allow(dead_code)]
 
-#[path = "usage_lines.rs"]
-mod lines;
+mod codex_lines;
 
 use crate::support::TestEnv;
 use std::path::{Path, PathBuf};
@@ -193,7 +192,7 @@ pub fn codex_turn(ts: &str, cwd: &str, model: &str) -> String {
 
 /// A token_count with cumulative `total` and per-request `last`: [input incl. cached, cached, output incl. reasoning, reasoning].
 pub fn codex_count(ts: &str, total: [u64; 4], last: [u64; 4]) -> String {
-    lines::codex_token_count(ts, total, last, "null")
+    codex_lines::codex_token_count(ts, total, last, "null")
 }
 
 pub fn codex_rate_limit_only(ts: &str) -> String {

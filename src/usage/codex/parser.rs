@@ -311,15 +311,15 @@ impl<R: BufRead> Read for Frames<R> {
 }
 
 #[cfg(test)]
-#[path = "../../../tests/cli/usage_lines.rs"]
-mod test_lines;
+#[path = "../../../tests/cli/usage_fixtures/codex_lines.rs"]
+mod codex_lines;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tc(ts: &str, total: [u64; 4], last: [u64; 4]) -> String {
-        super::test_lines::codex_token_count(ts, total, last, "null")
+        super::codex_lines::codex_token_count(ts, total, last, "null")
     }
 
     const META: &str = r#"{"timestamp":"2026-01-02T10:00:00.000Z","type":"session_meta","payload":{"id":"0190aaaa-0000-7000-8000-00000000synt","timestamp":"2026-01-02T10:00:00.000Z","cwd":"/home/dev/demo-app","originator":"codex_cli_rs","cli_version":"0.999.0","source":"cli","git":{"commit_hash":"deadbeef","branch":"feat/SYN-42","repository_url":"git@example.com:org/demo.git"}}}"#;
