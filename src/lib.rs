@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod dashboard;
 pub mod diagnostics;
 pub mod error;
 pub mod events;

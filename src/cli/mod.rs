@@ -4,6 +4,7 @@
 mod accept;
 mod auth;
 mod common;
+mod dashboard;
 mod feature;
 mod implement;
 mod init;
@@ -52,6 +53,7 @@ impl Cli {
     pub fn log_profile(&self) -> Profile {
         match &self.command {
             Command::Sync(args) if args.is_daemon() => Profile::Daemon,
+            Command::Dashboard(args) if args.serves() => Profile::Daemon,
             _ => Profile::Command,
         }
     }
@@ -93,6 +95,11 @@ pub enum Command {
     ///
     /// Typically Windows-1252 smart quotes and dashes pasted into markdown. Exit 1 while problems remain.
     ValidateEncoding(validate_encoding::ValidateEncodingArgs),
+    /// Start (or reuse) the project's local web dashboard and print its URL; --kill stops it.
+    ///
+    /// Features, a kanban board per feature, the planning documents, costs and tokens over time, the
+    /// work packages' flow through the lanes and the sync state, live, on 127.0.0.1 only.
+    Dashboard(dashboard::DashboardArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
@@ -164,6 +171,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Research(args) => research::run(ctx, args),
         Command::VerifySetup(args) => verify::run(ctx, args),
         Command::ValidateEncoding(args) => validate_encoding::run(ctx, args),
+        Command::Dashboard(args) => dashboard::run(ctx, args),
         Command::Agent(agent) => match agent.command {
             AgentCommand::Telemetry(args) => telemetry::run(ctx, *args),
             AgentCommand::Feature(args) => feature::run(ctx, args),

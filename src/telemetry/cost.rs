@@ -247,7 +247,37 @@ pub fn cost_report(
         scans.extend(worker_scans);
     }
     scans.sort_by_key(|(index, _)| *index);
+    finish(group_by, groups, unpriced_models, scans.into_iter().map(|(_, s)| s).collect())
+}
 
+/// Combines reports built with the same grouping over disjoint sets of logs (for instance one report
+/// per log, cached separately) into the report [`cost_report`] would build over all of them: the same
+/// sums, the same overflow checks, the same row order; the scans follow `parts`' order.
+pub fn merge_reports(group_by: &[GroupKey], parts: &[&CostReport]) -> Result<CostReport, CostError> {
+    let mut groups: FxHashMap<String, Totals> = FxHashMap::default();
+    let mut unpriced_models = BTreeMap::new();
+    let mut scans = Vec::new();
+    for part in parts {
+        debug_assert_eq!(part.group_by, group_by, "merged reports must share their grouping");
+        for row in &part.rows {
+            let key = row.keys.join(&KEY_SEPARATOR.to_string());
+            groups.entry(key.clone()).or_default().merge(&row.totals).map_err(|what| overflow(what, &key))?;
+        }
+        for (model, count) in &part.unpriced_models {
+            *unpriced_models.entry(model.clone()).or_insert(0) += count;
+        }
+        scans.extend(part.scans.iter().cloned());
+    }
+    finish(group_by, groups, unpriced_models, scans)
+}
+
+/// Orders the groups into rows and checks the grand total.
+fn finish(
+    group_by: &[GroupKey],
+    groups: FxHashMap<String, Totals>,
+    unpriced_models: BTreeMap<String, u64>,
+    scans: Vec<ScanReport>,
+) -> Result<CostReport, CostError> {
     let mut rows: Vec<CostRow> = groups
         .into_iter()
         .map(|(key, totals)| CostRow { keys: key.split(KEY_SEPARATOR).map(str::to_owned).collect(), totals })
@@ -259,13 +289,7 @@ pub fn cost_report(
     for row in &rows {
         total.merge(&row.totals).map_err(|what| overflow(what, ""))?;
     }
-    Ok(CostReport {
-        group_by: group_by.to_vec(),
-        rows,
-        unpriced_models,
-        scans: scans.into_iter().map(|(_, s)| s).collect(),
-        total,
-    })
+    Ok(CostReport { group_by: group_by.to_vec(), rows, unpriced_models, scans, total })
 }
 
 /// What one worker thread gathered: its partial sums and the scan reports of the logs it read (with
@@ -727,6 +751,49 @@ mod tests {
         let report = cost_report(&[path], &EventFilter::default(), &[GroupKey::Agent], &pricing()).unwrap();
         assert_eq!(report.scans[0].malformed, 2);
         assert_eq!(report.rows[0].keys, ["7"]);
+    }
+
+    #[test]
+    fn merged_per_log_reports_equal_one_report_over_all_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = log(
+            dir.path(),
+            "a.jsonl",
+            &[
+                line(1, "f1", r#"{"agent": "claude", "role": "planner", "cost_usd": 1}"#, TS),
+                line(2, "f1", r#"{"agent": "codex", "role": "planner", "model": "mystery", "input_tokens": 3}"#, TS),
+            ],
+        );
+        let b = log(
+            dir.path(),
+            "b.jsonl",
+            &[
+                line(3, "f2", r#"{"agent": "claude", "role": "planner", "cost_usd": 2}"#, TS),
+                line(
+                    4,
+                    "f2",
+                    r#"{"agent": "claude", "role": "reviewer", "model": "claude-sonnet-4-20250514", "input_tokens": 1000, "cost_usd": null}"#,
+                    TS,
+                ),
+                "not json".to_owned(),
+            ],
+        );
+        let group_by = [GroupKey::Agent, GroupKey::Role];
+        let filter = EventFilter::default();
+        let whole = cost_report(&[a.clone(), b.clone()], &filter, &group_by, &pricing()).unwrap();
+        let parts = [
+            cost_report(&[a], &filter, &group_by, &pricing()).unwrap(),
+            cost_report(&[b], &filter, &group_by, &pricing()).unwrap(),
+        ];
+        let merged = merge_reports(&group_by, &[&parts[0], &parts[1]]).unwrap();
+        assert_eq!(merged, whole);
+        assert_eq!(merged.total().events, 4);
+        assert_eq!(merged.scans[1].malformed, 1);
+        // Sums that overflow only together are still errors.
+        let big = format!(r#"{{"agent": "a", "input_tokens": {}, "cost_usd": 0}}"#, i64::MAX - 1);
+        let c = log(dir.path(), "c.jsonl", &[line(5, "f3", &big, TS)]);
+        let one = cost_report(&[c], &filter, &[GroupKey::Agent], &pricing()).unwrap();
+        assert!(matches!(merge_reports(&[GroupKey::Agent], &[&one, &one]), Err(CostError::Overflow(_))));
     }
 
     #[test]

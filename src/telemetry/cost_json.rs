@@ -23,7 +23,34 @@ pub struct CostRowJson<'a> {
     pub group: Option<Entries<&'static str, &'a str>>,
 }
 
+/// The report's grand total in the rows' units.
+#[derive(Debug, Serialize)]
+pub struct CostTotalJson {
+    pub total_input_tokens: i64,
+    pub total_output_tokens: i64,
+    pub total_cost_usd: f64,
+    pub estimated_cost_usd: f64,
+    pub event_count: u64,
+    pub total_cache_read_tokens: i64,
+    pub total_cache_write_tokens: i64,
+    pub unpriced_event_count: u64,
+}
+
 impl CostReport {
+    pub fn json_total(&self) -> CostTotalJson {
+        let t = self.total();
+        CostTotalJson {
+            total_input_tokens: t.input_tokens,
+            total_output_tokens: t.output_tokens,
+            total_cost_usd: t.cost.to_f64_rounded(6),
+            estimated_cost_usd: t.estimated.to_f64_rounded(6),
+            event_count: t.events,
+            total_cache_read_tokens: t.cache_read_tokens,
+            total_cache_write_tokens: t.cache_write_tokens,
+            unpriced_event_count: t.unpriced_events,
+        }
+    }
+
     pub fn json_rows(&self) -> Vec<CostRowJson<'_>> {
         let group_by = self.group_by.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
         self.rows.iter().map(|row| self.json_row(row, &group_by)).collect()

@@ -193,10 +193,8 @@ impl PricingTable {
         Ok(table)
     }
 
-    /// Entries of `overrides` replace same-id entries here (keeping our aliases unless they bring
-    /// their own) or are added.
     /// What a report prices with: `explicit` alone when given; else the built-in table overridden per
-    /// model by `<home>/pricing.yaml`, then the project's `.kittify/pricing.yaml`.
+    /// model by [`override_paths`] that exist, in order.
     pub fn for_project(
         home: Option<&Path>,
         project_root: &Path,
@@ -206,14 +204,14 @@ impl PricingTable {
             return PricingTable::load(path);
         }
         let mut table = PricingTable::builtin();
-        let overrides =
-            home.map(|h| h.join("pricing.yaml")).into_iter().chain([project_root.join(".kittify/pricing.yaml")]);
-        for path in overrides.filter(|p| p.is_file()) {
+        for path in override_paths(home, project_root).into_iter().filter(|p| p.is_file()) {
             table.apply_overrides(PricingTable::load(&path)?);
         }
         Ok(table)
     }
 
+    /// Entries of `overrides` replace same-id entries here (keeping our aliases unless they bring
+    /// their own) or are added.
     pub fn apply_overrides(&mut self, overrides: PricingTable) {
         for entry in overrides.entries {
             match self.entries.iter_mut().find(|e| e.id == entry.id) {
@@ -335,6 +333,12 @@ pub fn strip_date(name: &str) -> &str {
         }
     }
     name
+}
+
+/// The files that override the built-in prices, in the order they apply: `<home>/pricing.yaml` (the
+/// spec-kitty home), then the project's `.kittify/pricing.yaml`. They need not exist.
+pub fn override_paths(home: Option<&Path>, project_root: &Path) -> Vec<PathBuf> {
+    home.map(|h| h.join("pricing.yaml")).into_iter().chain([project_root.join(".kittify/pricing.yaml")]).collect()
 }
 
 #[cfg(test)]
