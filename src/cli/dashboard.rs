@@ -12,10 +12,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 #[derive(Debug, Args)]
-#[command(after_help = "The dashboard listens on 127.0.0.1 only: on --port if it is free, else on the first free port \
+#[command(
+    after_help = "The dashboard listens on 127.0.0.1 only: on --port if it is free, else on the first free port \
 from 9237. It runs in the background and records itself in .kittify/.dashboard (URL, port, token, pid; its log \
 is .kittify/runtime/dashboard.log); a second call reuses it while it answers. The browser opens on a desktop \
-session (DISPLAY or WAYLAND_DISPLAY set, or macOS) unless --no-open. --kill stops it.")]
+session (DISPLAY or WAYLAND_DISPLAY set, or macOS) unless --no-open. --kill stops it."
+)]
 pub struct DashboardArgs {
     /// Preferred port (falls back to the first free port from 9237).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -125,10 +127,8 @@ fn run_foreground(root: &Path, args: &DashboardArgs) -> Result<(), CliError> {
 
 fn banner(root: &Path, url: &str, port: u16, requested: Option<u16>, status: &str) -> String {
     let rule = "=".repeat(60);
-    let mut text = format!(
-        "Spec Kitty Dashboard\n{rule}\n\n  Project Root: {}\n  URL: {url}\n  Port: {port}\n",
-        root.display()
-    );
+    let mut text =
+        format!("Spec Kitty Dashboard\n{rule}\n\n  Project Root: {}\n  URL: {url}\n  Port: {port}\n", root.display());
     if let Some(requested) = requested.filter(|&r| r != port) {
         text.push_str(&format!("  ⚠️ Requested port {requested} was unavailable; using {port} instead.\n"));
     }

@@ -86,7 +86,8 @@ mod tests {
         let plain = parse(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
         assert_eq!((plain.status, plain.body.as_str()), (200, "ok"));
         let chunked =
-            parse(b"HTTP/1.1 403 Forbidden\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+            parse(b"HTTP/1.1 403 Forbidden\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+                .unwrap();
         assert_eq!((chunked.status, chunked.body.as_str()), (403, "abcde"));
         assert!(parse(b"garbage").is_err());
     }

@@ -37,7 +37,8 @@ impl CostQuery {
     /// `model`, `role`, `wp_id`.
     pub fn from_params(params: &HashMap<String, String>) -> Result<CostQuery, ApiError> {
         let text = |key: &str| params.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned);
-        let group_by = GroupKey::parse_list(text("group_by").as_deref().unwrap_or("agent")).map_err(ApiError::BadRequest)?;
+        let group_by =
+            GroupKey::parse_list(text("group_by").as_deref().unwrap_or("agent")).map_err(ApiError::BadRequest)?;
         let bound = |key: &str| -> Result<Option<(Timestamp, bool)>, ApiError> {
             text(key)
                 .map(|v| {
@@ -56,7 +57,13 @@ impl CostQuery {
         Ok(CostQuery {
             group_by,
             selection: text("feature").map_or(FeatureSelection::All, FeatureSelection::Matching),
-            filter: EventFilter { time, agent: text("agent"), model: text("model"), role: text("role"), wp_id: text("wp_id") },
+            filter: EventFilter {
+                time,
+                agent: text("agent"),
+                model: text("model"),
+                role: text("role"),
+                wp_id: text("wp_id"),
+            },
         })
     }
 
@@ -115,7 +122,8 @@ impl CostCache {
         {
             return Ok(table.clone());
         }
-        let table = Arc::new(PricingTable::for_project(home, root, None).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let table =
+            Arc::new(PricingTable::for_project(home, root, None).map_err(|e| ApiError::Internal(e.to_string()))?);
         inner.pricing = Some((stamps, table.clone()));
         inner.logs.clear();
         Ok(table)
@@ -128,7 +136,13 @@ impl CostCache {
         let logs = feature_logs(&project, &query.selection).map_err(|e| ApiError::Internal(e.to_string()))?;
         let key = query.key();
         // Stamp first, read after: a log that grows while it is read gets a new stamp next time.
-        let stamped: Vec<(PathBuf, Stamp)> = logs.into_iter().map(|l| { let s = Stamp::of(&l.path); (l.path, s) }).collect();
+        let stamped: Vec<(PathBuf, Stamp)> = logs
+            .into_iter()
+            .map(|l| {
+                let s = Stamp::of(&l.path);
+                (l.path, s)
+            })
+            .collect();
         let mut parts: Vec<Option<Arc<CostReport>>> = {
             let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             stamped
@@ -145,7 +159,10 @@ impl CostCache {
             for (&i, report) in missing.iter().zip(built) {
                 let (path, stamp) = &stamped[i];
                 let report = Arc::new(report);
-                let entry = inner.logs.entry(path.clone()).or_insert_with(|| LogEntry { stamp: *stamp, reports: HashMap::new() });
+                let entry = inner
+                    .logs
+                    .entry(path.clone())
+                    .or_insert_with(|| LogEntry { stamp: *stamp, reports: HashMap::new() });
                 if entry.stamp != *stamp {
                     *entry = LogEntry { stamp: *stamp, reports: HashMap::new() };
                 }
@@ -182,7 +199,10 @@ fn build_reports(paths: &[PathBuf], query: &CostQuery, pricing: &PricingTable) -
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = paths.get(i) else { break };
-                        done.push((i, cost_report(std::slice::from_ref(path), &query.filter, &query.group_by, pricing)));
+                        done.push((
+                            i,
+                            cost_report(std::slice::from_ref(path), &query.filter, &query.group_by, pricing),
+                        ));
                     }
                     done
                 })
@@ -225,8 +245,9 @@ mod tests {
 
     #[test]
     fn queries_parse_like_the_command_line() {
-        let q = CostQuery::from_params(&params(&[("group_by", "day,role"), ("until", "2026-03-01"), ("feature", "00")]))
-            .unwrap();
+        let q =
+            CostQuery::from_params(&params(&[("group_by", "day,role"), ("until", "2026-03-01"), ("feature", "00")]))
+                .unwrap();
         assert_eq!(q.group_by, [GroupKey::Day, GroupKey::Role]);
         assert!(q.filter.time.until_exclusive);
         assert_eq!(q.selection, FeatureSelection::Matching("00".into()));
@@ -245,8 +266,11 @@ mod tests {
         };
         for (feature, id) in [("001-a", 1), ("002-b", 2)] {
             std::fs::create_dir_all(dir.path().join("kitty-specs").join(feature)).unwrap();
-            std::fs::write(dir.path().join("kitty-specs").join(feature).join("execution.events.jsonl"), line(id, feature))
-                .unwrap();
+            std::fs::write(
+                dir.path().join("kitty-specs").join(feature).join("execution.events.jsonl"),
+                line(id, feature),
+            )
+            .unwrap();
         }
         let cache = CostCache::default();
         let query = CostQuery::from_params(&params(&[])).unwrap();

@@ -120,12 +120,8 @@ fn workflow_json(dir: &Path) -> Value {
 pub fn active_feature(root: &Path, environment: Option<&str>) -> Option<String> {
     let project = crate::project::Project { root: root.to_owned() };
     let branch = crate::git::branch_at(root);
-    let options = crate::project::DetectOptions {
-        explicit: None,
-        environment,
-        git_branch: branch.as_deref(),
-        cwd: Some(root),
-    };
+    let options =
+        crate::project::DetectOptions { explicit: None, environment, git_branch: branch.as_deref(), cwd: Some(root) };
     crate::project::detect_feature(&project, &options, crate::workflow::feature_is_complete).ok().map(|(f, _)| f.slug)
 }
 
@@ -165,7 +161,8 @@ pub fn features_json(root: &Path, home: Option<&Path>, feature_env: Option<&str>
 fn feature_json(root: &Path, home: Option<&Path>, feature: &FeatureDir) -> Value {
     let dir = &feature.dir;
     let meta = FeatureMeta::load(dir).ok().flatten().map(|m| Value::Object(m.fields)).unwrap_or_else(|| json!({}));
-    let name = meta["friendly_name"].as_str().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&feature.id).to_owned();
+    let name =
+        meta["friendly_name"].as_str().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&feature.id).to_owned();
     let (wps, problems) = packages(dir);
     let mut lanes: BTreeMap<Lane, u64> = BTreeMap::new();
     for wp in &wps {
@@ -202,7 +199,8 @@ fn feature_json(root: &Path, home: Option<&Path>, feature: &FeatureDir) -> Value
 
 /// `~/…` for paths under the user's home directory, as upstream shows them.
 fn display_path(path: &Path, home: Option<&Path>) -> String {
-    let user_home = home.and_then(|h| h.parent()).map(Path::to_owned).or_else(|| std::env::var_os("HOME").map(Into::into));
+    let user_home =
+        home.and_then(|h| h.parent()).map(Path::to_owned).or_else(|| std::env::var_os("HOME").map(Into::into));
     match user_home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
         Some(rest) if rest.as_os_str().is_empty() => "~".into(),
         Some(rest) => format!("~/{}", rest.display()),
@@ -217,11 +215,8 @@ pub fn kanban_json(root: &Path, id: &str, now: DateTime<Utc>) -> Result<Value, A
     let (wps, problems) = packages(dir);
     let tasks_md = std::fs::read_to_string(dir.join("tasks.md")).unwrap_or_default();
     let sections = wp_sections(&tasks_md);
-    let checked: BTreeMap<String, bool> = sections
-        .iter()
-        .flat_map(|s| s.subtasks.iter())
-        .filter_map(|t| t.id.clone().map(|id| (id, t.done)))
-        .collect();
+    let checked: BTreeMap<String, bool> =
+        sections.iter().flat_map(|s| s.subtasks.iter()).filter_map(|t| t.id.clone().map(|id| (id, t.done))).collect();
     // The status log's view of each WP; a damaged log is reported, never fatal here.
     let (status_view, status_error) = match status::read_events(dir, Duration::from_millis(500)) {
         Ok(events) if events.is_empty() => (BTreeMap::new(), None),
@@ -274,7 +269,7 @@ pub fn kanban_json(root: &Path, id: &str, now: DateTime<Utc>) -> Result<Value, A
     let mut lanes = Map::new();
     for column in &lane_order {
         let mut cards = columns.remove(column).unwrap_or_default();
-        cards.sort_by(|a, b| wp_order(a).cmp(&wp_order(b)));
+        cards.sort_by_key(wp_order);
         lanes.insert((*column).to_owned(), Value::Array(cards));
     }
     let legacy = is_legacy(dir);
@@ -371,7 +366,10 @@ mod tests {
         std::fs::write(dir.path().join("spec.md"), "").unwrap();
         std::fs::write(dir.path().join("tasks.md"), "").unwrap();
         let w = workflow_json(dir.path());
-        assert_eq!((w["specify"].as_str(), w["plan"].as_str(), w["tasks"].as_str()), (Some("complete"), Some("pending"), Some("pending")));
+        assert_eq!(
+            (w["specify"].as_str(), w["plan"].as_str(), w["tasks"].as_str()),
+            (Some("complete"), Some("pending"), Some("pending"))
+        );
         std::fs::write(dir.path().join("plan.md"), "").unwrap();
         std::fs::create_dir(dir.path().join("tasks")).unwrap();
         assert_eq!(workflow_json(dir.path())["implement"], "in_progress");

@@ -101,8 +101,8 @@ fn same_path(a: &Path, b: &Path) -> bool {
 
 /// The project's dashboard when its record names one that is healthy.
 pub fn find_running(root: &Path) -> Result<Option<(Record, u16)>, DashboardError> {
-    let record = record::read(root)
-        .map_err(|source| DashboardError::Record { path: record::record_path(root), source })?;
+    let record =
+        record::read(root).map_err(|source| DashboardError::Record { path: record::record_path(root), source })?;
     Ok(record.and_then(|r| {
         let port = r.port?;
         healthy(port, root, r.token.as_deref()).then_some((r, port))
@@ -134,12 +134,8 @@ pub fn ensure_running(root: &Path, exe: &Path, port: Option<u16>) -> Result<Runn
     clean_up_stale(root);
 
     let log_path = runtime.join(LOG_FILE);
-    let log = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&log_path)
-        .map_err(runtime_error(&log_path))?;
+    let log =
+        OpenOptions::new().create(true).truncate(true).write(true).open(&log_path).map_err(runtime_error(&log_path))?;
     let mut command = Command::new(exe);
     command.arg("-C").arg(root).args(["dashboard", "--foreground", "--no-open", "--spawned"]);
     if let Some(port) = port {
@@ -192,8 +188,8 @@ fn clean_up_stale(root: &Path) {
 /// Stops the project's dashboard: `POST /api/shutdown` with the token, then SIGTERM (and SIGKILL) to
 /// the recorded process if it is our dashboard and does not stop; the record is removed.
 pub fn stop(root: &Path) -> Result<Stopped, DashboardError> {
-    let record = record::read(root)
-        .map_err(|source| DashboardError::Record { path: record::record_path(root), source })?;
+    let record =
+        record::read(root).map_err(|source| DashboardError::Record { path: record::record_path(root), source })?;
     let Some(record) = record else {
         return Ok(Stopped { stopped: false, message: "No dashboard metadata found.".into() });
     };
@@ -217,14 +213,17 @@ pub fn stop(root: &Path) -> Result<Stopped, DashboardError> {
         });
     }
     let body = serde_json::json!({"token": record.token}).to_string();
-    let asked = client::request(port, "POST", "/api/shutdown", &[], Some(&body), HEALTH_TIMEOUT)
-        .is_ok_and(|r| r.status == 200);
+    let asked =
+        client::request(port, "POST", "/api/shutdown", &[], Some(&body), HEALTH_TIMEOUT).is_ok_and(|r| r.status == 200);
     let deadline = Instant::now() + STOP_TIMEOUT;
     while asked && Instant::now() < deadline {
         let gone = client::request(port, "GET", "/api/health", &[], None, HEALTH_TIMEOUT).is_err();
         if gone && record.pid.is_none_or(|pid| !pid_alive(pid)) {
             record::remove(root, None);
-            return Ok(Stopped { stopped: true, message: format!("Dashboard stopped and metadata cleared (port {port}).") });
+            return Ok(Stopped {
+                stopped: true,
+                message: format!("Dashboard stopped and metadata cleared (port {port})."),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -52,8 +52,15 @@ fn blocks(lines: &[&str], out: &mut String) {
         if trimmed.is_empty() {
             i += 1;
         } else if let Some(fence) = fence_of(trimmed) {
-            let lang: String = trimmed[fence.len()..].trim().chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+')).collect();
-            let end = lines[i + 1..].iter().position(|l| l.trim_start().starts_with(fence)).map_or(lines.len(), |p| i + 1 + p);
+            let lang: String = trimmed[fence.len()..]
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'))
+                .collect();
+            let end = lines[i + 1..]
+                .iter()
+                .position(|l| l.trim_start().starts_with(fence))
+                .map_or(lines.len(), |p| i + 1 + p);
             let class = if lang.is_empty() { String::new() } else { format!(" class=\"lang-{}\"", escape(&lang)) };
             out.push_str(&format!("<pre><code{class}>"));
             out.push_str(&escape(&lines[i + 1..end].join("\n")));
@@ -381,7 +388,8 @@ fn emphasis_at(chars: &[char], i: usize) -> Option<(&'static str, &'static str)>
 
 fn closes_emphasis(chars: &[char], end: usize, marker: &str) -> bool {
     let before_space = end > 0 && chars[end - 1].is_whitespace();
-    let underscore_in_word = marker.starts_with('_') && chars.get(end + marker.len()).is_some_and(|c| c.is_alphanumeric());
+    let underscore_in_word =
+        marker.starts_with('_') && chars.get(end + marker.len()).is_some_and(|c| c.is_alphanumeric());
     !before_space && !underscore_in_word
 }
 
@@ -401,7 +409,8 @@ mod tests {
 
     #[test]
     fn links_keep_only_safe_targets() {
-        let html = render("[a](javascript:alert(1)) [b](https://example.com/x?a=1&b=\"2\") [c](plan.md) ![d](http://t/x.png)");
+        let html =
+            render("[a](javascript:alert(1)) [b](https://example.com/x?a=1&b=\"2\") [c](plan.md) ![d](http://t/x.png)");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("<a href=\"https://example.com/x?a=1&amp;b=&quot;2&quot;\""), "{html}");
         assert!(html.contains("<span class=\"link\">c</span>"), "{html}");

@@ -48,8 +48,13 @@ pub fn feature_dirs(root: &Path) -> BTreeMap<String, FeatureDir> {
         }
     };
     let worktrees = root.join(crate::workflow::workspace::WORKTREES_DIR);
-    let mut trees: Vec<PathBuf> =
-        std::fs::read_dir(&worktrees).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut trees: Vec<PathBuf> = std::fs::read_dir(&worktrees)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     trees.sort();
     for tree in trees {
         scan(tree.join("kitty-specs"), "worktree");

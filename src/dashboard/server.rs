@@ -123,7 +123,8 @@ impl AppState {
         let host = host.trim().to_ascii_lowercase();
         let port = self.port.to_string();
         ["127.0.0.1", "localhost"].iter().any(|name| {
-            host.strip_prefix(name).is_some_and(|rest| rest == format!(":{port}") || (rest.is_empty() && self.port == 80))
+            host.strip_prefix(name)
+                .is_some_and(|rest| rest == format!(":{port}") || (rest.is_empty() && self.port == 80))
         })
     }
 
@@ -140,12 +141,7 @@ impl AppState {
 
 /// Serves the project at `root` on `listener` until it is told to stop; `ready` runs once the record
 /// is written (the command prints the URL there). The record is removed on the way out.
-pub fn serve(
-    root: &Path,
-    listener: TcpListener,
-    port: u16,
-    ready: impl FnOnce(&Listening),
-) -> Result<(), ServeError> {
+pub fn serve(root: &Path, listener: TcpListener, port: u16, ready: impl FnOnce(&Listening)) -> Result<(), ServeError> {
     let token = new_token()?;
     let pid = std::process::id();
     let (stop, _) = tokio::sync::watch::channel(None);
@@ -168,7 +164,8 @@ pub fn serve(
         .map_err(ServeError::Runtime)?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Bind)?;
-        record::write(root, &record::Record::new(port, &state.token, pid)).map_err(|source| ServeError::Record { source })?;
+        record::write(root, &record::Record::new(port, &state.token, pid))
+            .map_err(|source| ServeError::Record { source })?;
         let url = record::url_of(port);
         tracing::info!("dashboard for {} listening on {url} (pid {pid})", root.display());
         ready(&Listening { url, port, pid });
@@ -204,7 +201,8 @@ async fn watch(state: Arc<AppState>) {
         tick.tick().await;
         let root = state.root.clone();
         let ours = tokio::task::spawn_blocking(move || {
-            root.join(".kittify").is_dir() && matches!(record::read(&root), Ok(Some(r)) if r.pid == Some(std::process::id()))
+            root.join(".kittify").is_dir()
+                && matches!(record::read(&root), Ok(Some(r)) if r.pid == Some(std::process::id()))
         })
         .await
         .unwrap_or(true);
@@ -260,7 +258,11 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
     let path = request.uri().path().to_owned();
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned();
     let mut response = if !state.allowed_host(&host) {
-        error_response(StatusCode::FORBIDDEN, "host_not_allowed", "this dashboard only answers to 127.0.0.1 and localhost")
+        error_response(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "this dashboard only answers to 127.0.0.1 and localhost",
+        )
     } else if !matches!(method, Method::GET | Method::HEAD)
         && request
             .headers()
@@ -319,7 +321,9 @@ fn document_response(text: String, params: &HashMap<String, String>) -> Response
 }
 
 /// Runs file-reading work off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("the request failed: {e}")))?
 }
 
@@ -395,7 +399,8 @@ async fn prompt(
     let text = blocking(move || {
         let feature = resolve_feature(&state.root, &feature)?;
         let id = crate::workflow::wp::normalize_wp_id(&wp).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let wp = crate::workflow::wp::WorkPackage::load(&feature.dir, &id).map_err(|e| ApiError::NotFound(e.to_string()))?;
+        let wp =
+            crate::workflow::wp::WorkPackage::load(&feature.dir, &id).map_err(|e| ApiError::NotFound(e.to_string()))?;
         crate::fsutil::ensure_within(&feature.dir, &wp.path).map_err(|e| ApiError::Forbidden(e.to_string()))?;
         Ok(wp.doc.body().trim().to_owned())
     })
@@ -410,11 +415,9 @@ async fn artifact(
 ) -> Result<Response, ApiError> {
     let text = blocking(move || {
         let feature = resolve_feature(&state.root, &feature)?;
-        let file = ARTIFACTS
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, file)| *file)
-            .ok_or_else(|| ApiError::NotFound(format!("no artifact {name:?} (spec, plan, tasks, research, quickstart, data-model)")))?;
+        let file = ARTIFACTS.iter().find(|(key, _)| *key == name).map(|(_, file)| *file).ok_or_else(|| {
+            ApiError::NotFound(format!("no artifact {name:?} (spec, plan, tasks, research, quickstart, data-model)"))
+        })?;
         let path = safe_join(&feature.dir, file)?;
         super::paths::read_document(&path)
     })
@@ -427,15 +430,24 @@ async fn listing(state: Arc<AppState>, feature: String, folder: &'static str) ->
     Ok(json_response(&value))
 }
 
-async fn research_list(State(state): State<Arc<AppState>>, UrlPath(feature): UrlPath<String>) -> Result<Response, ApiError> {
+async fn research_list(
+    State(state): State<Arc<AppState>>,
+    UrlPath(feature): UrlPath<String>,
+) -> Result<Response, ApiError> {
     listing(state, feature, "research").await
 }
 
-async fn contracts_list(State(state): State<Arc<AppState>>, UrlPath(feature): UrlPath<String>) -> Result<Response, ApiError> {
+async fn contracts_list(
+    State(state): State<Arc<AppState>>,
+    UrlPath(feature): UrlPath<String>,
+) -> Result<Response, ApiError> {
     listing(state, feature, "contracts").await
 }
 
-async fn checklists_list(State(state): State<Arc<AppState>>, UrlPath(feature): UrlPath<String>) -> Result<Response, ApiError> {
+async fn checklists_list(
+    State(state): State<Arc<AppState>>,
+    UrlPath(feature): UrlPath<String>,
+) -> Result<Response, ApiError> {
     listing(state, feature, "checklists").await
 }
 

@@ -163,7 +163,12 @@ pub fn cumulative_flow(transitions: &[Transition]) -> Value {
     let lanes: Vec<Lane> = Lane::ALL.into_iter().filter(|lane| counts.iter().any(|c| c.contains_key(lane))).collect();
     let series: Map<String, Value> = lanes
         .iter()
-        .map(|lane| (lane.as_str().to_owned(), json!(counts.iter().map(|c| c.get(lane).copied().unwrap_or(0)).collect::<Vec<_>>())))
+        .map(|lane| {
+            (
+                lane.as_str().to_owned(),
+                json!(counts.iter().map(|c| c.get(lane).copied().unwrap_or(0)).collect::<Vec<_>>()),
+            )
+        })
         .collect();
     json!({
         "days": days,
@@ -178,10 +183,13 @@ fn day_end(day: NaiveDate) -> DateTime<Utc> {
     (day + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }
 
+/// A log's latest execution events, with the stamp of the log they were read from.
+type Recent = (Stamp, Arc<Vec<Value>>);
+
 /// The latest execution events of each log, cached by the log's stamp.
 #[derive(Default)]
 pub struct RecentCache {
-    logs: Mutex<HashMap<PathBuf, (Stamp, Arc<Vec<Value>>)>>,
+    logs: Mutex<HashMap<PathBuf, Recent>>,
 }
 
 impl RecentCache {
@@ -253,7 +261,11 @@ pub fn events_json(
 ) -> Result<Value, ApiError> {
     let feature = params.get("feature").map(|f| f.trim()).filter(|f| !f.is_empty()).map(str::to_owned);
     let limit = match params.get("limit") {
-        Some(text) => text.trim().parse::<usize>().map_err(|_| ApiError::BadRequest(format!("limit={text:?} is not a number")))?.min(500),
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| ApiError::BadRequest(format!("limit={text:?} is not a number")))?
+            .min(500),
         None => 50,
     };
     let selection = feature.clone().map_or(FeatureSelection::All, FeatureSelection::Matching);
@@ -273,12 +285,14 @@ pub fn events_json(
     query.group_by = vec![GroupKey::Day];
     query.selection = selection.clone();
     let per_day = costs.report(home, root, &query)?;
-    let mut days: Vec<Value> = per_day.report.json_rows().iter().filter_map(|row| serde_json::to_value(row).ok()).collect();
+    let mut days: Vec<Value> =
+        per_day.report.json_rows().iter().filter_map(|row| serde_json::to_value(row).ok()).collect();
     days.sort_by(|a, b| a["group_key"].as_str().cmp(&b["group_key"].as_str()));
 
     let project = crate::project::Project { root: root.to_owned() };
     let logs = crate::telemetry::feature_logs(&project, &selection).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut latest: Vec<Value> = logs.iter().flat_map(|log| recent.recent(&log.path, &log.slug).as_ref().clone()).collect();
+    let mut latest: Vec<Value> =
+        logs.iter().flat_map(|log| recent.recent(&log.path, &log.slug).as_ref().clone()).collect();
     latest.sort_by(|a, b| b["timestamp"].as_str().cmp(&a["timestamp"].as_str()));
     let mut seen = HashSet::new();
     latest.retain(|e| seen.insert(e["event_id"].as_str().unwrap_or_default().to_owned()));

@@ -9,6 +9,7 @@ mod support;
 pub mod server;
 
 mod concurrency;
+mod dashboard;
 mod diagnostics;
 mod hardening;
 mod help;

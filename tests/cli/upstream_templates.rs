@@ -14,8 +14,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Template commands deliberately not run, with the reason (also listed in the README).
-const UNSUPPORTED: [(&str, &str); 5] = [
-    ("spec-kitty dashboard", "the dashboard is its own issue"),
+const UNSUPPORTED: [(&str, &str); 4] = [
     // The legacy templates' positional `move-task <FEATURE> <TASK_ID> <lane>` predates `--to`, and their
     // `agent move-task` / `agent mark-status` predate the `tasks` group: upstream's CLI of this version
     // rejects them as well.
