@@ -284,3 +284,27 @@ fn the_page_renders_cards_and_charts_in_a_real_browser() {
     assert!(dom.contains(r#"id="sync-queue""#), "the sync panel");
     assert!(!dom.contains("Some panels could not refresh"), "every panel loaded");
 }
+
+#[test]
+fn concurrent_starts_share_one_server() {
+    let env = TestEnv::bare();
+    copy_dir(&demo_project(), &env.root());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = env.command();
+            cmd.args(["dashboard", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let answers: Vec<Value> = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let started = answers.iter().filter(|a| a["started"] == true).count();
+    let pids: std::collections::BTreeSet<u64> = answers.iter().map(|a| a["pid"].as_u64().unwrap()).collect();
+    env.run(&["dashboard", "--kill"]).ok();
+    assert_eq!((started, pids.len()), (1, 1), "one server started, every caller got it: {answers:?}");
+}
