@@ -295,14 +295,7 @@ fn concurrent_starts_share_one_server() {
             cmd.args(["dashboard", "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
         })
         .collect();
-    let answers: Vec<Value> = children
-        .into_iter()
-        .map(|child| {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice(&out.stdout).unwrap()
-        })
-        .collect();
+    let answers = crate::support::json_outputs(children);
     let started = answers.iter().filter(|a| a["started"] == true).count();
     let pids: std::collections::BTreeSet<u64> = answers.iter().map(|a| a["pid"].as_u64().unwrap()).collect();
     env.run(&["dashboard", "--kill"]).ok();

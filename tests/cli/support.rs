@@ -210,3 +210,16 @@ pub fn upstream_fixture() -> Option<PathBuf> {
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
+
+/// Waits for processes started at once (stdout piped) and parses each one's stdout as one JSON value;
+/// every one must have succeeded.
+pub fn json_outputs(children: Vec<std::process::Child>) -> Vec<serde_json::Value> {
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect()
+}

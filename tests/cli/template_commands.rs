@@ -742,14 +742,7 @@ fn concurrent_next_calls_share_one_run() {
             cmd.spawn().unwrap()
         })
         .collect();
-    let decisions: Vec<Value> = children
-        .into_iter()
-        .map(|child| {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice(&out.stdout).unwrap()
-        })
-        .collect();
+    let decisions = crate::support::json_outputs(children);
     let run_ids: std::collections::BTreeSet<&str> = decisions.iter().map(|d| d["run_id"].as_str().unwrap()).collect();
     assert_eq!(run_ids.len(), 1, "one run for the feature: {run_ids:?}");
     let run_id = run_ids.into_iter().next().unwrap();
