@@ -301,3 +301,11 @@ fn concurrent_starts_share_one_server() {
     env.run(&["dashboard", "--kill"]).ok();
     assert_eq!((started, pids.len()), (1, 1), "one server started, every caller got it: {answers:?}");
 }
+
+#[test]
+fn a_server_whose_record_is_removed_stops_by_itself() {
+    // An orphan: its record was deleted (a `git clean`, a hand cleanup), so nothing could find or stop it.
+    let dashboard = Dashboard::start();
+    std::fs::remove_file(dashboard.record()).unwrap();
+    wait_until("the orphaned server exits", || !alive(dashboard.pid));
+}
