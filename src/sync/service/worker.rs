@@ -303,6 +303,9 @@ impl Service {
             LinkEvent::Pushed { events } => {
                 self.heartbeat.events_pushed += events as u64;
                 self.heartbeat.last_push_at = Some(Utc::now());
+                // Written now rather than at the next beat, so `sync status` counts a push as soon as
+                // the server has it.
+                self.beat();
                 self.emit(ServiceEvent::Pushed { events });
             }
         }
