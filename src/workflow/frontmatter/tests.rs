@@ -373,6 +373,9 @@ fn ruamel_style_scalars_go_where_ruamel_puts_them_and_quote_like_it() {
         ("1234567", "'1234567'"),
         ("1e10", "'1e10'"),
         ("0b101", "'0b101'"),
+        ("0b1_0", "'0b1_0'"),
+        // A commit sha that starts like a binary prefix (this once made a CI run flaky).
+        ("0be5073d95e1d13a72b56d271a4ff66beb1d2c21", "0be5073d95e1d13a72b56d271a4ff66beb1d2c21"),
         ("2026-02-16", "'2026-02-16'"),
         ("2026-02-16x", "'2026-02-16x'"),
         ("001-x-WP01", "001-x-WP01"),

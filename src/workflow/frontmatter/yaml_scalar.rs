@@ -151,9 +151,12 @@ pub(super) fn is_plain_safe_from_digit(value: &str) -> bool {
     if !identifier_like {
         return false;
     }
-    // `0b101` is a YAML 1.1 binary integer although every character is a hex digit.
-    let binary_prefix = value.len() > 2 && value[..2].eq_ignore_ascii_case("0b");
-    let hex_sha = value.bytes().all(|b| b.is_ascii_hexdigit()) && value.parse::<f64>().is_err() && !binary_prefix;
+    // `0b101` is a YAML 1.1 binary integer although every character is a hex digit (a sha such as
+    // `0be5073d…` is not: only 0, 1 and _ may follow the prefix).
+    let binary = value.len() > 2
+        && value[..2].eq_ignore_ascii_case("0b")
+        && value[2..].bytes().all(|b| matches!(b, b'0' | b'1' | b'_'));
+    let hex_sha = value.bytes().all(|b| b.is_ascii_hexdigit()) && value.parse::<f64>().is_err() && !binary;
     // Letters that cannot appear in a number (hex digits, exponents and base prefixes can).
     let has_non_numeric_letter =
         value.chars().any(|c| c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'a'..='f' | 'o' | 'x'));
